@@ -1,0 +1,1 @@
+"""Make the source tree importable for pytest without an install."""

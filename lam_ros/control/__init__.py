@@ -1,0 +1,1 @@
+"""Run-time control pieces: joint limits, watchdog, action-chunk ensembling (numpy only)."""

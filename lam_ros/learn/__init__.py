@@ -1,0 +1,1 @@
+"""Imitation learning, RL fine-tuning and evaluation in PyBullet (no ROS)."""

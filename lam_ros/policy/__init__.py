@@ -1,0 +1,1 @@
+"""The Transformer policy, its normalisation and checkpoints (torch only)."""

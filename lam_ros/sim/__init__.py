@@ -1,0 +1,1 @@
+"""PyBullet grasping tasks as gymnasium environments, and a scripted expert (no ROS, no torch)."""
