@@ -1,0 +1,178 @@
+"""The policy's configuration: what it observes, what it commands, and its size."""
+
+from dataclasses import asdict, dataclass, field, fields
+import math
+import re
+from typing import Any, Dict, Mapping, Tuple
+
+# Camera observations: 'rgb' is uint8 (H, W, 3); 'depth' is float metres (H, W, 1).
+IMAGE_KEYS: Dict[str, int] = {'rgb': 3, 'depth': 1}
+HEADS = ('regression', 'gaussian')
+REGRESSION_LOSSES = ('l1', 'mse')
+# Keys become parameter names in the checkpoint, so they must be plain identifiers.
+_KEY_PATTERN = re.compile(r'^[a-z][a-z0-9_]*$')
+
+
+@dataclass
+class PolicyConfig:
+    """Everything needed to rebuild a TransformerPolicy; stored in every checkpoint."""
+
+    joint_names: Tuple[str, ...]
+    """Commanded joints in action order; the action dimension is their number."""
+    obs_spec: Dict[str, Tuple[int, ...]]
+    """Observation key -> per-step shape, e.g. {'joint_pos': (8,), 'rgb': (84, 84, 3)}."""
+    history_len: int = 2
+    """Observation steps the policy sees, the current one last."""
+    chunk_size: int = 10
+    """Future actions predicted per call, one per control step."""
+    d_model: int = 128
+    """Width of every token."""
+    n_heads: int = 4
+    """Attention heads; must divide d_model."""
+    n_layers: int = 3
+    """Transformer blocks."""
+    ff_mult: int = 4
+    """Width of the feed-forward layer as a multiple of d_model."""
+    dropout: float = 0.1
+    """Dropout probability in attention and feed-forward layers, in [0, 1)."""
+    head: str = 'regression'
+    """'regression' (deterministic chunk) or 'gaussian' (mean and log-std, for RL)."""
+    regression_loss: str = 'l1'
+    """'l1' or 'mse' on normalised actions; used by the regression head."""
+    control_rate_hz: float = 10.0
+    """Rate of the observation history and of the predicted action chunk."""
+    image_channels: Tuple[int, ...] = (32, 64, 64)
+    """Output channels of the stride-2 conv layers of the image encoder."""
+    image_grid: int = 2
+    """Each image becomes image_grid**2 tokens (the pooled feature map)."""
+    depth_max_m: float = 2.0
+    """Depth images are clipped to [0, depth_max_m] metres and scaled to [0, 1]."""
+    init_log_std: float = 0.0
+    """Initial log-std of the gaussian head, in normalised action units."""
+    log_std_min: float = -5.0
+    """Lower clamp of the gaussian head's log-std (keeps the likelihood finite)."""
+    log_std_max: float = 2.0
+    """Upper clamp of the gaussian head's log-std."""
+    extra: Dict[str, Any] = field(default_factory=dict)
+    """Free-form JSON-safe notes that travel with the config (not used by the model)."""
+
+    def __post_init__(self) -> None:
+        """Normalise container types and validate every field."""
+        if isinstance(self.joint_names, str) or not isinstance(self.joint_names, (list, tuple)):
+            raise ValueError(
+                f'joint_names must be a list of joint names, got {self.joint_names!r}')
+        self.joint_names = tuple(self.joint_names)
+        if not isinstance(self.obs_spec, Mapping):
+            raise ValueError(
+                f'obs_spec must map observation keys to shapes, got {self.obs_spec!r}')
+        self.obs_spec = {str(k): _shape(k, v) for k, v in self.obs_spec.items()}
+        self.image_channels = tuple(self.image_channels)
+        self.validate()
+
+    @property
+    def action_dim(self) -> int:
+        """Length of one action vector (one target per joint)."""
+        return len(self.joint_names)
+
+    @property
+    def lowdim_keys(self) -> Tuple[str, ...]:
+        """Vector observation keys, sorted so token order never depends on dict order."""
+        return tuple(sorted(k for k in self.obs_spec if k not in IMAGE_KEYS))
+
+    @property
+    def image_keys(self) -> Tuple[str, ...]:
+        """Camera observation keys, sorted."""
+        return tuple(sorted(k for k in self.obs_spec if k in IMAGE_KEYS))
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first field that is out of range."""
+        if not self.joint_names or not all(isinstance(n, str) and n for n in self.joint_names):
+            raise ValueError(
+                f'joint_names must be a non-empty list of names, got {self.joint_names!r}')
+        if len(set(self.joint_names)) != len(self.joint_names):
+            raise ValueError(f'joint_names has duplicates: {self.joint_names!r}')
+        if not self.obs_spec:
+            raise ValueError("obs_spec is empty; give at least one key, e.g. {'joint_pos': (8,)}")
+        for key, shape in self.obs_spec.items():
+            if not _KEY_PATTERN.match(key) or key == 'action':
+                raise ValueError(
+                    f'obs_spec key {key!r} must be a lower-case identifier other than "action"')
+            if key in IMAGE_KEYS:
+                if len(shape) != 3 or shape[2] != IMAGE_KEYS[key] or min(shape[:2]) < 8:
+                    raise ValueError(
+                        f'obs_spec[{key!r}] = {shape} must be (H, W, {IMAGE_KEYS[key]}) '
+                        'with H, W >= 8')
+            elif len(shape) != 1:
+                raise ValueError(
+                    f'obs_spec[{key!r}] = {shape} must be a 1-D shape such as (8,); only '
+                    f'{sorted(IMAGE_KEYS)} may be images')
+        _positive_ints(self, ('history_len', 'chunk_size', 'd_model', 'n_heads', 'n_layers',
+                              'ff_mult', 'image_grid'))
+        if self.d_model % self.n_heads:
+            raise ValueError(
+                f'd_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})')
+        if not self.image_channels or not all(
+                isinstance(c, int) and c > 0 for c in self.image_channels):
+            raise ValueError(
+                f'image_channels must be positive ints, got {self.image_channels!r}')
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f'dropout must be in [0, 1), got {self.dropout}')
+        if self.head not in HEADS:
+            raise ValueError(f'head must be one of {HEADS}, got {self.head!r}')
+        if self.regression_loss not in REGRESSION_LOSSES:
+            raise ValueError(
+                f'regression_loss must be one of {REGRESSION_LOSSES}, '
+                f'got {self.regression_loss!r}')
+        for name in ('control_rate_hz', 'depth_max_m'):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f'{name} must be a positive number, got {value!r}')
+        if not self.log_std_min < self.log_std_max:
+            raise ValueError(
+                f'log_std_min ({self.log_std_min}) must be below log_std_max '
+                f'({self.log_std_max})')
+        if not self.log_std_min <= self.init_log_std <= self.log_std_max:
+            raise ValueError(
+                f'init_log_std ({self.init_log_std}) must lie in '
+                f'[{self.log_std_min}, {self.log_std_max}]')
+        if not isinstance(self.extra, dict):
+            raise ValueError(f'extra must be a dict, got {self.extra!r}')
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Return a JSON-safe dict (tuples become lists) that from_dict reads back."""
+        out = asdict(self)
+        out['joint_names'] = list(self.joint_names)
+        out['obs_spec'] = {k: list(v) for k, v in self.obs_spec.items()}
+        out['image_channels'] = list(self.image_channels)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> 'PolicyConfig':
+        """Build a config from to_dict's output; unknown or missing fields raise ValueError."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f'a policy config must be a mapping, got {type(data).__name__}')
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f'unknown policy config fields {unknown}; known: {sorted(known)}')
+        missing = [n for n in ('joint_names', 'obs_spec') if n not in data]
+        if missing:
+            raise ValueError(f'policy config is missing required fields {missing}')
+        return cls(**dict(data))
+
+
+def _shape(key: Any, value: Any) -> Tuple[int, ...]:
+    if isinstance(value, int):
+        value = (value,)
+    if not isinstance(value, (list, tuple)) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in value):
+        raise ValueError(
+            f'obs_spec[{key!r}] must be a shape of positive ints such as (8,), got {value!r}')
+    return tuple(value)
+
+
+def _positive_ints(config: PolicyConfig, names: Tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f'{name} must be a positive int, got {value!r}')

@@ -1,0 +1,282 @@
+"""The Transformer policy: a short observation history in, a chunk of future joint targets out.
+
+Tokens, per history step: one per vector observation key (a linear layer per key) and
+image_grid**2 per camera (a small CNN). Learned embeddings mark each token's step and type.
+chunk_size learned action queries are appended and the whole sequence goes through a
+pre-LayerNorm Transformer encoder; the output at each query is one action of the chunk.
+History steps before the episode start are masked out of attention.
+
+All public methods take observations in real units as a dict key -> (B, H, *shape) tensor
+(H = history_len, oldest step first) and an optional obs_mask (B, H) bool, True where the step
+exists. Actions are (B, K, A) in real units (K = chunk_size, A = len(joint_names)).
+"""
+
+import math
+from typing import Dict, Mapping, Optional
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from lam_ros.policy.config import IMAGE_KEYS, PolicyConfig
+from lam_ros.policy.normalization import Normalizer
+
+Obs = Mapping[str, torch.Tensor]
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention with a key padding mask."""
+
+    def __init__(self, config: PolicyConfig) -> None:
+        """Create the fused q/k/v projection and the output projection."""
+        super().__init__()
+        self.n_heads = config.n_heads
+        self.dropout = config.dropout
+        self.qkv = nn.Linear(config.d_model, 3 * config.d_model)
+        self.proj = nn.Linear(config.d_model, config.d_model)
+
+    def forward(self, x: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
+        """Attend over x (B, T, D); attend (B, 1, 1, T) is True for keys that may be seen."""
+        b, t, d = x.shape
+        q, k, v = self.qkv(x).split(d, dim=2)
+        q, k, v = (z.view(b, t, self.n_heads, d // self.n_heads).transpose(1, 2)
+                   for z in (q, k, v))
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=attend, dropout_p=self.dropout if self.training else 0.0)
+        return self.proj(y.transpose(1, 2).reshape(b, t, d))
+
+
+class Block(nn.Module):
+    """Pre-LayerNorm Transformer block: attention then feed-forward, both residual."""
+
+    def __init__(self, config: PolicyConfig) -> None:
+        """Create the two sub-layers."""
+        super().__init__()
+        d = config.d_model
+        self.ln1 = nn.LayerNorm(d)
+        self.attn = SelfAttention(config)
+        self.ln2 = nn.LayerNorm(d)
+        self.mlp = nn.Sequential(nn.Linear(d, config.ff_mult * d), nn.GELU(),
+                                 nn.Linear(config.ff_mult * d, d), nn.Dropout(config.dropout))
+
+    def forward(self, x: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
+        """Apply the block to x (B, T, D)."""
+        x = x + self.attn(self.ln1(x), attend)
+        return x + self.mlp(self.ln2(x))
+
+
+class ImageEncoder(nn.Module):
+    """Small CNN: (N, C, H, W) normalised image -> (N, image_grid**2, d_model) tokens."""
+
+    def __init__(self, in_channels: int, config: PolicyConfig) -> None:
+        """Create stride-2 conv layers, a pooling to a fixed grid and a projection."""
+        super().__init__()
+        layers, c = [], in_channels
+        for out in config.image_channels:
+            # GroupNorm, not BatchNorm: each image is normalised on its own, so padded history
+            # steps and batch composition never leak into the features.
+            layers += [nn.Conv2d(c, out, 3, stride=2, padding=1),
+                       nn.GroupNorm(math.gcd(8, out), out), nn.GELU()]
+            c = out
+        self.conv = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(config.image_grid)
+        self.proj = nn.Linear(c, config.d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Encode a batch of images."""
+        return self.proj(self.pool(self.conv(x)).flatten(2).transpose(1, 2))
+
+
+class TransformerPolicy(nn.Module):
+    """Observation history -> chunk of future joint targets (regression or Gaussian head)."""
+
+    def __init__(self, config: PolicyConfig) -> None:
+        """Build the network for config; normalisation starts as identity until fitted."""
+        super().__init__()
+        self.config = config
+        d = config.d_model
+        self.normalizer = Normalizer(config)
+        self.obs_proj = nn.ModuleDict(
+            {k: nn.Linear(config.obs_spec[k][0], d) for k in config.lowdim_keys})
+        self.image_enc = nn.ModuleDict(
+            {k: ImageEncoder(IMAGE_KEYS[k], config) for k in config.image_keys})
+        self.tokens_per_step = len(config.lowdim_keys) + len(config.image_keys) * (
+            config.image_grid ** 2)
+        # One embedding per (history step, token slot) encodes both time and token type.
+        self.obs_pos = nn.Parameter(torch.zeros(config.history_len, self.tokens_per_step, d))
+        self.action_queries = nn.Parameter(torch.zeros(config.chunk_size, d))
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
+        self.ln_f = nn.LayerNorm(d)
+        self.action_head = nn.Linear(d, config.action_dim)
+        if config.head == 'gaussian':
+            # State-independent log-std per chunk position and joint, as in CleanRL's PPO.
+            self.log_std = nn.Parameter(
+                torch.full((config.chunk_size, config.action_dim), config.init_log_std))
+        self.apply(self._init_weights)
+        nn.init.normal_(self.obs_pos, std=0.02)
+        nn.init.normal_(self.action_queries, std=0.02)
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=0.02)
+            nn.init.zeros_(module.bias)
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        """Count parameters (normalisation buffers are not parameters)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    # Observation checks and tokenisation.
+
+    def _check(self, obs: Obs, obs_mask: Optional[torch.Tensor]) -> torch.Tensor:
+        cfg = self.config
+        missing = [k for k in cfg.obs_spec if k not in obs]
+        if missing:
+            raise ValueError(f'observation lacks keys {missing}; the policy observes '
+                             f'{sorted(cfg.obs_spec)}')
+        batch = None
+        for key, shape in cfg.obs_spec.items():
+            x = obs[key]
+            if not isinstance(x, torch.Tensor):
+                raise ValueError(f'obs[{key!r}] must be a torch.Tensor, got {type(x).__name__}')
+            batch = x.shape[0] if batch is None and x.dim() else batch
+            want = (batch, cfg.history_len) + tuple(shape)
+            if tuple(x.shape) != want:
+                raise ValueError(f'obs[{key!r}] has shape {tuple(x.shape)}, expected {want} '
+                                 '(batch, history_len, *obs_spec shape)')
+        if obs_mask is None:
+            return torch.ones(batch, cfg.history_len, dtype=torch.bool, device=self.obs_pos.device)
+        if obs_mask.dtype != torch.bool or tuple(obs_mask.shape) != (batch, cfg.history_len):
+            raise ValueError(f'obs_mask must be a bool tensor of shape {(batch, cfg.history_len)}'
+                             f', got {obs_mask.dtype} {tuple(obs_mask.shape)}')
+        if not bool(obs_mask.any(dim=1).all()):
+            raise ValueError('obs_mask has a sample with no valid history step; the current '
+                             '(last) step must always be valid')
+        return obs_mask
+
+    def _tokens(self, obs: Obs, obs_mask: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        b, h = obs_mask.shape
+        tokens = []
+        for key in cfg.lowdim_keys:
+            x = self.normalizer.normalize(key, obs[key])
+            # Padded steps are zeroed so that whatever filled them (even NaN) cannot leak.
+            x = torch.where(obs_mask[..., None], x, torch.zeros_like(x))
+            tokens.append(self.obs_proj[key](x)[:, :, None])
+        for key in cfg.image_keys:
+            x = self.normalizer.normalize(key, obs[key])
+            x = torch.where(obs_mask[..., None, None, None], x, torch.zeros_like(x))
+            x = x.flatten(0, 1).permute(0, 3, 1, 2)  # (B*H, C, H_img, W_img)
+            tokens.append(self.image_enc[key](x).view(b, h, -1, cfg.d_model))
+        return (torch.cat(tokens, dim=2) + self.obs_pos).flatten(1, 2)
+
+    def features(self, obs: Obs, obs_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Return the final hidden state at each action query, (B, K, d_model)."""
+        obs_mask = self._check(obs, obs_mask)
+        x = self._tokens(obs, obs_mask)
+        b = x.shape[0]
+        x = torch.cat([x, self.action_queries.expand(b, -1, -1)], dim=1)
+        attend = torch.cat([
+            obs_mask.repeat_interleave(self.tokens_per_step, dim=1),
+            torch.ones(b, self.config.chunk_size, dtype=torch.bool, device=x.device)], dim=1)
+        attend = attend[:, None, None, :]
+        x = self.drop(x)
+        for block in self.blocks:
+            x = block(x, attend)
+        return self.ln_f(x[:, -self.config.chunk_size:])
+
+    def forward(self, obs: Obs, obs_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Return the predicted chunk (B, K, A) in normalised action units (the mean)."""
+        return self.action_head(self.features(obs, obs_mask))
+
+    # Actions: real units <-> the normalised units the network works in.
+
+    def normalize_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        """Real-unit actions (..., A) -> normalised actions."""
+        return self.normalizer.normalize('action', actions)
+
+    def unnormalize_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        """Normalised actions (..., A) -> real units (rad, m)."""
+        return self.normalizer.unnormalize('action', actions)
+
+    def _normal(self, mean: torch.Tensor) -> torch.distributions.Normal:
+        if self.config.head != 'gaussian':
+            raise ValueError("distribution/log_prob need a policy built with head='gaussian', "
+                             f'this one has head={self.config.head!r}')
+        log_std = self.log_std.clamp(self.config.log_std_min, self.config.log_std_max)
+        return torch.distributions.Normal(mean, log_std.exp().expand_as(mean))
+
+    def distribution(self, obs: Obs,
+                     obs_mask: Optional[torch.Tensor] = None) -> torch.distributions.Normal:
+        """Return the Gaussian over the chunk (B, K, A) in normalised action units.
+
+        Sample it and map with unnormalize_actions to get joint targets.
+        """
+        return self._normal(self(obs, obs_mask))
+
+    def log_prob(self, obs: Obs, obs_mask: Optional[torch.Tensor], actions: torch.Tensor,
+                 action_mask: Optional[torch.Tensor] = None,
+                 normalized: bool = False) -> torch.Tensor:
+        """Log-likelihood (B,) of action chunks, summed over valid chunk steps and joints.
+
+        Densities are in normalised action units, which shifts every value by the same
+        constant as in real units, so likelihood ratios (PPO) are unaffected.
+        """
+        target = actions if normalized else self.normalize_actions(self._check_actions(actions))
+        logp = self.distribution(obs, obs_mask).log_prob(target)
+        if action_mask is not None:
+            valid = self._check_action_mask(action_mask, target)[..., None]
+            logp = torch.where(valid, logp, torch.zeros_like(logp))
+        return logp.sum(dim=(1, 2))
+
+    @torch.no_grad()
+    def predict(self, obs: Obs, obs_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Return the chunk (B, K, A) in real units (the mean for the gaussian head).
+
+        Call model.eval() first so that dropout is off.
+        """
+        return self.unnormalize_actions(self(obs, obs_mask))
+
+    def loss(self, obs: Obs, obs_mask: Optional[torch.Tensor], actions: torch.Tensor,
+             action_mask: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+        """Behaviour-cloning loss on normalised actions over valid chunk steps.
+
+        Returns 'loss' (to minimise: L1/MSE or Gaussian NLL) and detached 'l1' and 'mse'
+        (and 'nll', 'std' for the gaussian head) for logging.
+        """
+        target = self.normalize_actions(self._check_actions(actions))
+        if action_mask is None:
+            valid = torch.ones(target.shape[:2], dtype=torch.bool, device=target.device)
+        else:
+            valid = self._check_action_mask(action_mask, target)
+        w = valid[..., None].to(target.dtype)
+        # Chunk steps past the episode end may hold anything (even NaN); keep them out.
+        target = torch.where(valid[..., None], target, torch.zeros_like(target))
+        mean = self(obs, obs_mask)
+        count = (w.sum() * target.shape[-1]).clamp(min=1.0)
+        err = mean - target
+        out = {'l1': (err.abs() * w).sum() / count, 'mse': (err.pow(2) * w).sum() / count}
+        if self.config.head == 'gaussian':
+            dist = self._normal(mean)
+            out['nll'] = -(dist.log_prob(target) * w).sum() / count
+            out['loss'] = out['nll']
+            out['std'] = dist.stddev.mean().detach()
+        else:
+            out['loss'] = out[self.config.regression_loss]
+        return {k: v if k == 'loss' else v.detach() for k, v in out.items()}
+
+    def _check_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        want = (self.config.chunk_size, self.config.action_dim)
+        if actions.dim() != 3 or tuple(actions.shape[1:]) != want:
+            raise ValueError(f'actions must have shape (batch, {want[0]}, {want[1]}) = (batch, '
+                             f'chunk_size, len(joint_names)), got {tuple(actions.shape)}')
+        return actions
+
+    @staticmethod
+    def _check_action_mask(action_mask: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if action_mask.dtype != torch.bool or action_mask.shape != target.shape[:2]:
+            raise ValueError(f'action_mask must be a bool tensor of shape '
+                             f'{tuple(target.shape[:2])}, got {action_mask.dtype} '
+                             f'{tuple(action_mask.shape)}')
+        return action_mask
