@@ -1,0 +1,1 @@
+"""ROS-free teleoperation core: twist integration, keyboard and joystick maps, leader arms."""

@@ -1,0 +1,56 @@
+"""Tests for Cartesian teleop on the real Panda kinematics."""
+
+import numpy as np
+import pytest
+
+from lam_ros.control.limits import load_urdf_limits
+from lam_ros.sim.kinematics import PandaKinematics
+from lam_ros.sim.robot import HOME_JOINT_POS, JOINT_NAMES, panda_urdf_path
+from lam_ros.teleop.cartesian import CartesianTeleop
+
+
+@pytest.fixture(scope='module')
+def teleop():
+    kin = PandaKinematics()
+    yield CartesianTeleop(kin, load_urdf_limits(panda_urdf_path(), JOINT_NAMES))
+    kin.close()
+
+
+def test_twist_moves_the_commanded_tool_the_right_way(teleop):
+    teleop.sync(HOME_JOINT_POS)
+    start, start_quat = teleop.kinematics.fk(teleop.command[:7])
+    for _ in range(20):
+        cmd = teleop.step([0.1, 0.0, 0.0], [0, 0, 0], 0.05)
+    pos, quat = teleop.kinematics.fk(cmd[:7])
+    np.testing.assert_allclose(pos - start, [0.1, 0.0, 0.0], atol=3e-3)
+    assert abs(np.dot(quat, start_quat)) > 0.999
+    for _ in range(20):
+        cmd = teleop.step([0.0, 0.0, -0.1], [0, 0, 0], 0.05, gripper_open_fraction=0.25)
+    pos, _ = teleop.kinematics.fk(cmd[:7])
+    np.testing.assert_allclose(pos - start, [0.1, 0.0, -0.1], atol=3e-3)
+    assert cmd[7] == pytest.approx(0.01)
+    assert teleop.limits.within_position(cmd)
+
+
+def test_zero_twist_holds_and_unreachable_target_is_pulled_back(teleop):
+    teleop.sync(HOME_JOINT_POS)
+    held = teleop.step([0, 0, 0], [0, 0, 0], 0.05)
+    np.testing.assert_allclose(held, np.clip(HOME_JOINT_POS, teleop.limits.lower,
+                                             teleop.limits.upper))
+    # Push far outward (+x) at full speed: the arm can reach only so far.
+    for _ in range(200):
+        cmd = teleop.step([0.25, 0, 0], [0, 0, 0], 0.05)
+    reached, _ = teleop.kinematics.fk(cmd[:7])
+    assert np.linalg.norm(teleop.target_pose[:3] - reached) < 0.02
+    assert teleop.limits.within_position(cmd)
+
+
+def test_step_before_sync_is_an_error():
+    kin = PandaKinematics()
+    try:
+        fresh = CartesianTeleop(kin, load_urdf_limits(panda_urdf_path(), JOINT_NAMES))
+        assert not fresh.ready
+        with pytest.raises(ValueError, match='sync'):
+            fresh.step([0, 0, 0], [0, 0, 0], 0.1)
+    finally:
+        kin.close()
