@@ -1,1 +1,31 @@
 """PyBullet grasping tasks as gymnasium environments, and a scripted expert (no ROS, no torch)."""
+
+from typing import Any
+
+import gymnasium as gym
+
+from lam_ros.sim.config import CameraConfig, TASKS, TaskConfig
+from lam_ros.sim.env import GraspEnv
+from lam_ros.sim.robot import ALL_JOINT_NAMES, JOINT_NAMES
+
+ENV_IDS = {'lift': 'lam_ros/Lift-v0', 'pick_place': 'lam_ros/PickPlace-v0'}
+"""Gymnasium ID of each task."""
+
+for _task, _env_id in ENV_IDS.items():
+    if _env_id not in gym.registry:
+        gym.register(id=_env_id, entry_point='lam_ros.sim.env:GraspEnv', kwargs={'task': _task})
+
+
+def make_env(task: str, **overrides: Any) -> GraspEnv:
+    """Create a ``GraspEnv`` for ``task``; ``render_mode`` and TaskConfig fields may be given."""
+    if task not in TASKS:
+        raise ValueError(f'unknown task {task!r}; expected one of {TASKS}')
+    render_mode = overrides.pop('render_mode', None)
+    camera = overrides.get('camera')
+    if isinstance(camera, dict):
+        overrides['camera'] = CameraConfig(**camera)
+    return GraspEnv(task=task, render_mode=render_mode, **overrides)
+
+
+__all__ = ['ALL_JOINT_NAMES', 'CameraConfig', 'ENV_IDS', 'GraspEnv', 'JOINT_NAMES',
+           'TASKS', 'TaskConfig', 'make_env']

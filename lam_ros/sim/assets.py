@@ -1,0 +1,37 @@
+"""Find the URDFs the package authors, installed or in the source tree."""
+
+import os
+
+PACKAGE_NAME = 'lam_ros'
+
+
+def urdf_path(name: str) -> str:
+    """Return the absolute path of ``urdf/<name>``.
+
+    Looks in the installed share directory (``share/lam_ros/urdf`` via ament_index) first,
+    then in the source tree (``urdf/`` at the repository root).
+    """
+    if not name or os.path.isabs(name) or '..' in name.split('/'):
+        raise ValueError(f'expected a file name inside urdf/ such as "cube.urdf", got {name!r}')
+    tried = []
+    try:
+        from ament_index_python.packages import (
+            get_package_share_directory, PackageNotFoundError)
+        try:
+            candidate = os.path.join(get_package_share_directory(PACKAGE_NAME), 'urdf', name)
+            tried.append(candidate)
+            if os.path.isfile(candidate):
+                return candidate
+        except (PackageNotFoundError, ValueError, LookupError, OSError) as err:
+            # OSError: AMENT_PREFIX_PATH unset, as in a plain venv or the source tree.
+            tried.append(f'ament_index ({err})')
+    except ImportError:
+        tried.append('ament_index_python not installed')
+    source = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), 'urdf', name)
+    tried.append(source)
+    if os.path.isfile(source):
+        return source
+    raise FileNotFoundError(
+        f'URDF {name!r} not found; tried: {"; ".join(tried)}. Install the package '
+        '(colcon build / pip install .) with AMENT_PREFIX_PATH set, or run from the source tree.')

@@ -1,0 +1,274 @@
+"""``GraspEnv``: the lift and pick_place tasks as a gymnasium environment.
+
+Episodes terminate on success (after the lift hold time, or once the cube rests in the
+zone with the gripper open) and are truncated after ``max_episode_steps`` policy steps.
+"""
+
+from dataclasses import asdict
+from typing import Any, Dict, Optional, Tuple
+
+import gymnasium as gym
+from gymnasium import spaces
+import numpy as np
+
+from lam_ros.sim.config import CameraConfig, TaskConfig
+from lam_ros.sim.robot import ALL_JOINT_NAMES, HOME_JOINT_POS, JOINT_NAMES, joint_limits
+from lam_ros.sim.scene import PandaScene
+
+_RENDER_CAMERA = CameraConfig(eye_m=(1.2, 0.6, 0.7), target_m=(0.4, 0.0, 0.1), fov_deg=55.0)
+
+
+class GraspEnv(gym.Env):
+    """Panda grasping tasks (``lift``, ``pick_place``) in PyBullet.
+
+    Action: Box(8,) absolute joint-position targets (7 arm joints in rad, then the finger
+    position in m, 0 closed .. 0.04 open), held by position control for one control period.
+    Targets within ``joint_limit_tolerance_rad`` / ``finger_limit_tolerance_m`` outside
+    the URDF limits are clipped to them; wrong shapes, NaN/Inf or larger excursions raise
+    ValueError. Observation keys follow docs/architecture.md.
+    """
+
+    metadata = {'render_modes': ['rgb_array', 'human'], 'render_fps': 20}
+
+    def __init__(self, task: str = 'lift', render_mode: Optional[str] = None,
+                 config: Optional[TaskConfig] = None, **overrides: Any) -> None:
+        """Build the scene; ``overrides`` replace fields of ``config`` (or the defaults)."""
+        base = config if config is not None else TaskConfig(task=task)
+        if config is not None and task != config.task and 'task' not in overrides:
+            overrides['task'] = task
+        self.config = base.with_overrides(**overrides) if overrides else base
+        if render_mode is not None and render_mode not in self.metadata['render_modes']:
+            raise ValueError(f'render_mode must be None or one of '
+                             f'{self.metadata["render_modes"]}, got {render_mode!r}')
+        self.render_mode = render_mode
+        self.metadata = dict(self.metadata, render_fps=int(round(self.config.control_rate_hz)))
+        cfg = self.config
+        self.task = cfg.task
+        self._scene = PandaScene(cfg.physics_rate_hz, cfg.task == 'pick_place',
+                                 gui=render_mode == 'human')
+        limits = joint_limits(JOINT_NAMES)
+        self._lower = limits.lower
+        self._upper = limits.upper
+        self._tolerance = np.array([cfg.joint_limit_tolerance_rad] * 7
+                                   + [cfg.finger_limit_tolerance_m])
+        self.action_space = spaces.Box(self._lower.astype(np.float32),
+                                       self._upper.astype(np.float32), dtype=np.float32)
+        self.observation_space = self._make_observation_space()
+        self._goal = np.array([0.5, 0.3, 0.0, 1.0, 0.0, 0.0, 0.0])
+        self._targets = HOME_JOINT_POS.copy()
+        self._physics_steps = 0
+        self._steps = 0
+        self._held_s = 0.0
+        self._cube_rest_z = cfg.cube_size_m / 2.0
+
+    def _make_observation_space(self) -> spaces.Dict:
+        inf = np.inf
+        box = lambda n: spaces.Box(-inf, inf, (n,), np.float32)  # noqa: E731
+        obs = {'joint_pos': box(8), 'joint_vel': box(8),
+               'gripper_width': spaces.Box(-inf, inf, (1,), np.float32),
+               'ee_pose': box(7), 'object_pose': box(7)}
+        if self.task == 'pick_place':
+            obs['goal_pose'] = box(7)
+        cam = self.config.camera
+        if cam.enabled:
+            obs['rgb'] = spaces.Box(0, 255, (cam.height, cam.width, 3), np.uint8)
+            if cam.depth:
+                obs['depth'] = spaces.Box(0.0, inf, (cam.height, cam.width, 1), np.float32)
+        return spaces.Dict(obs)
+
+    # ---- fine-grained interface (used by step() and by the ROS sim node) ----
+
+    @property
+    def sim_time_s(self) -> float:
+        """Simulated time since reset (s)."""
+        return self._physics_steps * self._scene.dt_s
+
+    @property
+    def goal_pose(self) -> np.ndarray:
+        """Target-zone pose [x, y, z, qw, qx, qy, qz] (pick_place; a fixed dummy for lift)."""
+        return self._goal.copy()
+
+    def check_command(self, cmd8: Any) -> np.ndarray:
+        """Validate an 8-joint command and clip it into the joint limits (see class doc)."""
+        try:
+            cmd = np.asarray(cmd8, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f'command must be 8 numbers in {JOINT_NAMES} order: {err}') from err
+        if cmd.shape != (8,):
+            raise ValueError(f'command must have shape (8,) ({", ".join(JOINT_NAMES)}), '
+                             f'got shape {cmd.shape}')
+        bad = ~np.isfinite(cmd)
+        if bad.any():
+            names = [JOINT_NAMES[i] for i in np.flatnonzero(bad)]
+            raise ValueError(f'command has NaN/Inf for {names}: {cmd.tolist()}')
+        below = cmd < self._lower - self._tolerance
+        above = cmd > self._upper + self._tolerance
+        if below.any() or above.any():
+            i = int(np.flatnonzero(below | above)[0])
+            raise ValueError(
+                f'command for {JOINT_NAMES[i]} = {cmd[i]:.4f} is outside its limits '
+                f'[{self._lower[i]:.4f}, {self._upper[i]:.4f}] by more than the tolerance '
+                f'{self._tolerance[i]}')
+        return np.clip(cmd, self._lower, self._upper)
+
+    def set_joint_targets(self, cmd8: Any) -> None:
+        """Validate, clip and apply 8 joint-position targets (held until the next call)."""
+        self._targets = self.check_command(cmd8)
+        self._scene.set_joint_targets(self._targets)
+
+    def step_physics(self, n: int = 1) -> None:
+        """Advance ``n`` physics steps and update the success hold timer."""
+        if int(n) < 0:
+            raise ValueError(f'n must be a non-negative number of physics steps, got {n}')
+        self._scene.step(int(n))
+        self._physics_steps += int(n)
+        if self.task == 'lift':
+            self._held_s = self._held_s + n * self._scene.dt_s if self._lifted() else 0.0
+
+    def joint_state(self) -> Tuple[Tuple[str, ...], np.ndarray, np.ndarray, np.ndarray]:
+        """Return (names, position, velocity, effort) of all 9 joints, as on /joint_states."""
+        pos, vel, eff = self._scene.joint_states()
+        return ALL_JOINT_NAMES, pos, vel, eff
+
+    def object_pose(self) -> np.ndarray:
+        """Cube pose [x, y, z, qw, qx, qy, qz]."""
+        return self._scene.body_pose(self._scene.cube)
+
+    def observation(self) -> Dict[str, np.ndarray]:
+        """Build the observation dict of the current state."""
+        pos, vel, _ = self._scene.joint_states()
+        f32 = np.float32
+        obs = {'joint_pos': pos[:8].astype(f32), 'joint_vel': vel[:8].astype(f32),
+               'gripper_width': np.array([pos[7] + pos[8]], dtype=f32),
+               'ee_pose': self._scene.grasp_pose().astype(f32),
+               'object_pose': self.object_pose().astype(f32)}
+        if self.task == 'pick_place':
+            obs['goal_pose'] = self._goal.astype(f32)
+        if self.config.camera.enabled:
+            rgb, depth = self.camera_image()
+            obs['rgb'] = rgb
+            if depth is not None:
+                obs['depth'] = depth
+        return obs
+
+    def camera_image(self) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        """Render the observation camera: rgb (H, W, 3) uint8, depth (H, W, 1) m or None."""
+        cam = self.config.camera
+        return self._scene.image(cam.width, cam.height, cam, cam.depth)
+
+    def is_success(self) -> bool:
+        """Return whether the task is accomplished in the current state."""
+        if self.task == 'lift':
+            return self._held_s >= self.config.lift_hold_s - 1e-9
+        return self._placed()
+
+    # ---- task conditions and reward ----
+
+    def _grasped(self) -> bool:
+        left, right = self._scene.finger_contacts()
+        return left and right
+
+    def _lift_height_m(self) -> float:
+        return float(self.object_pose()[2] - self._cube_rest_z)
+
+    def _lifted(self) -> bool:
+        return self._lift_height_m() >= self.config.lift_height_m and self._grasped()
+
+    def _in_zone(self) -> bool:
+        cube = self.object_pose()
+        return (float(np.linalg.norm(cube[:2] - self._goal[:2])) <= self.config.goal_radius_m
+                and self._lift_height_m() < 0.01)
+
+    def _placed(self) -> bool:
+        pos, _, _ = self._scene.joint_states()
+        cfg = self.config
+        return (self._in_zone() and self._scene.cube_speed_m_s() < cfg.rest_speed_m_s
+                and pos[7] + pos[8] >= cfg.open_gripper_width_m
+                and not any(self._scene.finger_contacts()))
+
+    def reward(self) -> float:
+        """Dense shaped reward of the current state (reach, grasp, lift / carry, place)."""
+        ee = self._scene.grasp_pose()[:3]
+        cube = self.object_pose()[:3]
+        reward = 1.0 - np.tanh(10.0 * np.linalg.norm(ee - cube))
+        grasped = self._grasped()
+        height = self._lift_height_m()
+        if self.task == 'lift':
+            reward += 0.5 * grasped
+            reward += 2.0 * grasped * np.clip(height / self.config.lift_height_m, 0.0, 1.0)
+        else:
+            goal_dist = float(np.linalg.norm(cube[:2] - self._goal[:2]))
+            in_zone = self._in_zone()
+            reward += 0.5 * grasped + 0.5 * grasped * np.clip(height / 0.05, 0.0, 1.0)
+            reward += 2.0 * (grasped or in_zone) * (1.0 - np.tanh(5.0 * goal_dist))
+            reward += 1.0 * (in_zone and not any(self._scene.finger_contacts()))
+        return float(reward)
+
+    # ---- gymnasium API ----
+
+    def reset(self, *, seed: Optional[int] = None,
+              options: Optional[Dict[str, Any]] = None) -> Tuple[Dict[str, np.ndarray], Dict]:
+        """Restore the scene, draw the cube pose (and target zone), return (obs, info)."""
+        super().reset(seed=seed)
+        cfg = self.config
+        rng = self.np_random
+        self._scene.restore_initial()
+        q = HOME_JOINT_POS.copy()
+        q[:7] += rng.normal(0.0, cfg.init_joint_noise_rad, 7)
+        q = np.clip(q, self._lower, self._upper)
+        self._scene.reset_joints(q)
+        self._targets = q
+        half = np.asarray(cfg.spawn_size_xy_m) / 2.0
+        xy = np.asarray(cfg.spawn_center_xy_m) + rng.uniform(-half, half)
+        yaw = rng.uniform(*cfg.spawn_yaw_range_rad)
+        cube = np.array([xy[0], xy[1], self._cube_rest_z,
+                         np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
+        self._scene.set_body_pose(self._scene.cube, cube)
+        if self.task == 'pick_place':
+            self._goal = self._draw_goal(xy, rng)
+            self._scene.set_body_pose(self._scene.zone, self._goal)
+        self._physics_steps = 0
+        self._steps = 0
+        self._held_s = 0.0
+        return self.observation(), {'is_success': False}
+
+    def _draw_goal(self, cube_xy: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        cfg = self.config
+        # The zone must not overlap the cube's footprint (half-diagonal) plus a clearance.
+        min_dist = cfg.goal_radius_m + cfg.cube_size_m * np.sqrt(0.5) + cfg.goal_clearance_m
+        half = np.asarray(cfg.goal_size_xy_m) / 2.0
+        for _ in range(1000):
+            xy = np.asarray(cfg.goal_center_xy_m) + rng.uniform(-half, half)
+            if np.linalg.norm(xy - cube_xy) >= min_dist:
+                return np.array([xy[0], xy[1], 0.0, 1.0, 0.0, 0.0, 0.0])
+        raise ValueError(f'goal region {cfg.goal_center_xy_m} +- {half} leaves no zone '
+                         f'{min_dist:.3f} m away from the cube; enlarge goal_size_xy_m')
+
+    def step(self, action: Any) -> Tuple[Dict[str, np.ndarray], float, bool, bool, Dict]:
+        """Apply one action for one control period; return gymnasium's 5-tuple."""
+        self.set_joint_targets(action)
+        self.step_physics(self.config.physics_steps_per_control)
+        self._steps += 1
+        success = self.is_success()
+        reward = self.reward() + (self.config.success_bonus if success else 0.0)
+        truncated = self._steps >= self.config.max_episode_steps and not success
+        info = {'is_success': success, 'sim_time_s': self.sim_time_s}
+        return self.observation(), reward, success, truncated, info
+
+    def render(self) -> Optional[np.ndarray]:
+        """Return an RGB frame (rgb_array) or nothing (human: the GUI window shows the scene)."""
+        if self.render_mode == 'rgb_array':
+            rgb, _ = self._scene.image(self.config.render_width, self.config.render_height,
+                                       _RENDER_CAMERA, depth=False)
+            return rgb
+        return None
+
+    def close(self) -> None:
+        """Release the PyBullet client."""
+        if getattr(self, '_scene', None) is not None:
+            self._scene.close()
+            self._scene = None
+
+    def config_dict(self) -> Dict[str, Any]:
+        """Return the task configuration as plain data (for logs and metadata)."""
+        return asdict(self.config)

@@ -1,0 +1,112 @@
+"""The Franka Panda as the package sees it: joint names, limits and the URDF location.
+
+The URDF is the one shipped with ``pybullet_data``; it is read in place, never copied.
+"""
+
+from dataclasses import dataclass
+import os
+from typing import Dict, Sequence, Tuple
+import xml.etree.ElementTree as ET
+
+import numpy as np
+
+JOINT_NAMES: Tuple[str, ...] = tuple(
+    [f'panda_joint{i}' for i in range(1, 8)] + ['panda_finger_joint1'])
+"""The 8 commanded joints, in action / command order."""
+
+ALL_JOINT_NAMES: Tuple[str, ...] = JOINT_NAMES + ('panda_finger_joint2',)
+"""The 9 joints published on ``/joint_states`` (the second finger mirrors the first)."""
+
+ARM_JOINT_NAMES: Tuple[str, ...] = JOINT_NAMES[:7]
+"""The 7 revolute arm joints."""
+
+GRASP_LINK_NAME = 'panda_grasptarget'
+"""The link between the fingertips whose pose is the end-effector pose."""
+
+HOME_JOINT_POS = np.array([0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785, 0.04])
+"""A comfortable start configuration (rad, finger in m, gripper open) in JOINT_NAMES order."""
+
+FINGER_OPEN_M = 0.04
+"""Finger position of a fully open gripper (per finger)."""
+
+FINGER_CLOSED_M = 0.0
+"""Finger position of a fully closed gripper (per finger)."""
+
+
+def panda_urdf_path() -> str:
+    """Return the path of the Panda URDF inside ``pybullet_data``."""
+    import pybullet_data
+    path = os.path.join(pybullet_data.getDataPath(), 'franka_panda', 'panda.urdf')
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f'Panda URDF not found at {path}; reinstall the pybullet package '
+            '(it ships pybullet_data/franka_panda/panda.urdf).')
+    return path
+
+
+@dataclass(frozen=True)
+class JointLimits:
+    """Limits of a set of joints, in the order of ``names``."""
+
+    names: Tuple[str, ...]
+    """Joint names the arrays refer to."""
+    lower: np.ndarray
+    """Lower position limits (rad for revolute, m for prismatic joints)."""
+    upper: np.ndarray
+    """Upper position limits (rad for revolute, m for prismatic joints)."""
+    velocity: np.ndarray
+    """Velocity limits (rad/s or m/s)."""
+    effort: np.ndarray
+    """Effort limits (N m or N)."""
+
+
+def _parse_urdf_limits(urdf_path: str) -> Dict[str, Tuple[float, float, float, float]]:
+    root = ET.parse(urdf_path).getroot()
+    limits = {}
+    for joint in root.iter('joint'):
+        limit = joint.find('limit')
+        if limit is None or joint.get('type') not in ('revolute', 'prismatic'):
+            continue
+        limits[joint.get('name')] = (
+            float(limit.get('lower', '-inf')), float(limit.get('upper', 'inf')),
+            float(limit.get('velocity', 'inf')), float(limit.get('effort', 'inf')))
+    return limits
+
+
+_LIMITS_CACHE: Dict[str, Dict[str, Tuple[float, float, float, float]]] = {}
+
+
+def joint_limits(names: Sequence[str] = JOINT_NAMES, urdf_path: str = '') -> JointLimits:
+    """Read position, velocity and effort limits of ``names`` from the Panda URDF."""
+    path = urdf_path or panda_urdf_path()
+    if path not in _LIMITS_CACHE:
+        _LIMITS_CACHE[path] = _parse_urdf_limits(path)
+    table = _LIMITS_CACHE[path]
+    missing = [n for n in names if n not in table]
+    if missing:
+        raise ValueError(
+            f'joints {missing} have no <limit> in {path}; expected names among {sorted(table)}')
+    rows = np.array([table[n] for n in names], dtype=np.float64)
+    return JointLimits(tuple(names), rows[:, 0].copy(), rows[:, 1].copy(),
+                       rows[:, 2].copy(), rows[:, 3].copy())
+
+
+def joint_indices(client: int, body: int, names: Sequence[str]) -> Tuple[int, ...]:
+    """Map joint names to PyBullet joint indices of ``body`` on ``client``."""
+    import pybullet as p
+    by_name = {}
+    for i in range(p.getNumJoints(body, physicsClientId=client)):
+        by_name[p.getJointInfo(body, i, physicsClientId=client)[1].decode()] = i
+    missing = [n for n in names if n not in by_name]
+    if missing:
+        raise ValueError(f'body has no joints named {missing}; it has {sorted(by_name)}')
+    return tuple(by_name[n] for n in names)
+
+
+def link_index(client: int, body: int, name: str) -> int:
+    """Return the PyBullet link index of the link called ``name``."""
+    import pybullet as p
+    for i in range(p.getNumJoints(body, physicsClientId=client)):
+        if p.getJointInfo(body, i, physicsClientId=client)[12].decode() == name:
+            return i
+    raise ValueError(f'body has no link named {name!r}')
