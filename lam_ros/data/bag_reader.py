@@ -1,0 +1,434 @@
+"""Read demonstration episodes from rosbag2 bags into per-topic time series (no ROS runtime).
+
+A source is either a recorder output directory (``dataset.yaml`` plus one bag per episode),
+a folder of bags made by plain ``ros2 bag record``, or a single bag. A :class:`TopicMapping`
+says which topic carries what and how the bag's joints map onto the policy's joints.
+"""
+
+from dataclasses import asdict, dataclass, field, fields
+import math
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+from rosbags.highlevel import AnyReader
+import yaml
+
+from lam_ros.data import messages
+
+DEFAULT_JOINT_NAMES: Tuple[str, ...] = tuple(
+    [f'panda_joint{i}' for i in range(1, 8)] + ['panda_finger_joint1'])
+"""The Panda's commanded joints in action order (the same as ``lam_ros.sim.robot.JOINT_NAMES``)."""
+
+POSE_TYPES = ('geometry_msgs/msg/PoseStamped', 'geometry_msgs/msg/Pose')
+COMMAND_TYPES = (messages.FLOAT64_ARRAY, messages.JOINT_TRAJECTORY)
+
+PathLike = Union[str, Path]
+
+
+class EpisodeError(Exception):
+    """An episode cannot be used; the message is the reason shown in the exclusion report."""
+
+
+@dataclass
+class TopicMapping:
+    """Which bag topic carries which signal, and how bag joints map onto policy joints.
+
+    Joint names in the bag are first renamed through ``joint_rename``; every other joint
+    name in the mapping is a name after renaming.
+    """
+
+    joint_names: List[str] = field(default_factory=lambda: list(DEFAULT_JOINT_NAMES))
+    """Policy joints in action / observation order; each must be in the joint states."""
+
+    joint_state_topic: str = '/joint_states'
+    """``sensor_msgs/JointState`` topic; extra joints in it are ignored, missing ones are not."""
+
+    command_topic: str = '/forward_position_controller/commands'
+    """``std_msgs/Float64MultiArray`` or ``trajectory_msgs/JointTrajectory`` command topic."""
+
+    command_joint_names: Optional[List[str]] = None
+    """Joint order of a Float64MultiArray command (default ``joint_names``); JointTrajectory
+    commands name their joints themselves and use the first point."""
+
+    joint_rename: Dict[str, str] = field(default_factory=dict)
+    """Bag joint name -> policy joint name, applied to joint states and trajectory commands."""
+
+    object_pose_topic: Optional[str] = '/object_pose'
+    """``geometry_msgs/PoseStamped`` of the object -> ``object_pose``; used when in the bags."""
+
+    goal_pose_topic: Optional[str] = '/goal_pose'
+    """``geometry_msgs/PoseStamped`` of the goal -> ``goal_pose``; used when in the bags."""
+
+    ee_pose_topic: Optional[str] = None
+    """``geometry_msgs/PoseStamped`` of the end effector -> ``ee_pose`` (or pass an FK)."""
+
+    image_topic: Optional[str] = '/camera/image_raw'
+    """``sensor_msgs/Image`` colour camera -> ``rgb`` (H, W, 3) uint8; used when in the bags."""
+
+    depth_topic: Optional[str] = None
+    """``sensor_msgs/Image`` depth camera (32FC1 m or 16UC1 mm) -> ``depth`` (H, W, 1) m."""
+
+    success_topic: Optional[str] = '/task_success'
+    """``std_msgs/Bool``; its last value is the outcome unless ``dataset.yaml`` gives one."""
+
+    gripper_joint: Optional[str] = 'panda_finger_joint1'
+    """Joint whose position gives ``gripper_width``; None for no gripper observation."""
+
+    gripper_width_scale: float = 2.0
+    """``gripper_width`` (m) = scale * position of ``gripper_joint`` (Panda: two fingers)."""
+
+    def __post_init__(self) -> None:
+        """Check the mapping as soon as it is made, so a bad YAML fails before any bag is read."""
+        if not self.joint_names or len(set(self.joint_names)) != len(self.joint_names):
+            raise ValueError(f'joint_names must be a non-empty list of distinct names, got '
+                             f'{self.joint_names!r}')
+        self.joint_names = [str(n) for n in self.joint_names]
+        if self.command_joint_names is not None:
+            names = [str(n) for n in self.command_joint_names]
+            if sorted(names) != sorted(self.joint_names):
+                raise ValueError(
+                    f'command_joint_names {names!r} must list each of joint_names '
+                    f'{self.joint_names!r} exactly once, in the order of the command vector')
+            self.command_joint_names = names
+        if not isinstance(self.joint_rename, dict):
+            raise ValueError(f'joint_rename must map bag names to policy names, got '
+                             f'{self.joint_rename!r}')
+        if not self.joint_state_topic or not self.command_topic:
+            raise ValueError('joint_state_topic and command_topic are required topic names')
+        if not math.isfinite(self.gripper_width_scale) or self.gripper_width_scale <= 0.0:
+            raise ValueError(f'gripper_width_scale must be a positive number, got '
+                             f'{self.gripper_width_scale!r}')
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> 'TopicMapping':
+        """Make a mapping from a dict (a YAML file's content), rejecting unknown keys."""
+        if not isinstance(data, dict):
+            raise ValueError(f'a topic mapping must be a mapping of field: value, got '
+                             f'{type(data).__name__}')
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f'unknown topic mapping keys {unknown}; expected some of '
+                             f'{sorted(known)}')
+        return cls(**data)
+
+    @classmethod
+    def from_yaml(cls, path: PathLike) -> 'TopicMapping':
+        """Load a mapping from a YAML file (see ``config/dataset_mapping.example.yaml``)."""
+        with open(path, encoding='utf-8') as stream:
+            data = yaml.safe_load(stream) or {}
+        try:
+            return cls.from_dict(data)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f'{path}: {exc}') from exc
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Return the mapping as plain data (for YAML, JSON and fingerprints)."""
+        return asdict(self)
+
+    def command_order(self) -> List[str]:
+        """Return the joint order of Float64MultiArray commands."""
+        return list(self.command_joint_names or self.joint_names)
+
+    def observation_topics(self) -> Dict[str, str]:
+        """Return observation key -> topic for the optional observation topics that are set."""
+        pairs = (('object_pose', self.object_pose_topic), ('goal_pose', self.goal_pose_topic),
+                 ('ee_pose', self.ee_pose_topic), ('rgb', self.image_topic),
+                 ('depth', self.depth_topic))
+        return {key: topic for key, topic in pairs if topic}
+
+
+@dataclass
+class EpisodeEntry:
+    """One episode found in a source: its bag and what ``dataset.yaml`` says about it."""
+
+    name: str
+    """Episode name (the bag directory's name)."""
+
+    path: Path
+    """The bag directory."""
+
+    status: str = 'complete'
+    """``complete``, ``discarded`` or ``interrupted`` (plain bags count as complete)."""
+
+    success: Optional[bool] = None
+    """Outcome from ``dataset.yaml``; None when not recorded there."""
+
+
+@dataclass
+class Stream:
+    """The messages of one topic in one episode, as arrays."""
+
+    times_ns: np.ndarray
+    """Receive times (bag log times) in integer nanoseconds, ascending, shape (N,)."""
+
+    values: np.ndarray
+    """One row per message, shape (N, ...); empty for image topics (frames load lazily)."""
+
+
+@dataclass
+class RawEpisode:
+    """An episode's topics read from its bag, before resampling."""
+
+    entry: EpisodeEntry
+    """Where the episode came from."""
+
+    streams: Dict[str, Stream]
+    """``joint_pos``, ``joint_vel`` (absent when the bag has no velocities), ``action`` and
+    every optional observation key present in the bag."""
+
+    success: Optional[bool]
+    """Outcome: ``dataset.yaml`` first, else the last value on the success topic."""
+
+    load_frames: Callable[[str, np.ndarray], np.ndarray]
+    """``(key, message indices) -> frames``: decodes only the image frames that are used."""
+
+
+def _is_bag(path: Path) -> bool:
+    return path.is_dir() and (path / 'metadata.yaml').is_file()
+
+
+def read_dataset_yaml(source: PathLike) -> Optional[Dict[str, Any]]:
+    """Return the content of ``source/dataset.yaml``, or None when there is none."""
+    path = Path(source) / 'dataset.yaml'
+    if not path.is_file():
+        return None
+    with open(path, encoding='utf-8') as stream:
+        data = yaml.safe_load(stream) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f'{path}: expected a mapping with an "episodes" list')
+    return data
+
+
+def find_episodes(source: PathLike) -> List[EpisodeEntry]:
+    """List the episodes of a recorder directory, a folder of bags, or a single bag."""
+    root = Path(source)
+    if not root.exists():
+        raise ValueError(f'dataset source {root} does not exist; expected a recorder output '
+                         'directory, a folder of rosbag2 bags or one bag')
+    if _is_bag(root):
+        return [EpisodeEntry(root.name, root)]
+    meta = read_dataset_yaml(root)
+    if meta is not None:
+        entries = []
+        for item in meta.get('episodes') or []:
+            if not isinstance(item, dict) or 'name' not in item:
+                raise ValueError(f'{root / "dataset.yaml"}: every episode needs a "name", got '
+                                 f'{item!r}')
+            success = item.get('success')
+            entries.append(EpisodeEntry(
+                str(item['name']), root / str(item['name']), str(item.get('status', 'complete')),
+                None if success is None else bool(success)))
+        return entries
+    bags = sorted(p for p in root.iterdir() if _is_bag(p))
+    if not bags:
+        raise ValueError(f'{root} holds no rosbag2 bags (directories with metadata.yaml) and no '
+                         'dataset.yaml')
+    return [EpisodeEntry(p.name, p) for p in bags]
+
+
+def mapping_for_source(source: PathLike) -> TopicMapping:
+    """Return the default mapping, with joint names and topics from ``dataset.yaml`` if any."""
+    meta = read_dataset_yaml(source) if Path(source).is_dir() else None
+    if not meta:
+        return TopicMapping()
+    data: Dict[str, Any] = {}
+    if meta.get('joint_names'):
+        data['joint_names'] = list(meta['joint_names'])
+    topics = meta.get('topics')
+    if isinstance(topics, dict):
+        for key in ('joint_state', 'command', 'object_pose', 'goal_pose', 'image', 'success'):
+            if isinstance(topics.get(key), str):
+                data[f'{key}_topic'] = topics[key]
+    return TopicMapping.from_dict(data)
+
+
+def _rename(names: Sequence[str], mapping: TopicMapping) -> List[str]:
+    return [mapping.joint_rename.get(n, n) for n in names]
+
+
+class _JointSelector:
+    """Selects the mapping's joints by name from messages whose name lists may vary."""
+
+    def __init__(self, wanted: Sequence[str], mapping: TopicMapping, what: str,
+                 allow_extra: bool) -> None:
+        self._wanted = list(wanted)
+        self._mapping = mapping
+        self._what = what
+        self._allow_extra = allow_extra
+        self._cache: Dict[Tuple[str, ...], np.ndarray] = {}
+
+    def indices(self, names: Sequence[str]) -> np.ndarray:
+        key = tuple(names)
+        if key not in self._cache:
+            renamed = _rename(names, self._mapping)
+            missing = [n for n in self._wanted if n not in renamed]
+            if missing:
+                raise EpisodeError(f'{self._what} lacks joints {missing} (has {renamed}); '
+                                   'fix joint_names or joint_rename in the mapping')
+            extra = sorted(set(renamed) - set(self._wanted))
+            if extra and not self._allow_extra:
+                raise EpisodeError(f'{self._what} names unknown joints {extra}; expected only '
+                                   f'{self._wanted} (add joint_rename entries)')
+            self._cache[key] = np.array([renamed.index(n) for n in self._wanted])
+        return self._cache[key]
+
+
+def _command_row(msg: Any, msgtype: str, mapping: TopicMapping,
+                 selector: _JointSelector) -> np.ndarray:
+    """Return one command as a vector in ``joint_names`` order."""
+    if msgtype == messages.FLOAT64_ARRAY:
+        order = mapping.command_order()
+        data = np.asarray(msg.data, dtype=np.float64)
+        if data.shape != (len(order),):
+            raise EpisodeError(f'command has {data.size} values, expected {len(order)} for '
+                               f'joints {order}')
+        row = np.empty(len(mapping.joint_names))
+        row[[mapping.joint_names.index(n) for n in order]] = data
+        return row
+    if not msg.points:
+        raise EpisodeError('JointTrajectory command without points')
+    positions = np.asarray(msg.points[0].positions, dtype=np.float64)
+    if positions.shape != (len(msg.joint_names),):
+        raise EpisodeError(f'JointTrajectory point has {positions.size} positions for '
+                           f'{len(msg.joint_names)} joint names')
+    return positions[selector.indices(msg.joint_names)]
+
+
+def _open_reader(path: Path) -> AnyReader:
+    return AnyReader([path], default_typestore=messages.TYPESTORE)
+
+
+def read_episode(entry: EpisodeEntry, mapping: TopicMapping) -> RawEpisode:
+    """Read an episode's topics; raise :class:`EpisodeError` with the reason it is unusable."""
+    if entry.status != 'complete':
+        raise EpisodeError(f'status is {entry.status!r} in dataset.yaml')
+    if not _is_bag(entry.path):
+        raise EpisodeError(f'no rosbag2 bag at {entry.path}')
+    obs_topics = mapping.observation_topics()
+    state_sel = _JointSelector(mapping.joint_names, mapping, 'joint state', allow_extra=True)
+    cmd_sel = _JointSelector(mapping.joint_names, mapping, 'JointTrajectory command',
+                             allow_extra=False)
+    rows: Dict[str, List[Any]] = {}
+    times: Dict[str, List[int]] = {}
+    success_values: List[bool] = []
+    try:
+        reader = _open_reader(entry.path)
+        reader.open()
+    except Exception as exc:  # rosbags raises several unrelated types for unreadable bags
+        raise EpisodeError(f'cannot open bag: {exc}') from exc
+    try:
+        by_topic = {c.topic: c for c in reader.connections}
+        for topic in (mapping.joint_state_topic, mapping.command_topic):
+            if topic not in by_topic:
+                raise EpisodeError(f'required topic {topic} is not in the bag (has '
+                                   f'{sorted(by_topic)})')
+        if by_topic[mapping.command_topic].msgtype not in COMMAND_TYPES:
+            raise EpisodeError(f'{mapping.command_topic} is '
+                               f'{by_topic[mapping.command_topic].msgtype}; expected one of '
+                               f'{COMMAND_TYPES}')
+        key_of = {mapping.joint_state_topic: 'joint_state', mapping.command_topic: 'action'}
+        for key, topic in obs_topics.items():
+            if topic in by_topic:
+                key_of[topic] = key
+        if mapping.success_topic in by_topic:
+            key_of[mapping.success_topic] = 'success'
+        wanted = [c for c in reader.connections if c.topic in key_of]
+        for conn, stamp_ns, raw in reader.messages(connections=wanted):
+            key = key_of[conn.topic]
+            if key in ('rgb', 'depth'):
+                times.setdefault(key, []).append(stamp_ns)
+                continue
+            msg = reader.deserialize(raw, conn.msgtype)
+            if key == 'success':
+                success_values.append(bool(msg.data))
+                continue
+            if key == 'joint_state':
+                idx = state_sel.indices(msg.name)
+                pos = np.asarray(msg.position, dtype=np.float64)
+                vel = np.asarray(msg.velocity, dtype=np.float64)
+                if pos.size != len(msg.name):
+                    raise EpisodeError(f'joint state has {pos.size} positions for '
+                                       f'{len(msg.name)} names')
+                has_vel = vel.size == len(msg.name)
+                row = (pos[idx], vel[idx] if has_vel else None)
+            elif key == 'action':
+                row = _command_row(msg, conn.msgtype, mapping, cmd_sel)
+            else:
+                if conn.msgtype not in POSE_TYPES:
+                    raise EpisodeError(f'{conn.topic} is {conn.msgtype}; expected one of '
+                                       f'{POSE_TYPES}')
+                row = messages.pose7_from_msg(msg)
+            rows.setdefault(key, []).append(row)
+            times.setdefault(key, []).append(stamp_ns)
+    finally:
+        reader.close()
+    streams = _to_streams(rows, times)
+    success = entry.success
+    if success is None and success_values:
+        success = success_values[-1]
+    image_topics = {k: t for k, t in obs_topics.items() if k in ('rgb', 'depth')}
+    return RawEpisode(entry, streams, success,
+                      lambda key, idx: _load_frames(entry.path, image_topics[key], key, idx))
+
+
+def _to_streams(rows: Dict[str, List[Any]], times: Dict[str, List[int]]) -> Dict[str, Stream]:
+    streams: Dict[str, Stream] = {}
+    for key, t_list in times.items():
+        t = np.asarray(t_list, dtype=np.int64)
+        if key == 'joint_state':
+            pos = np.stack([r[0] for r in rows[key]])
+            streams['joint_pos'] = Stream(t, pos)
+            if all(r[1] is not None for r in rows[key]):
+                streams['joint_vel'] = Stream(t, np.stack([r[1] for r in rows[key]]))
+        elif key in rows:
+            streams[key] = Stream(t, np.stack(rows[key]))
+        else:
+            streams[key] = Stream(t, np.zeros((t.size, 0)))
+    return streams
+
+
+def _frame(msg: Any, key: str) -> np.ndarray:
+    try:
+        pixels = messages.image_to_array(msg)
+    except ValueError as exc:
+        raise EpisodeError(str(exc)) from exc
+    if key == 'depth':
+        if msg.encoding == '16UC1':
+            return pixels.astype(np.float32) / 1000.0
+        if msg.encoding != '32FC1':
+            raise EpisodeError(f'depth encoding {msg.encoding!r}; expected 32FC1 or 16UC1')
+        return pixels.astype(np.float32)
+    if msg.encoding in ('bgr8', 'bgra8'):
+        pixels = pixels[:, :, [2, 1, 0]]
+    elif msg.encoding == 'mono8':
+        pixels = np.repeat(pixels, 3, axis=2)
+    elif msg.encoding not in ('rgb8', 'rgba8'):
+        raise EpisodeError(f'colour image encoding {msg.encoding!r}; expected rgb8, bgr8, '
+                           'rgba8, bgra8 or mono8')
+    return np.ascontiguousarray(pixels[:, :, :3], dtype=np.uint8)
+
+
+def _load_frames(path: Path, topic: str, key: str, indices: np.ndarray) -> np.ndarray:
+    """Decode the frames with the given message indices of one image topic, in that order."""
+    needed = set(int(i) for i in np.unique(indices))
+    frames: Dict[int, np.ndarray] = {}
+    with _open_reader(path) as reader:
+        conns = [c for c in reader.connections if c.topic == topic]
+        for i, (conn, _, raw) in enumerate(reader.messages(connections=conns)):
+            if i in needed:
+                frames[i] = _frame(reader.deserialize(raw, conn.msgtype), key)
+    shapes = {f.shape for f in frames.values()}
+    if len(shapes) > 1:
+        raise EpisodeError(f'{topic} changes image size within the episode: {sorted(shapes)}')
+    return np.stack([frames[int(i)] for i in indices])
+
+
+def read_commands(entry: EpisodeEntry, mapping: TopicMapping) -> Tuple[np.ndarray, np.ndarray]:
+    """Return ``(times_ns, commands)`` of an episode: every command in ``joint_names`` order."""
+    raw = read_episode(EpisodeEntry(entry.name, entry.path), mapping)
+    if 'action' not in raw.streams:
+        raise EpisodeError(f'no messages on {mapping.command_topic}')
+    stream = raw.streams['action']
+    return stream.times_ns, stream.values
