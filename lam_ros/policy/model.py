@@ -223,12 +223,15 @@ class TransformerPolicy(nn.Module):
         Densities are in normalised action units, which shifts every value by the same
         constant as in real units, so likelihood ratios (PPO) are unaffected.
         """
-        target = actions if normalized else self.normalize_actions(self._check_actions(actions))
+        actions = self._check_actions(actions)
+        target = actions if normalized else self.normalize_actions(actions)
+        if action_mask is None:
+            return self.distribution(obs, obs_mask).log_prob(target).sum(dim=(1, 2))
+        valid = self._check_action_mask(action_mask, target)[..., None]
+        # Chunk steps past the episode end may hold anything (even NaN); keep them out.
+        target = torch.where(valid, target, torch.zeros_like(target))
         logp = self.distribution(obs, obs_mask).log_prob(target)
-        if action_mask is not None:
-            valid = self._check_action_mask(action_mask, target)[..., None]
-            logp = torch.where(valid, logp, torch.zeros_like(logp))
-        return logp.sum(dim=(1, 2))
+        return torch.where(valid, logp, torch.zeros_like(logp)).sum(dim=(1, 2))
 
     @torch.no_grad()
     def predict(self, obs: Obs, obs_mask: Optional[torch.Tensor] = None) -> torch.Tensor:

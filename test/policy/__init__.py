@@ -1,0 +1,1 @@
+"""Tests of lam_ros.policy (a package so test names never clash with other parts' tests)."""

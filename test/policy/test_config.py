@@ -1,0 +1,62 @@
+"""PolicyConfig: defaults, JSON round trip and clear errors on bad values."""
+
+import json
+
+import pytest
+
+from lam_ros.policy.config import PolicyConfig
+from .helpers import IMAGE, JOINTS, STATE
+
+
+def test_defaults_follow_the_contract():
+    config = PolicyConfig(joint_names=list(JOINTS), obs_spec={'joint_pos': [8], 'rgb': [84, 84, 3]})
+    assert config.action_dim == 8
+    assert (config.history_len, config.chunk_size) == (2, 10)
+    assert (config.d_model, config.n_heads, config.n_layers) == (128, 4, 3)
+    assert config.obs_spec == {'joint_pos': (8,), 'rgb': (84, 84, 3)}
+    assert config.lowdim_keys == ('joint_pos',) and config.image_keys == ('rgb',)
+
+
+def test_json_round_trip():
+    config = PolicyConfig(joint_names=JOINTS, obs_spec=IMAGE, head='gaussian',
+                          regression_loss='mse', control_rate_hz=15.0, extra={'task': 'lift'})
+    data = json.loads(json.dumps(config.to_dict()))
+    assert PolicyConfig.from_dict(data) == config
+
+
+@pytest.mark.parametrize('change, message', [
+    (dict(joint_names=[]), 'joint_names'),
+    (dict(joint_names='panda_joint1'), 'joint_names'),
+    (dict(joint_names=['a', 'a']), 'duplicates'),
+    (dict(obs_spec={}), 'obs_spec is empty'),
+    (dict(obs_spec={'joint_pos': (8, 2)}), '1-D'),
+    (dict(obs_spec={'joint_pos': (0,)}), 'positive ints'),
+    (dict(obs_spec={'rgb': (84, 84, 1)}), "'rgb'"),
+    (dict(obs_spec={'depth': (84, 84, 3)}), "'depth'"),
+    (dict(obs_spec={'Joint.pos': (8,)}), 'identifier'),
+    (dict(obs_spec={'action': (8,)}), 'identifier'),
+    (dict(history_len=0), 'history_len'),
+    (dict(chunk_size=2.5), 'chunk_size'),
+    (dict(d_model=130), 'divisible'),
+    (dict(dropout=1.0), 'dropout'),
+    (dict(head='diffusion'), 'head'),
+    (dict(regression_loss='huber'), 'regression_loss'),
+    (dict(control_rate_hz=0), 'control_rate_hz'),
+    (dict(control_rate_hz=float('nan')), 'control_rate_hz'),
+    (dict(log_std_min=1.0, log_std_max=0.0), 'log_std_min'),
+    (dict(init_log_std=5.0), 'init_log_std'),
+])
+def test_bad_values_raise_value_error_naming_the_field(change, message):
+    kwargs = dict(joint_names=JOINTS, obs_spec=STATE)
+    kwargs.update(change)
+    with pytest.raises(ValueError, match=message):
+        PolicyConfig(**kwargs)
+
+
+def test_from_dict_rejects_unknown_and_missing_fields():
+    data = PolicyConfig(joint_names=JOINTS, obs_spec=STATE).to_dict()
+    with pytest.raises(ValueError, match='unknown policy config fields'):
+        PolicyConfig.from_dict({**data, 'n_experts': 4})
+    del data['obs_spec']
+    with pytest.raises(ValueError, match='missing required fields'):
+        PolicyConfig.from_dict(data)
