@@ -6,6 +6,8 @@ import gymnasium as gym
 
 from lam_ros.sim.config import CameraConfig, TASKS, TaskConfig
 from lam_ros.sim.env import GraspEnv
+from lam_ros.sim.expert import DEFAULT_NOISE_STD, evaluate_expert, ExpertConfig, ScriptedExpert
+from lam_ros.sim.kinematics import PandaKinematics
 from lam_ros.sim.robot import ALL_JOINT_NAMES, JOINT_NAMES
 
 ENV_IDS = {'lift': 'lam_ros/Lift-v0', 'pick_place': 'lam_ros/PickPlace-v0'}
@@ -27,5 +29,6 @@ def make_env(task: str, **overrides: Any) -> GraspEnv:
     return GraspEnv(task=task, render_mode=render_mode, **overrides)
 
 
-__all__ = ['ALL_JOINT_NAMES', 'CameraConfig', 'ENV_IDS', 'GraspEnv', 'JOINT_NAMES',
-           'TASKS', 'TaskConfig', 'make_env']
+__all__ = ['ALL_JOINT_NAMES', 'CameraConfig', 'DEFAULT_NOISE_STD', 'ENV_IDS', 'ExpertConfig',
+           'GraspEnv', 'JOINT_NAMES', 'PandaKinematics', 'ScriptedExpert', 'TASKS', 'TaskConfig',
+           'evaluate_expert', 'make_env']

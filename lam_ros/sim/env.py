@@ -15,7 +15,7 @@ from lam_ros.sim.config import CameraConfig, TaskConfig
 from lam_ros.sim.robot import ALL_JOINT_NAMES, HOME_JOINT_POS, JOINT_NAMES, joint_limits
 from lam_ros.sim.scene import PandaScene
 
-_RENDER_CAMERA = CameraConfig(eye_m=(1.2, 0.6, 0.7), target_m=(0.4, 0.0, 0.1), fov_deg=55.0)
+_RENDER_CAMERA = CameraConfig(eye_m=(1.4, 0.9, 1.0), target_m=(0.3, 0.0, 0.25), fov_deg=50.0)
 
 
 class GraspEnv(gym.Env):

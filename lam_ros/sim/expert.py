@@ -1,0 +1,277 @@
+"""A scripted expert that plays the operator: top-down grasp, lift or carry and place.
+
+It reads only what a robot also publishes over ROS (``joint_pos``, ``object_pose``,
+``goal_pose``) and plans with its own ``PandaKinematics``, so the teleop node can run it
+from topics exactly as it runs here against ``GraspEnv``.
+"""
+
+from dataclasses import dataclass
+from typing import Callable, Dict, Mapping, Optional
+
+import numpy as np
+
+from lam_ros.sim.config import TASKS
+from lam_ros.sim.kinematics import (
+    orientation_error_rad, PandaKinematics, top_down_quat, yaw_of)
+from lam_ros.sim.robot import FINGER_CLOSED_M, FINGER_OPEN_M
+
+DEFAULT_NOISE_STD = 0.01
+"""Default demonstration noise (m): waypoint scatter and smooth wander of the hand."""
+
+
+@dataclass
+class ExpertConfig:
+    """Waypoints and speeds of the scripted expert."""
+
+    control_rate_hz: float = 20.0
+    """Rate at which ``act`` is called (Hz)."""
+    max_speed_m_s: float = 0.35
+    """Top speed of the Cartesian target (m/s)."""
+    max_turn_rad_s: float = 1.5
+    """Top turn rate of the target orientation (rad/s)."""
+    pregrasp_height_m: float = 0.10
+    """Height of the pre-grasp point above the cube centre (m)."""
+    grasp_depth_m: float = 0.0
+    """Grasp point below the cube centre (m); 0 grasps at mid-height."""
+    lift_height_m: float = 0.20
+    """Height above the table the cube is lifted or carried at (m)."""
+    place_clearance_m: float = 0.008
+    """Gap left under the cube when it is put down (m)."""
+    reach_tolerance_m: float = 0.012
+    """Hand-to-waypoint distance at which a move counts as done (m)."""
+    close_s: float = 0.5
+    """Time allowed for the fingers to close (s)."""
+    open_s: float = 0.4
+    """Time allowed for the fingers to open (s)."""
+    phase_timeout_s: float = 4.0
+    """A move that has not converged after this long gives way to the next phase (s)."""
+    lost_distance_m: float = 0.05
+    """Cube farther than this from the hand while carrying means it slipped: grasp again."""
+
+
+class ScriptedExpert:
+    """Waypoint expert for ``lift`` and ``pick_place`` producing 8-joint position commands."""
+
+    def __init__(self, task: str, noise_std: float = 0.0, seed: Optional[int] = None,
+                 config: Optional[ExpertConfig] = None,
+                 kinematics: Optional[PandaKinematics] = None) -> None:
+        """Create the expert; ``noise_std`` (m) scales human-like variations between demos."""
+        if task not in TASKS:
+            raise ValueError(f'unknown task {task!r}; expected one of {TASKS}')
+        if not np.isfinite(noise_std) or noise_std < 0:
+            raise ValueError(f'noise_std must be a finite value >= 0 (m), got {noise_std}')
+        self.task = task
+        self.noise_std = float(noise_std)
+        self.config = config or ExpertConfig()
+        self.kin = kinematics or PandaKinematics()
+        self._rng = np.random.default_rng(seed)
+        self.reset()
+
+    def reset(self, seed: Optional[int] = None) -> None:
+        """Start a new episode; draws this demonstration's variations."""
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        s = self.noise_std
+        rng = self._rng
+        self.phase = 'approach'
+        self._phase_steps = 0
+        self._cmd_q: Optional[np.ndarray] = None
+        self._cmd_pos: Optional[np.ndarray] = None
+        self._cmd_quat: Optional[np.ndarray] = None
+        self._finger = FINGER_OPEN_M
+        self._grasp_yaw: Optional[float] = None
+        self._cube_rest_z = 0.0
+        # Per-demo scatter: where on the cube, how high, how fast, how square to the cube.
+        self._grasp_offset = np.clip(rng.normal(0.0, 0.4 * s, 2), -0.008, 0.008)
+        self._pregrasp_dh = float(np.clip(rng.normal(0.0, 2.0 * s), -0.03, 0.04))
+        self._lift_dh = float(np.clip(rng.normal(0.0, 2.0 * s), -0.04, 0.05))
+        self._place_offset = np.clip(rng.normal(0.0, 1.0 * s, 2), -0.02, 0.02)
+        self._yaw_offset = float(np.clip(rng.normal(0.0, 5.0 * s), -0.1, 0.1))
+        self._speed = float(np.clip(1.0 + rng.normal(0.0, 15.0 * s), 0.6, 1.4))
+        self._pause_steps = int(rng.integers(0, 3)) if s > 0 else 0
+        self._wander = np.zeros(3)
+
+    # ---- helpers ----
+
+    def _dt(self) -> float:
+        return 1.0 / self.config.control_rate_hz
+
+    def _grasp_quat(self, cube_quat: np.ndarray) -> np.ndarray:
+        if self._grasp_yaw is None:
+            # The cube looks the same every 90 deg: pick the face pair closest to the hand's
+            # neutral yaw (0) so the wrist stays mid-range.
+            cube_yaw = yaw_of(cube_quat)
+            yaw = (cube_yaw + np.pi / 4) % (np.pi / 2) - np.pi / 4
+            self._grasp_yaw = float(yaw + self._yaw_offset)
+        return top_down_quat(self._grasp_yaw)
+
+    def _move_toward(self, pos: np.ndarray, quat: np.ndarray) -> float:
+        """Step the commanded pose toward a waypoint; return the remaining distance (m)."""
+        cfg = self.config
+        step = cfg.max_speed_m_s * self._speed * self._dt()
+        delta = pos - self._cmd_pos
+        dist = float(np.linalg.norm(delta))
+        self._cmd_pos = pos.copy() if dist <= step else self._cmd_pos + delta * (step / dist)
+        turn = orientation_error_rad(self._cmd_quat, quat)
+        max_turn = cfg.max_turn_rad_s * self._dt()
+        frac = 1.0 if turn <= max_turn else max_turn / turn
+        self._cmd_quat = _slerp(self._cmd_quat, quat, frac)
+        return dist
+
+    def _update_wander(self, scale: float) -> np.ndarray:
+        # Ornstein-Uhlenbeck wander: smooth, zero-mean, like a hand that is not quite steady.
+        theta = 2.0 * self._dt()
+        sigma = self.noise_std * np.sqrt(2.0 * theta)
+        self._wander += -theta * self._wander + sigma * self._rng.normal(0.0, 1.0, 3)
+        return self._wander * scale
+
+    def _next_phase(self, phase: str) -> None:
+        self.phase = phase
+        self._phase_steps = 0
+
+    # ---- policy ----
+
+    def act(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Return the next 8-joint command (7 arm rad + finger m) for an observation."""
+        for key in ('joint_pos', 'object_pose') + (
+                ('goal_pose',) if self.task == 'pick_place' else ()):
+            if key not in obs:
+                raise ValueError(f'observation lacks {key!r}; the expert needs joint_pos, '
+                                 'object_pose (and goal_pose for pick_place)')
+        q = np.asarray(obs['joint_pos'], dtype=np.float64)[:7]
+        cube = np.asarray(obs['object_pose'], dtype=np.float64)
+        ee_pos, ee_quat = self.kin.fk(q)
+        if self._cmd_q is None:
+            self._cmd_q, self._cmd_pos, self._cmd_quat = q.copy(), ee_pos, ee_quat
+            # The cube starts on the table: its height now is where it rests when put down.
+            self._cube_rest_z = float(cube[2])
+        cfg = self.config
+        self._phase_steps += 1
+        timed_out = self._phase_steps * self._dt() > cfg.phase_timeout_s
+        quat = self._grasp_quat(cube[3:])
+        grasp = cube[:3].copy()
+        grasp[:2] += self._grasp_offset
+        grasp[2] -= cfg.grasp_depth_m
+        wander = np.zeros(3)
+        if self.phase in ('lift', 'carry', 'lower') and (
+                np.linalg.norm(ee_pos - cube[:3]) > cfg.lost_distance_m):
+            self._grasp_yaw = None
+            quat = self._grasp_quat(cube[3:])
+            self._finger = FINGER_OPEN_M
+            self._next_phase('regrasp_up')
+        if self.phase == 'regrasp_up':
+            target = ee_pos + np.array([0.0, 0.0, 0.05])
+            target[2] = max(target[2], grasp[2] + cfg.pregrasp_height_m)
+            self._move_toward(target, quat)
+            if self._phase_steps > 6:
+                self._next_phase('approach')
+        elif self.phase == 'approach':
+            target = grasp + np.array([0.0, 0.0, cfg.pregrasp_height_m + self._pregrasp_dh])
+            dist = self._move_toward(target, quat)
+            wander = self._update_wander(min(1.0, dist / 0.1))
+            reached = np.linalg.norm(ee_pos - target) < cfg.reach_tolerance_m
+            if (reached and orientation_error_rad(ee_quat, quat) < 0.08) or timed_out:
+                self._next_phase('descend')
+        elif self.phase == 'descend':
+            self._move_toward(grasp, quat)
+            if np.linalg.norm(ee_pos - grasp) < 0.006 or timed_out:
+                self._next_phase('close')
+        elif self.phase == 'close':
+            self._move_toward(grasp, quat)
+            self._finger = FINGER_CLOSED_M
+            if self._phase_steps * self._dt() >= cfg.close_s + self._pause_steps * self._dt():
+                self._next_phase('lift' if self.task == 'lift' else 'carry')
+        elif self.phase == 'lift':
+            target = np.array([cube[0], cube[1], cfg.lift_height_m + self._lift_dh])
+            self._move_toward(np.array([self._cmd_pos[0], self._cmd_pos[1], target[2]]),
+                              self._cmd_quat)
+        elif self.phase in ('carry', 'lower'):
+            goal = np.asarray(obs['goal_pose'], dtype=np.float64)
+            above = np.array([goal[0] + self._place_offset[0], goal[1] + self._place_offset[1],
+                              cfg.lift_height_m + self._lift_dh])
+            # Keep the cube-in-hand offset so the cube, not the hand, lands on the goal.
+            hand_minus_cube = ee_pos[:2] - cube[:2]
+            above[:2] += hand_minus_cube
+            if self.phase == 'carry':
+                if self._cmd_pos[2] < above[2] - 0.03:
+                    dist = self._move_toward(np.array([*self._cmd_pos[:2], above[2]]),
+                                             self._cmd_quat)
+                else:
+                    dist = self._move_toward(above, self._cmd_quat)
+                    wander = self._update_wander(min(1.0, dist / 0.1))
+                    if (np.linalg.norm(ee_pos[:2] - above[:2]) < cfg.reach_tolerance_m
+                            and dist < 0.004) or timed_out:
+                        self._next_phase('lower')
+            else:
+                drop = ee_pos[2] - cube[2]
+                low = np.array([*above[:2], self._cube_rest_z + drop + cfg.place_clearance_m])
+                self._move_toward(low, self._cmd_quat)
+                if abs(ee_pos[2] - low[2]) < 0.006 or timed_out:
+                    self._next_phase('open')
+        elif self.phase == 'open':
+            self._finger = FINGER_OPEN_M
+            if self._phase_steps * self._dt() >= cfg.open_s:
+                self._next_phase('retreat')
+        elif self.phase == 'retreat':
+            self._finger = FINGER_OPEN_M
+            self._move_toward(np.array([*self._cmd_pos[:2], cfg.lift_height_m]),
+                              self._cmd_quat)
+        self._cmd_q = self.kin.ik(self._cmd_pos + wander, self._cmd_quat, self._cmd_q)
+        return np.concatenate([self._cmd_q, [self._finger]])
+
+
+def _slerp(q0: np.ndarray, q1: np.ndarray, frac: float) -> np.ndarray:
+    q0 = np.asarray(q0, dtype=np.float64)
+    q1 = np.asarray(q1, dtype=np.float64)
+    if np.dot(q0, q1) < 0.0:
+        q1 = -q1
+    dot = float(np.clip(np.dot(q0, q1), -1.0, 1.0))
+    if dot > 0.9995:
+        out = q0 + frac * (q1 - q0)
+    else:
+        angle = np.arccos(dot)
+        out = (np.sin((1 - frac) * angle) * q0 + np.sin(frac * angle) * q1) / np.sin(angle)
+    return out / np.linalg.norm(out)
+
+
+def evaluate_expert(task: str, episodes: int = 100, seed: int = 0,
+                    noise_std: float = DEFAULT_NOISE_STD,
+                    on_episode: Optional[Callable[[int, bool], None]] = None) -> Dict:
+    """Run the expert for ``episodes`` seeded episodes; return success rate and statistics.
+
+    Episode ``i`` uses seed ``seed + i`` for both the env and the expert's noise.
+    """
+    from lam_ros.sim import make_env
+    if int(episodes) < 1:
+        raise ValueError(f'episodes must be >= 1, got {episodes}')
+    env = make_env(task)
+    expert = ScriptedExpert(task, noise_std=noise_std, seed=seed)
+    successes, steps, returns = [], [], []
+    try:
+        for i in range(int(episodes)):
+            obs, info = env.reset(seed=seed + i)
+            expert.reset(seed=seed + i)
+            total, done, n = 0.0, False, 0
+            while not done:
+                obs, reward, terminated, truncated, info = env.step(expert.act(obs))
+                total += reward
+                n += 1
+                done = terminated or truncated
+            successes.append(bool(info['is_success']))
+            steps.append(n)
+            returns.append(total)
+            if on_episode is not None:
+                on_episode(i, successes[-1])
+    finally:
+        env.close()
+        expert.kin.close()
+    ok_steps = [n for n, ok in zip(steps, successes) if ok]
+    return {'task': task, 'episodes': int(episodes), 'seed': int(seed),
+            'noise_std': float(noise_std), 'success_rate': float(np.mean(successes)),
+            'successes': int(np.sum(successes)), 'mean_steps': float(np.mean(steps)),
+            'mean_steps_success': float(np.mean(ok_steps)) if ok_steps else None,
+            'mean_return': float(np.mean(returns)),
+            'failed_seeds': [seed + i for i, ok in enumerate(successes) if not ok]}
+
+
+__all__ = ['DEFAULT_NOISE_STD', 'ExpertConfig', 'ScriptedExpert', 'evaluate_expert']
