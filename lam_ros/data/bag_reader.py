@@ -6,7 +6,6 @@ says which topic carries what and how the bag's joints map onto the policy's joi
 """
 
 from dataclasses import asdict, dataclass, field, fields
-import math
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -66,17 +65,17 @@ class TopicMapping:
     image_topic: Optional[str] = '/camera/image_raw'
     """``sensor_msgs/Image`` colour camera -> ``rgb`` (H, W, 3) uint8; used when in the bags."""
 
-    depth_topic: Optional[str] = None
-    """``sensor_msgs/Image`` depth camera (32FC1 m or 16UC1 mm) -> ``depth`` (H, W, 1) m."""
+    depth_topic: Optional[str] = '/camera/depth/image_raw'
+    """``sensor_msgs/Image`` depth (32FC1 m or 16UC1 mm) -> ``depth`` (H, W, 1) m; used when
+    in the bags."""
 
     success_topic: Optional[str] = '/task_success'
     """``std_msgs/Bool``; its last value is the outcome unless ``dataset.yaml`` gives one."""
 
-    gripper_joint: Optional[str] = 'panda_finger_joint1'
-    """Joint whose position gives ``gripper_width``; None for no gripper observation."""
-
-    gripper_width_scale: float = 2.0
-    """``gripper_width`` (m) = scale * position of ``gripper_joint`` (Panda: two fingers)."""
+    gripper_joints: List[str] = field(
+        default_factory=lambda: ['panda_finger_joint1', 'panda_finger_joint2'])
+    """Joints whose positions (m) sum to ``gripper_width``, as in the sim; the observation
+    exists when all of them are in the joint states. Empty for no gripper observation."""
 
     def __post_init__(self) -> None:
         """Check the mapping as soon as it is made, so a bad YAML fails before any bag is read."""
@@ -96,9 +95,7 @@ class TopicMapping:
                              f'{self.joint_rename!r}')
         if not self.joint_state_topic or not self.command_topic:
             raise ValueError('joint_state_topic and command_topic are required topic names')
-        if not math.isfinite(self.gripper_width_scale) or self.gripper_width_scale <= 0.0:
-            raise ValueError(f'gripper_width_scale must be a positive number, got '
-                             f'{self.gripper_width_scale!r}')
+        self.gripper_joints = [str(n) for n in (self.gripper_joints or [])]
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> 'TopicMapping':
@@ -175,8 +172,9 @@ class RawEpisode:
     """Where the episode came from."""
 
     streams: Dict[str, Stream]
-    """``joint_pos``, ``joint_vel`` (absent when the bag has no velocities), ``action`` and
-    every optional observation key present in the bag."""
+    """``joint_pos``, ``joint_vel`` (absent when the bag has no velocities), ``action``,
+    ``gripper_width`` (when the gripper joints are there) and every optional observation key
+    present in the bag."""
 
     success: Optional[bool]
     """Outcome: ``dataset.yaml`` first, else the last value on the success topic."""
@@ -352,7 +350,11 @@ def read_episode(entry: EpisodeEntry, mapping: TopicMapping) -> RawEpisode:
                     raise EpisodeError(f'joint state has {pos.size} positions for '
                                        f'{len(msg.name)} names')
                 has_vel = vel.size == len(msg.name)
-                row = (pos[idx], vel[idx] if has_vel else None)
+                renamed = _rename(msg.name, mapping)
+                grip = None
+                if mapping.gripper_joints and set(mapping.gripper_joints) <= set(renamed):
+                    grip = sum(pos[renamed.index(n)] for n in mapping.gripper_joints)
+                row = (pos[idx], vel[idx] if has_vel else None, grip)
             elif key == 'action':
                 row = _command_row(msg, conn.msgtype, mapping, cmd_sel)
             else:
@@ -382,6 +384,8 @@ def _to_streams(rows: Dict[str, List[Any]], times: Dict[str, List[int]]) -> Dict
             streams['joint_pos'] = Stream(t, pos)
             if all(r[1] is not None for r in rows[key]):
                 streams['joint_vel'] = Stream(t, np.stack([r[1] for r in rows[key]]))
+            if all(r[2] is not None for r in rows[key]):
+                streams['gripper_width'] = Stream(t, np.array([[r[2]] for r in rows[key]]))
         elif key in rows:
             streams[key] = Stream(t, np.stack(rows[key]))
         else:

@@ -264,7 +264,7 @@ def build_dataset(source: PathLike, mapping: Optional[TopicMapping] = None,
         except EpisodeError as exc:
             exclusions.append(Exclusion(entry.name, str(exc)))
     # The dataset observes every optional topic that any usable episode has.
-    optional = mapping.observation_topics()
+    optional = ['gripper_width'] + list(mapping.observation_topics())
     obs_keys = [k for k in optional if any(k in r.streams for r in raws)]
     if ee_pose_fn is not None and 'ee_pose' not in obs_keys:
         obs_keys.append('ee_pose')

@@ -14,6 +14,7 @@ import numpy as np
 from lam_ros.data.bag_reader import EpisodeError, RawEpisode, Stream, TopicMapping
 
 INTERPOLATED_POSES = ('object_pose', 'goal_pose', 'ee_pose')
+# gripper_width comes from the joint states, so it needs no gap check of its own.
 IMAGE_KEYS = ('rgb', 'depth')
 
 
@@ -142,10 +143,12 @@ def resample_episode(raw: RawEpisode, mapping: TopicMapping, obs_keys: Sequence[
                                           and ee_pose_fn is not None)]
     missing = [k for k in wanted if k not in streams]
     if missing:
-        topics = mapping.observation_topics()
-        raise EpisodeError(f'missing observation topics {[topics.get(k, k) for k in missing]} '
+        topics = dict(mapping.observation_topics(),
+                      gripper_width=f'gripper joints {mapping.gripper_joints}')
+        raise EpisodeError(f'missing observations {[topics.get(k, k) for k in missing]} '
                            'that other episodes have')
     _check_finite(raw)
+    wanted = [k for k in wanted if k != 'gripper_width']
     required = ['joint_pos', 'action'] + wanted
     t0 = max(int(streams[k].times_ns[0]) for k in required)
     interpolated = ['joint_pos'] + [k for k in wanted if k in INTERPOLATED_POSES]
@@ -174,9 +177,8 @@ def resample_episode(raw: RawEpisode, mapping: TopicMapping, obs_keys: Sequence[
         vel = np.gradient(pos.values, times_s, axis=0) if times_s.size > 1 \
             else np.zeros_like(pos.values)
         obs['joint_vel'] = interpolate_linear(Stream(pos.times_ns, vel), grid)
-    if mapping.gripper_joint and mapping.gripper_joint in mapping.joint_names:
-        column = mapping.joint_names.index(mapping.gripper_joint)
-        obs['gripper_width'] = mapping.gripper_width_scale * obs['joint_pos'][:, column:column + 1]
+    if 'gripper_width' in obs_keys:
+        obs['gripper_width'] = interpolate_linear(streams['gripper_width'], grid)
     for key in wanted:
         if key in INTERPOLATED_POSES:
             obs[key] = interpolate_pose(streams[key], grid)
