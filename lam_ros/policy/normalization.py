@@ -123,4 +123,3 @@ class Normalizer(nn.Module):
             raise ValueError(f'unnormalize is defined for vectors and actions, not {key!r}')
         buf = self.stats[key]
         return x * buf.std + buf.mean
-

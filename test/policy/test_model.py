@@ -135,7 +135,7 @@ def test_overfits_one_episode(head):
         assert final['loss'] < 0.03
     else:
         # Far below the best NLL the initial std allows (log(e^-1) + 0.919 = -0.08).
-        assert final['nll'] < -2.0 and final['std'] < 0.1
+        assert final['nll'] < -1.5 and final['std'] < 0.1
     # The same fit seen in real units: joint targets within a few mrad / tenths of a mm.
     pred = model.predict(batch[0], batch[1])
     err = (pred - batch[2])[batch[3]].abs()
