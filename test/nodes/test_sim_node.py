@@ -1,0 +1,159 @@
+"""sim_node over real DDS: joint states, controller commands, trajectories, reset, clock."""
+
+import math
+
+import numpy as np
+import pytest
+
+pytest.importorskip('rclpy')
+
+from geometry_msgs.msg import PoseStamped  # noqa: E402
+from rosgraph_msgs.msg import Clock  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image, JointState  # noqa: E402
+from std_msgs.msg import Bool, Float64MultiArray  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
+
+from lam_ros.nodes.common import (  # noqa: E402
+    command_msg, pose_from_msg, positions_by_name, stamp_s, trajectory_msg)
+from lam_ros.nodes.sim_node import TrajectoryFollower  # noqa: E402
+from lam_ros.sim.robot import ALL_JOINT_NAMES, JOINT_NAMES  # noqa: E402
+
+from .ros_harness import isolate_dds, NodeProcess, Probe  # noqa: E402
+
+
+class SimClient:
+    """Probe subscriptions and publishers for the sim node's topics."""
+
+    def __init__(self, probe):
+        self.probe = probe
+        self.states, self.clocks, self.objects, self.success = [], [], [], []
+        self.images, self.infos = [], []
+        node = probe.node
+        node.create_subscription(JointState, 'joint_states', self.states.append, 100)
+        node.create_subscription(Clock, 'clock', self.clocks.append, 100)
+        node.create_subscription(PoseStamped, 'object_pose', self.objects.append, 10)
+        node.create_subscription(Bool, 'task_success', self.success.append, 10)
+        node.create_subscription(Image, 'camera/image_raw', self.images.append, 10)
+        node.create_subscription(CameraInfo, 'camera/camera_info', self.infos.append, 10)
+        self.cmd_pub = node.create_publisher(
+            Float64MultiArray, 'forward_position_controller/commands', 10)
+        from trajectory_msgs.msg import JointTrajectory
+        self.traj_pub = node.create_publisher(
+            JointTrajectory, 'joint_trajectory_controller/joint_trajectory', 10)
+
+    def q(self):
+        return positions_by_name(self.states[-1], JOINT_NAMES)
+
+    def command_for(self, cmd, seconds):
+        """Publish ``cmd`` at 50 Hz for ``seconds`` (a fresh publisher needs discovery)."""
+        for _ in range(int(seconds * 50)):
+            self.cmd_pub.publish(command_msg(cmd))
+            self.probe.spin_for(0.02)
+
+
+@pytest.fixture(scope='module')
+def sim():
+    isolate_dds()
+    proc = NodeProcess('sim_node', {'task': 'lift', 'seed': 3, 'joint_state_rate_hz': 100.0,
+                                    'camera_enabled': True, 'camera_width': 32,
+                                    'camera_height': 24, 'camera_rate_hz': 5.0,
+                                    'clock_starts_at_wall_time': False})
+    probe = Probe('sim_probe')
+    client = SimClient(probe)
+    ok = probe.spin_until(lambda: len(client.states) > 20, 30.0)
+    assert ok, 'no joint states from sim_node:\n' + proc.output()
+    yield client, proc
+    probe.close()
+    assert proc.stop() == 0, proc.output()
+
+
+def test_joint_states_names_rate_and_clock(sim):
+    client, _ = sim
+    n0, c0 = len(client.states), client.clocks[-1]
+    client.probe.spin_for(1.0)
+    msgs = client.states[n0:]
+    assert 75 <= len(msgs) <= 125, f'{len(msgs)} joint states in 1 s at 100 Hz'
+    assert all(list(m.name) == list(ALL_JOINT_NAMES) for m in msgs)
+    stamps = np.array([stamp_s(m.header.stamp) for m in msgs])
+    assert np.all(np.diff(stamps) > 0)
+    assert 0.7 < stamp_s(client.clocks[-1].clock) - stamp_s(c0.clock) < 1.3
+    assert len(client.objects) > 0 and client.success and client.success[-1].data is False
+    assert client.images and client.images[-1].width == 32 and client.images[-1].height == 24
+    assert client.images[-1].encoding == 'rgb8'
+    assert len(client.images[-1].data) == 32 * 24 * 3
+    assert client.infos[-1].k[0] > 0
+
+
+def test_forward_command_moves_the_arm_and_bad_ones_are_ignored(sim):
+    client, proc = sim
+    target = client.q().copy()
+    target[0] += 0.4
+    target[7] = 0.01
+    client.command_for(target, 1.5)
+    np.testing.assert_allclose(client.q()[[0, 7]], target[[0, 7]], atol=0.02)
+    held = client.q()
+    bad_nan = target.copy()
+    bad_nan[2] = math.nan
+    for bad in (list(target[:7]), list(target) + [0.0], bad_nan):
+        client.command_for(bad, 0.3)
+    client.probe.spin_for(0.3)
+    np.testing.assert_allclose(client.q(), held, atol=0.01)
+    log = proc.output()
+    assert 'expects 8' in log and 'NaN' in log
+
+
+def test_trajectory_by_joint_name(sim):
+    client, proc = sim
+    start = client.q()
+    goal = start[1] - 0.3
+    msg = trajectory_msg(['panda_joint2'], [goal], 0.6)
+    client.traj_pub.publish(msg)
+    client.probe.spin_for(0.3)
+    halfway = client.q()[1]
+    client.probe.spin_for(1.2)
+    assert goal < halfway < start[1] - 0.02  # interpolated, not a jump
+    assert client.q()[1] == pytest.approx(goal, abs=0.02)
+    assert client.q()[0] == pytest.approx(start[0], abs=0.02)  # joints not named keep still
+    client.traj_pub.publish(trajectory_msg(['elbow'], [0.0], 0.5))
+    client.probe.spin_for(0.5)
+    assert client.q()[1] == pytest.approx(goal, abs=0.02)
+    assert "unknown or repeated joints ['elbow']" in proc.output()
+
+
+def test_reset_draws_a_new_episode(sim):
+    client, _ = sim
+    before = pose_from_msg(client.objects[-1])
+    response = client.probe.call(Trigger, 'sim_node/reset')
+    assert response.success, response.message
+    n = len(client.objects)
+    client.probe.spin_until(lambda: len(client.objects) > n + 2, 5.0)
+    after = pose_from_msg(client.objects[-1])
+    assert np.linalg.norm(after[:2] - before[:2]) > 1e-3
+    assert client.q()[0] == pytest.approx(0.0, abs=0.1)  # back near home
+
+
+def test_as_fast_as_possible_outruns_the_wall_clock():
+    isolate_dds()
+    proc = NodeProcess('sim_node', {'real_time_factor': 0.0, 'clock_starts_at_wall_time': False})
+    probe = Probe('fast_probe')
+    clocks = []
+    probe.node.create_subscription(Clock, 'clock', clocks.append, 100)
+    try:
+        assert probe.spin_until(lambda: len(clocks) > 5, 30.0), proc.output()
+        t0 = stamp_s(clocks[-1].clock)
+        probe.spin_for(1.0)
+        assert stamp_s(clocks[-1].clock) - t0 > 2.0
+    finally:
+        probe.close()
+        assert proc.stop() == 0, proc.output()
+
+
+def test_trajectory_follower_interpolates():
+    follower = TrajectoryFollower()
+    follower.start(1.0, [0.0, 0.0], [1.0, 3.0], np.array([[1.0, 2.0], [3.0, 2.0]]))
+    np.testing.assert_allclose(follower.sample(1.5), [0.5, 1.0])
+    np.testing.assert_allclose(follower.sample(3.0), [2.0, 2.0])
+    np.testing.assert_allclose(follower.sample(9.0), [3.0, 2.0])
+    assert not follower.active and follower.sample(10.0) is None
+    with pytest.raises(ValueError, match='increasing'):
+        follower.start(0.0, [0.0], [1.0, 1.0], np.zeros((2, 1)))
