@@ -227,18 +227,25 @@ def find_episodes(source: PathLike) -> List[EpisodeEntry]:
 
 
 def mapping_for_source(source: PathLike) -> TopicMapping:
-    """Return the default mapping, with joint names and topics from ``dataset.yaml`` if any."""
+    """Return the default mapping, with joints and topic roles from ``dataset.yaml`` if any.
+
+    A recorder's ``topics`` (role -> topic) name every recorded signal, so optional roles it
+    lacks are switched off rather than guessed.
+    """
     meta = read_dataset_yaml(source) if Path(source).is_dir() else None
     if not meta:
         return TopicMapping()
     data: Dict[str, Any] = {}
     if meta.get('joint_names'):
-        data['joint_names'] = list(meta['joint_names'])
-    topics = meta.get('topics')
-    if isinstance(topics, dict):
-        for key in ('joint_state', 'command', 'object_pose', 'goal_pose', 'image', 'success'):
-            if isinstance(topics.get(key), str):
-                data[f'{key}_topic'] = topics[key]
+        data['joint_names'] = [str(n) for n in meta['joint_names']]
+    roles = meta.get('topics')
+    if isinstance(roles, dict) and roles:
+        for role in ('joint_state', 'command'):
+            if isinstance(roles.get(role), str):
+                data[f'{role}_topic'] = roles[role]
+        for role in ('object_pose', 'goal_pose', 'ee_pose', 'image', 'depth', 'success'):
+            topic = roles.get(role)
+            data[f'{role}_topic'] = topic if isinstance(topic, str) else None
     return TopicMapping.from_dict(data)
 
 

@@ -102,7 +102,11 @@ def compute_stats(episodes: List[Episode], std_floor: float) -> Stats:
 
 def source_fingerprint(source: PathLike, mapping: TopicMapping, options: BuildOptions,
                        ee_pose_fn: Optional[EePoseFn] = None) -> str:
-    """Return a hash of the source files (names, sizes, times) and of the build settings."""
+    """Return a hash of the episodes' files (names, sizes, times) and of the build settings.
+
+    Only ``dataset.yaml`` and the bag directories count, so a cache kept inside the source
+    directory, or a recorder's lock file, does not make the cache stale.
+    """
     root = Path(source)
     digest = hashlib.sha256()
     fk_name = None if ee_pose_fn is None else '.'.join(
@@ -110,11 +114,14 @@ def source_fingerprint(source: PathLike, mapping: TopicMapping, options: BuildOp
     settings = {'format': FORMAT_VERSION, 'mapping': mapping.to_dict(),
                 'options': asdict(options), 'ee_pose_fn': fk_name}
     digest.update(json.dumps(settings, sort_keys=True).encode())
-    files = [root] if root.is_file() else sorted(p for p in root.rglob('*') if p.is_file())
+    files = [root / 'dataset.yaml'] if (root / 'dataset.yaml').is_file() else []
+    for entry in find_episodes(root):
+        if entry.path.is_dir():
+            files.extend(sorted(p for p in entry.path.rglob('*') if p.is_file()))
+        digest.update(f'{entry.name}|{entry.status}|{entry.success}'.encode())
     for path in files:
         stat = path.stat()
-        digest.update(f'{path.relative_to(root) if path != root else path.name}|{stat.st_size}|'
-                      f'{stat.st_mtime_ns}'.encode())
+        digest.update(f'{path.relative_to(root)}|{stat.st_size}|{stat.st_mtime_ns}'.encode())
         if stat.st_size <= _SMALL_FILE_BYTES:
             # Small files (dataset.yaml, metadata.yaml) are hashed by content: edits that keep
             # the size and land within the clock's resolution still invalidate the cache.
