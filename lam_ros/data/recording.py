@@ -110,7 +110,7 @@ class DatasetRecorder:
                              f'{sorted(topics)}')
         if flush_interval_s <= 0:
             raise ValueError(f'flush_interval_s must be > 0 seconds, got {flush_interval_s}')
-        self.output_dir = Path(output_dir)
+        self.output_dir = Path(output_dir).expanduser()
         self.topics = {str(k): str(v) for k, v in topics.items()}
         self.flush_interval_s = float(flush_interval_s)
         self.normalize_cdr = bool(normalize_cdr)
