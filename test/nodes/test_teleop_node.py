@@ -1,0 +1,143 @@
+"""teleop_node over real DDS: twist teleop, stale input, leader mapping, scripted lift."""
+
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip('rclpy')
+
+from geometry_msgs.msg import TwistStamped  # noqa: E402
+from sensor_msgs.msg import JointState  # noqa: E402
+from std_msgs.msg import Bool, Float64, Float64MultiArray  # noqa: E402
+from trajectory_msgs.msg import JointTrajectory  # noqa: E402
+
+from lam_ros.nodes.common import joint_state_msg, time_msg  # noqa: E402
+from lam_ros.sim.kinematics import PandaKinematics  # noqa: E402
+from lam_ros.sim.robot import ALL_JOINT_NAMES, HOME_JOINT_POS, JOINT_NAMES  # noqa: E402
+
+from .ros_harness import isolate_dds, NodeProcess, Probe  # noqa: E402
+
+HOME9 = np.r_[HOME_JOINT_POS, HOME_JOINT_POS[7]]
+
+
+@pytest.fixture
+def ros():
+    """A fresh DDS domain with a probe node; node processes are stopped afterwards."""
+    isolate_dds()
+    probe = Probe('teleop_probe')
+    procs = []
+    yield probe, procs
+    probe.close()
+    for proc in procs:
+        assert proc.stop() == 0, proc.output()
+
+
+def _publish_state(probe, pub):
+    pub.publish(joint_state_msg(ALL_JOINT_NAMES, HOME9, np.zeros(9), np.zeros(9), time_msg(0)))
+
+
+def test_twist_moves_the_tool_and_stale_input_holds(ros):
+    probe, procs = ros
+    procs.append(NodeProcess('teleop_node', {'source': 'cartesian', 'rate_hz': 50.0,
+                                             'command_timeout_s': 0.3}))
+    commands = []
+    probe.node.create_subscription(Float64MultiArray, '/forward_position_controller/commands',
+                                   lambda m: commands.append(np.array(m.data)), 100)
+    state_pub = probe.node.create_publisher(JointState, '/joint_states', 10)
+    twist_pub = probe.node.create_publisher(TwistStamped, '/teleop_node/delta_twist_cmds', 10)
+    grip_pub = probe.node.create_publisher(Float64, '/teleop_node/gripper_cmd', 10)
+
+    def run(seconds, twist=None, gripper=None):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            _publish_state(probe, state_pub)
+            if twist is not None:
+                msg = TwistStamped()
+                msg.header.frame_id = 'panda_link0'
+                msg.twist.linear.x, msg.twist.linear.z = twist
+                twist_pub.publish(msg)
+            if gripper is not None:
+                grip_pub.publish(Float64(data=gripper))
+            probe.spin_for(0.02)
+
+    assert probe.spin_until(lambda: (_publish_state(probe, state_pub), commands)[1], 30.0), \
+        procs[0].output()
+    n0 = len(commands)
+    run(0.5)
+    np.testing.assert_allclose(commands[-1], HOME_JOINT_POS, atol=1e-6)  # no input: hold
+    kin = PandaKinematics()
+    try:
+        start, _ = kin.fk(commands[-1][:7])
+        run(1.0, twist=(0.1, -0.05), gripper=0.5)
+        moved, _ = kin.fk(commands[-1][:7])
+        delta = moved - start
+        assert 0.06 < delta[0] < 0.12 and -0.06 < delta[2] < -0.03, delta
+        assert abs(delta[1]) < 0.005
+        assert commands[-1][7] == pytest.approx(0.02)
+        run(0.5)  # twist stops: after command_timeout_s the arm holds still
+        held = commands[-1]
+        run(0.5)
+        np.testing.assert_allclose(commands[-1], held, atol=1e-9)
+        assert np.allclose(commands[-10], held)
+    finally:
+        kin.close()
+    rate = (len(commands) - n0) / 3.0
+    assert 35 < rate < 60, f'{rate} commands/s at rate_hz 50'
+
+
+def test_leader_mapping_by_name_on_the_trajectory_interface(ros):
+    probe, procs = ros
+    leader_names = [f'leader_{i}' for i in range(1, 8)] + ['leader_gripper']
+    procs.append(NodeProcess('teleop_node', {
+        'source': 'leader', 'rate_hz': 50.0, 'command_interface': 'trajectory',
+        'command_timeout_s': 0.3, 'leader.leader_joints': leader_names,
+        'leader.scale': [1.0] * 7 + [0.5], 'leader.offset': [0.0] * 8}))
+    trajectories = []
+    probe.node.create_subscription(JointTrajectory,
+                                   '/joint_trajectory_controller/joint_trajectory',
+                                   trajectories.append, 100)
+    state_pub = probe.node.create_publisher(JointState, '/joint_states', 10)
+    leader_pub = probe.node.create_publisher(JointState, '/leader/joint_states', 10)
+    leader_q = HOME_JOINT_POS.copy()
+    leader_q[0] = 0.3
+    leader_q[7] = 0.06  # scaled by 0.5 -> 0.03 m finger
+    order = [7, 3, 0, 1, 2, 4, 5, 6]
+
+    def run(seconds, with_leader):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            _publish_state(probe, state_pub)
+            if with_leader:
+                msg = JointState(name=[leader_names[i] for i in order] + ['other'],
+                                 position=[float(leader_q[i]) for i in order] + [9.0])
+                leader_pub.publish(msg)
+            probe.spin_for(0.02)
+
+    assert probe.spin_until(lambda: (_publish_state(probe, state_pub), trajectories)[1], 30.0)
+    run(1.0, with_leader=True)
+    last = trajectories[-1]
+    assert list(last.joint_names) == list(JOINT_NAMES)
+    expected = HOME_JOINT_POS.copy()
+    expected[0], expected[7] = 0.3, 0.03
+    np.testing.assert_allclose(last.points[0].positions, expected, atol=1e-6)
+    assert last.points[0].time_from_start.nanosec > 0
+    # The 0.3 rad step was rate limited: some commands lie in between.
+    firsts = [t.points[0].positions[0] for t in trajectories]
+    assert any(0.01 < v < 0.29 for v in firsts)
+    leader_q[0] = -0.3
+    run(0.6, with_leader=False)  # the leader went quiet: hold
+    np.testing.assert_allclose(trajectories[-1].points[0].positions, expected, atol=1e-6)
+
+
+def test_scripted_teleop_and_sim_node_complete_a_lift(ros):
+    probe, procs = ros
+    procs.append(NodeProcess('sim_node', {'task': 'lift', 'seed': 1, 'real_time_factor': 2.0,
+                                          'clock_starts_at_wall_time': False}))
+    procs.append(NodeProcess('teleop_node', {'source': 'scripted', 'task': 'lift',
+                                             'rate_hz': 20.0, 'expert_seed': 1,
+                                             'use_sim_time': True}))
+    success = []
+    probe.node.create_subscription(Bool, '/task_success', lambda m: success.append(m.data), 10)
+    ok = probe.spin_until(lambda: any(success), 40.0)
+    assert ok, procs[0].output() + procs[1].output()
