@@ -1,6 +1,7 @@
 """Dataset cache: safetensors round trip, stale-cache rebuild, observation-spec check; the CLI."""
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -121,3 +122,12 @@ def test_cli_mapping_file_errors_are_reported(bags, tmp_path, capsys):
     mapping.write_text('joint_state_topics: /x\n')
     assert lam_ros_main(['dataset', 'info', str(bags), '--mapping', str(mapping)]) == 2
     assert 'unknown topic mapping keys' in capsys.readouterr().err
+
+
+def test_cli_replay_without_rclpy_says_what_to_install(bags, monkeypatch, capsys):
+    # A None entry in sys.modules makes the import fail as on a machine without ROS.
+    monkeypatch.setitem(sys.modules, 'lam_ros.nodes.replay_node', None)
+    assert lam_ros_main(['dataset', 'replay', str(bags), '--episode', 'a']) == 1
+    assert 'replay needs rclpy' in capsys.readouterr().err
+    assert lam_ros_main(['dataset', 'replay', str(bags), '--episode', 'zz']) == 2
+    assert "no episode 'zz'" in capsys.readouterr().err
