@@ -134,6 +134,15 @@ class GraspEnv(gym.Env):
         """Cube pose [x, y, z, qw, qx, qy, qz]."""
         return self._scene.body_pose(self._scene.cube)
 
+    def set_object_pose(self, pose7: Any) -> None:
+        """Teleport the cube to [x, y, z, qw, qx, qy, qz] at rest (scene set-up, tests)."""
+        pose = np.asarray(pose7, dtype=np.float64)
+        if pose.shape != (7,) or not np.all(np.isfinite(pose)):
+            raise ValueError(f'pose must be 7 finite numbers [x, y, z, qw, qx, qy, qz], '
+                             f'got {pose7!r}')
+        pose[3:] /= np.linalg.norm(pose[3:])
+        self._scene.set_body_pose(self._scene.cube, pose)
+
     def observation(self) -> Dict[str, np.ndarray]:
         """Build the observation dict of the current state."""
         pos, vel, _ = self._scene.joint_states()

@@ -91,6 +91,11 @@ class ScriptedExpert:
         self._pause_steps = int(rng.integers(0, 3)) if s > 0 else 0
         self._wander = np.zeros(3)
 
+    @property
+    def grasp_yaw_rad(self) -> Optional[float]:
+        """Yaw (rad) of the planned top-down grasp, None before the cube was seen."""
+        return self._grasp_yaw
+
     # ---- helpers ----
 
     def _dt(self) -> float:

@@ -1,0 +1,44 @@
+"""Tests for joint names, URDF limits and asset lookup."""
+
+import os
+
+import numpy as np
+import pytest
+
+from lam_ros.sim.assets import urdf_path
+from lam_ros.sim.robot import (
+    ALL_JOINT_NAMES, HOME_JOINT_POS, JOINT_NAMES, joint_limits, panda_urdf_path)
+
+
+def test_joint_names_follow_the_contract():
+    assert JOINT_NAMES == tuple(f'panda_joint{i}' for i in range(1, 8)) + (
+        'panda_finger_joint1',)
+    assert ALL_JOINT_NAMES == JOINT_NAMES + ('panda_finger_joint2',)
+
+
+def test_limits_come_from_the_panda_urdf():
+    assert os.path.isfile(panda_urdf_path())
+    limits = joint_limits()
+    assert limits.names == JOINT_NAMES
+    # Values of franka_panda/panda.urdf in pybullet_data.
+    np.testing.assert_allclose(limits.lower[[0, 3, 5, 7]], [-2.9671, -3.1416, -0.0873, 0.0])
+    np.testing.assert_allclose(limits.upper[[1, 3, 5, 7]], [1.8326, 0.0, 3.8223, 0.04])
+    assert np.all(limits.velocity > 0) and np.all(limits.effort > 0)
+    assert np.all(HOME_JOINT_POS >= limits.lower) and np.all(HOME_JOINT_POS <= limits.upper)
+
+
+def test_unknown_joint_is_a_clear_error():
+    with pytest.raises(ValueError, match='panda_joint9'):
+        joint_limits(('panda_joint1', 'panda_joint9'))
+
+
+def test_urdf_path_finds_the_authored_assets():
+    for name in ('table.urdf', 'cube.urdf', 'target_zone.urdf'):
+        assert os.path.isfile(urdf_path(name))
+
+
+def test_urdf_path_rejects_bad_names():
+    with pytest.raises(ValueError):
+        urdf_path('../setup.py')
+    with pytest.raises(FileNotFoundError, match='no_such.urdf'):
+        urdf_path('no_such.urdf')
