@@ -1,13 +1,21 @@
-"""Tests for ``lam-ros expert``."""
+"""Tests for ``lam-ros expert`` (the sub-command module on its own parser)."""
 
+import argparse
 import json
 
-from lam_ros.cli import main
+from lam_ros.cli import expert as expert_cli
+
+
+def _run(argv):
+    parser = argparse.ArgumentParser(prog='lam-ros')
+    expert_cli.register(parser.add_subparsers(dest='command'))
+    args = parser.parse_args(argv)
+    return args.func(args)
 
 
 def test_expert_command_prints_and_writes_success(tmp_path, capsys):
     out = tmp_path / 'expert.json'
-    code = main(['expert', '--task', 'lift', '--episodes', '2', '--seed', '7',
+    code = _run(['expert', '--task', 'lift', '--episodes', '2', '--seed', '7',
                  '--json', str(out)])
     assert code == 0
     assert 'lift: success' in capsys.readouterr().out
@@ -17,5 +25,5 @@ def test_expert_command_prints_and_writes_success(tmp_path, capsys):
 
 
 def test_expert_command_rejects_bad_episode_count(capsys):
-    assert main(['expert', '--episodes', '0']) == 2
+    assert _run(['expert', '--episodes', '0']) == 2
     assert '--episodes' in capsys.readouterr().err
