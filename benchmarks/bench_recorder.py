@@ -1,0 +1,158 @@
+"""Throughput of recorder_node: 1 kHz joint states plus 30 Hz 640x480 rgb8 images over DDS.
+
+Starts ``recorder_node`` as a process on an isolated DDS domain, publishes from this process
+for ``--duration-s`` seconds inside one episode, stops the episode and compares what was
+published with what the bag holds, per topic. Also reports the recorder's CPU use: user +
+system time of its process over the episode, per second of published data, in % of one core.
+
+    python benchmarks/bench_recorder.py --duration-s 60 --json bench_recorder.json
+"""
+
+import argparse
+import json
+import os
+from pathlib import Path
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Dict
+
+ROOT = Path(__file__).resolve().parents[1]
+JOINTS9 = [f'panda_joint{i}' for i in range(1, 8)] + ['panda_finger_joint1',
+                                                      'panda_finger_joint2']
+
+
+def _cpu_s(pid: int) -> float:
+    """Return user + system CPU seconds of a process (from /proc)."""
+    fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def _call(node: Any, client: Any, timeout_s: float = 20.0) -> Any:
+    import rclpy
+    from std_srvs.srv import Trigger
+    if not client.wait_for_service(timeout_sec=timeout_s):
+        raise RuntimeError(f'service {client.srv_name} did not appear in {timeout_s} s')
+    future = client.call_async(Trigger.Request())
+    rclpy.spin_until_future_complete(node, future, timeout_sec=timeout_s)
+    if not future.done():
+        raise RuntimeError(f'{client.srv_name} did not answer in {timeout_s} s')
+    return future.result()
+
+
+def run(duration_s: float, state_rate_hz: float, image_rate_hz: float, width: int,
+        height: int, out_dir: Path) -> Dict[str, Any]:
+    """Run the benchmark and return its figures."""
+    os.environ['ROS_DOMAIN_ID'] = str(random.randint(1, 200))
+    os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+    import numpy as np
+    import rclpy
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image, JointState
+    from std_srvs.srv import Trigger
+
+    params = {'output_dir': str(out_dir), 'topics': '[/joint_states,/camera/image_raw]',
+              'topic_types': '[sensor_msgs/msg/JointState,sensor_msgs/msg/Image]',
+              'command_topic': "''", 'success_topic': "''"}
+    args = [sys.executable, '-m', 'lam_ros.nodes.recorder_node', '--ros-args']
+    for key, value in params.items():
+        args += ['-p', f'{key}:={value}']
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get('PYTHONPATH', ''))
+    log = tempfile.NamedTemporaryFile('w+', suffix='.log', delete=False)
+    proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+    rclpy.init()
+    node = rclpy.create_node('bench_recorder_publisher')
+    try:
+        reliable = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
+        js_pub = node.create_publisher(JointState, '/joint_states', reliable)
+        img_pub = node.create_publisher(Image, '/camera/image_raw', QoSProfile(
+            depth=10, reliability=ReliabilityPolicy.RELIABLE))
+        start = node.create_client(Trigger, '/recorder_node/start_episode')
+        stop = node.create_client(Trigger, '/recorder_node/stop_episode')
+        if not _call(node, start).success:
+            raise RuntimeError('start_episode failed')
+        deadline = time.monotonic() + 20.0
+        while (js_pub.get_subscription_count() < 1 or img_pub.get_subscription_count() < 1) \
+                and time.monotonic() < deadline:
+            rclpy.spin_once(node, timeout_sec=0.05)
+        image = Image(height=height, width=width, encoding='rgb8', step=width * 3)
+        image.data = np.random.default_rng(0).integers(0, 255, height * width * 3,
+                                                       dtype=np.uint8).tobytes()
+        js = JointState(name=JOINTS9, position=[0.0] * 9, velocity=[0.0] * 9,
+                        effort=[0.0] * 9)
+        sent = {'/joint_states': 0, '/camera/image_raw': 0}
+        cpu0 = _cpu_s(proc.pid)
+        next_state = next_image = t0 = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if now - t0 >= duration_s:
+                break
+            if now >= next_state:
+                stamp = node.get_clock().now().to_msg()
+                js.header.stamp = stamp
+                js.position[0] = float(sent['/joint_states'])
+                js_pub.publish(js)
+                sent['/joint_states'] += 1
+                next_state += 1.0 / state_rate_hz
+            if now >= next_image:
+                image.header.stamp = node.get_clock().now().to_msg()
+                img_pub.publish(image)
+                sent['/camera/image_raw'] += 1
+                next_image += 1.0 / image_rate_hz
+            time.sleep(max(0.0, min(next_state, next_image) - time.monotonic()))
+        publish_s = time.monotonic() - t0
+        time.sleep(2.0)  # let the recorder drain its queues before the episode ends
+        cpu_s = _cpu_s(proc.pid) - cpu0
+        answer = _call(node, stop)
+        if not answer.success:
+            raise RuntimeError(f'stop_episode failed: {answer.message}')
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    import yaml
+    entry = yaml.safe_load((out_dir / 'dataset.yaml').read_text())['episodes'][0]
+    bag_info = yaml.safe_load((out_dir / entry['name'] / 'metadata.yaml').read_text())
+    in_bag = {t['topic_metadata']['name']: t['message_count']
+              for t in bag_info['rosbag2_bagfile_information']['topics_with_message_count']}
+    topics = {}
+    for topic, count in sent.items():
+        topics[topic] = {'published': count, 'recorded': int(in_bag.get(topic, 0)),
+                         'lost': count - int(in_bag.get(topic, 0)),
+                         'published_rate_hz': round(count / publish_s, 1)}
+    bag_bytes = sum(p.stat().st_size for p in (out_dir / entry['name']).iterdir())
+    return {'duration_s': round(publish_s, 2), 'topics': topics,
+            # all the recorder's CPU time for the episode (drain included) per second of data
+            'recorder_cpu_percent_of_one_core': round(100.0 * cpu_s / publish_s, 1),
+            'bag_mb': round(bag_bytes / 1e6, 1),
+            'write_rate_mb_s': round(bag_bytes / 1e6 / publish_s, 1),
+            'image_size': [width, height], 'cpu_count': os.cpu_count()}
+
+
+def main() -> int:
+    """Parse arguments, run, print (and optionally write) the JSON result."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--duration-s', type=float, default=60.0)
+    parser.add_argument('--state-rate-hz', type=float, default=1000.0)
+    parser.add_argument('--image-rate-hz', type=float, default=30.0)
+    parser.add_argument('--image-size', type=int, nargs=2, default=[640, 480])
+    parser.add_argument('--output-dir', default='', help='keep the bag here (default: temp)')
+    parser.add_argument('--json', default='', help='also write the result to this file')
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        out_dir = Path(args.output_dir) if args.output_dir else Path(tmp) / 'ds'
+        result = run(args.duration_s, args.state_rate_hz, args.image_rate_hz,
+                     args.image_size[0], args.image_size[1], out_dir)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text + '\n')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
