@@ -129,6 +129,22 @@ def source_fingerprint(source: PathLike, mapping: TopicMapping, options: BuildOp
     return digest.hexdigest()
 
 
+def check_observation_spec(have: Dict[str, Tuple[int, ...]], want: Dict[str, Any],
+                           where: str) -> None:
+    """Raise ValueError unless every key of ``want`` is in ``have`` with the same shape."""
+    problems = []
+    for key, shape in want.items():
+        shape = tuple(int(d) for d in shape)
+        if key not in have:
+            problems.append(f'{key!r} is missing')
+        elif tuple(have[key]) != shape:
+            problems.append(f'{key!r} has shape {tuple(have[key])}, expected {shape}')
+    if problems:
+        raise ValueError(f'{where} does not match the observation spec: {"; ".join(problems)} '
+                         f'(it has {dict(have)}); rebuild it with a mapping that records '
+                         'those observations')
+
+
 @dataclass
 class Dataset:
     """Episodes aligned at the policy rate, with their statistics and exclusion report."""
@@ -225,16 +241,15 @@ class Dataset:
     @classmethod
     def load(cls, path: PathLike,
              observation_spec: Optional[Dict[str, Tuple[int, ...]]] = None) -> 'Dataset':
-        """Load a cache; with ``observation_spec``, insist that it matches exactly."""
+        """Load a cache; with ``observation_spec``, insist that it provides those observations.
+
+        Every key of ``observation_spec`` must be in the cache with exactly that per-step
+        shape; the cache may hold more keys (a policy observes a subset).
+        """
         meta = cls.read_metadata(path)
         spec = {k: tuple(v) for k, v in meta['observation_spec'].items()}
         if observation_spec is not None:
-            wanted = {k: tuple(int(d) for d in v) for k, v in observation_spec.items()}
-            if wanted != spec:
-                diff = sorted(set(wanted.items()) ^ set(spec.items()))
-                raise ValueError(f'{path} has observation spec {spec}, expected {wanted} '
-                                 f'(differing entries: {diff}); rebuild it with a mapping '
-                                 'that provides the expected observations')
+            check_observation_spec(spec, observation_spec, str(path))
         episodes: List[Episode] = []
         stats: Stats = {}
         with safe_open(str(path), framework='numpy') as handle:
@@ -306,10 +321,12 @@ def _exclude_odd_shapes(episodes: List[Episode], exclusions: List[Exclusion]) ->
 
 def load_or_build(source: PathLike, cache: PathLike, mapping: Optional[TopicMapping] = None,
                   rate_hz: float = 20.0, ee_pose_fn: Optional[EePoseFn] = None,
+                  observation_spec: Optional[Dict[str, Any]] = None,
                   **options: Any) -> Tuple[Dataset, bool]:
     """Return ``(dataset, from_cache)``: the cache when it matches the source, else a rebuild.
 
-    A rebuilt dataset replaces the cache file.
+    A rebuilt dataset replaces the cache file. With ``observation_spec`` the dataset must
+    provide those observations (see :meth:`Dataset.load`).
     """
     mapping = mapping or mapping_for_source(source)
     opts = BuildOptions(rate_hz=rate_hz, **options)
@@ -317,10 +334,13 @@ def load_or_build(source: PathLike, cache: PathLike, mapping: Optional[TopicMapp
     cache = Path(cache)
     if cache.is_file():
         try:
-            if Dataset.read_metadata(cache).get('fingerprint') == expected:
-                return Dataset.load(cache), True
+            fresh = Dataset.read_metadata(cache).get('fingerprint') == expected
         except ValueError:
-            pass  # an unreadable or old-format cache is simply rebuilt
+            fresh = False  # an unreadable or old-format cache is simply rebuilt
+        if fresh:
+            return Dataset.load(cache, observation_spec), True
     dataset = build_dataset(source, mapping, rate_hz, ee_pose_fn, **options)
     dataset.save(cache)
+    if observation_spec is not None:
+        check_observation_spec(dataset.observation_spec(), observation_spec, str(source))
     return dataset, False

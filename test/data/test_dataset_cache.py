@@ -89,9 +89,14 @@ def test_wrong_observation_spec_or_foreign_file_is_a_clear_error(bags, tmp_path)
     build_dataset(bags).save(cache)
     spec = Dataset.load(cache).observation_spec()
     assert Dataset.load(cache, observation_spec=spec).episodes
+    # A policy may observe a subset of the cached keys.
+    assert Dataset.load(cache, observation_spec={'joint_pos': [8]}).episodes
     wrong = dict(spec, object_pose=(3,), goal_pose=(7,))
-    with pytest.raises(ValueError, match="observation spec.*'goal_pose', \\(7,\\)"):
+    with pytest.raises(ValueError, match=r"'object_pose' has shape \(7,\), expected \(3,\); "
+                                         r"'goal_pose' is missing"):
         Dataset.load(cache, observation_spec=wrong)
+    with pytest.raises(ValueError, match="'rgb' is missing"):
+        load_or_build(bags, cache, observation_spec={'rgb': (6, 8, 3)})
     (tmp_path / 'junk.safetensors').write_bytes(b'not a cache')
     with pytest.raises(ValueError, match='not a lam_ros dataset cache'):
         Dataset.load(tmp_path / 'junk.safetensors')
