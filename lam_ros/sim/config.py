@@ -23,18 +23,20 @@ class CameraConfig:
     """Image height in pixels."""
     depth: bool = True
     """Also return a depth image in metres when enabled."""
-    eye_m: Tuple[float, float, float] = (1.15, 0.0, 0.55)
+    eye_m: Tuple[float, float, float] = (1.1, 0.0, 0.75)
     """Camera position in the robot base frame (m)."""
-    target_m: Tuple[float, float, float] = (0.45, 0.0, 0.05)
+    target_m: Tuple[float, float, float] = (0.42, 0.0, 0.15)
     """Point the camera looks at (m)."""
     up: Tuple[float, float, float] = (0.0, 0.0, 1.0)
     """Up direction of the image."""
-    fov_deg: float = 50.0
+    fov_deg: float = 55.0
     """Vertical field of view (degrees)."""
     near_m: float = 0.05
     """Near clipping distance (m)."""
     far_m: float = 3.0
     """Far clipping distance (m)."""
+    light_robot_visuals: bool = True
+    """Draw the Panda with its collision meshes: frames render ~20x faster (also render())."""
 
     def __post_init__(self) -> None:
         """Validate sizes and clipping planes."""

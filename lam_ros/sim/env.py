@@ -44,8 +44,10 @@ class GraspEnv(gym.Env):
         self.metadata = dict(self.metadata, render_fps=int(round(self.config.control_rate_hz)))
         cfg = self.config
         self.task = cfg.task
+        renders = cfg.camera.enabled or render_mode == 'rgb_array'
         self._scene = PandaScene(cfg.physics_rate_hz, cfg.task == 'pick_place',
-                                 gui=render_mode == 'human')
+                                 gui=render_mode == 'human',
+                                 light_visuals=renders and cfg.camera.light_robot_visuals)
         limits = joint_limits(JOINT_NAMES)
         self._lower = limits.lower
         self._upper = limits.upper

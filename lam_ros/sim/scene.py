@@ -13,7 +13,8 @@ from lam_ros.sim.assets import urdf_path
 from lam_ros.sim.config import CameraConfig
 from lam_ros.sim.kinematics import quat_wxyz_to_xyzw, quat_xyzw_to_wxyz
 from lam_ros.sim.robot import (
-    ALL_JOINT_NAMES, GRASP_LINK_NAME, joint_indices, joint_limits, link_index, panda_urdf_path)
+    ALL_JOINT_NAMES, GRASP_LINK_NAME, joint_indices, joint_limits, link_index, panda_light_visuals_urdf_path,
+    panda_urdf_path)
 
 FINGER_FRICTION = 1.0
 """Lateral friction of the finger pads; PyBullet's default slips on a 100 g cube."""
@@ -27,8 +28,12 @@ def has_display() -> bool:
 class PandaScene:
     """One PyBullet client holding the Panda, the table, a cube and an optional target zone."""
 
-    def __init__(self, physics_rate_hz: float, with_zone: bool, gui: bool = False) -> None:
-        """Connect (DIRECT, or GUI when ``gui``) and load every body once."""
+    def __init__(self, physics_rate_hz: float, with_zone: bool, gui: bool = False,
+                 light_visuals: bool = False) -> None:
+        """Connect (DIRECT, or GUI when ``gui``) and load every body once.
+
+        ``light_visuals`` draws the robot with its collision meshes (fast camera images).
+        """
         import pybullet as p
         self.p = p
         if gui and not has_display():
@@ -44,7 +49,8 @@ class PandaScene:
         p.setPhysicsEngineParameter(fixedTimeStep=self.dt_s, deterministicOverlappingPairs=1,
                                     physicsClientId=cid)
         self.table = p.loadURDF(urdf_path('table.urdf'), useFixedBase=True, physicsClientId=cid)
-        self.robot = p.loadURDF(panda_urdf_path(), useFixedBase=True,
+        robot_urdf = panda_light_visuals_urdf_path() if light_visuals else panda_urdf_path()
+        self.robot = p.loadURDF(robot_urdf, useFixedBase=True,
                                 flags=p.URDF_USE_SELF_COLLISION_EXCLUDE_PARENT,
                                 physicsClientId=cid)
         self.cube = self._load_cube()

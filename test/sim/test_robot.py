@@ -42,3 +42,14 @@ def test_urdf_path_rejects_bad_names():
         urdf_path('../setup.py')
     with pytest.raises(FileNotFoundError, match='no_such.urdf'):
         urdf_path('no_such.urdf')
+
+
+def test_light_visuals_urdf_keeps_the_robot_but_swaps_visual_meshes():
+    from lam_ros.sim.robot import panda_light_visuals_urdf_path
+    with open(panda_light_visuals_urdf_path()) as stream:
+        text = stream.read()
+    assert 'meshes/visual/' not in text and 'package://' not in text
+    with open(panda_urdf_path()) as stream:
+        original = stream.read()
+    assert text.count('<joint ') == original.count('<joint ')
+    assert text.count('<collision>') == original.count('<collision>')
