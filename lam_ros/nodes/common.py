@@ -257,11 +257,13 @@ def declare_param(node: Node, name: str, default: Any, description: str = '', *,
         value = param.value if param.type_ != Parameter.Type.NOT_SET else []
         return list(value) if value is not None else []
     value = node.declare_parameter(name, default, descriptor).value
+    if value is None:  # an empty YAML list arrives as an unset value
+        value = [] if isinstance(default, list) else default
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if isinstance(default, float) and not isinstance(value, float):
         raise ValueError(f'parameter {name!r} must be a number, got {value!r}')
-    if isinstance(default, list) and default and isinstance(default[0], float):
+    if isinstance(default, list) and default and isinstance(default[0], float) and value:
         value = [float(v) for v in value]
     return list(value) if isinstance(value, (list, tuple, np.ndarray)) else value
 

@@ -1,7 +1,9 @@
 """Joystick teleop: map sensor_msgs/Joy axes and buttons to a twist and gripper command.
 
-Defaults fit an Xbox-style pad as reported by the standard ``joy`` node; every
-index is configuration (config/joy_teleop.yaml).
+Defaults fit an Xbox-style pad as reported by the ROS 2 ``joy`` node (SDL2 game
+controller layout: A 0, B 1, X 2, Y 3, Back 4, Start 6, LB 9, RB 10; axes: left stick
+0/1, right stick 2/3, triggers 4/5, left and up positive). ``joy_linux`` numbers
+differently; every index is configuration (config/joy_teleop.yaml).
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ import numpy as np
 class JoyConfig:
     """Axis and button mapping of a joystick; index -1 means 'not mapped'."""
 
-    deadman_button: int = 4
+    deadman_button: int = 9
     """Button that must be held for any motion (dead-man switch); LB on an Xbox pad."""
-    linear_axes: list[int] = field(default_factory=lambda: [1, 0, 4])
+    linear_axes: list[int] = field(default_factory=lambda: [1, 0, 3])
     """Axis index driving base-frame vx, vy, vz."""
     linear_scale_mps: list[float] = field(default_factory=lambda: [0.15, 0.15, 0.15])
     """Speed at full deflection per linear axis (m/s); a negative value flips it."""
-    angular_axes: list[int] = field(default_factory=lambda: [-1, -1, 3])
+    angular_axes: list[int] = field(default_factory=lambda: [-1, -1, 2])
     """Axis index driving base-frame wx, wy, wz."""
     angular_scale_radps: list[float] = field(default_factory=lambda: [0.8, 0.8, 0.8])
     """Turn rate at full deflection per angular axis (rad/s); a negative value flips it."""

@@ -1,0 +1,78 @@
+"""Record demonstrations in simulation: sim_node + teleop_node + recorder_node.
+
+ros2 launch lam_ros sim_record.launch.py source:=keyboard|joy|scripted task:=lift
+Episodes are started / stopped / discarded with the recorder's Trigger services
+(/recorder_node/start_episode ...), or with the pad's Start / Back / Y when source:=joy;
+/sim_node/reset draws a new scene.
+"""
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
+from launch_ros.actions import Node
+from launch_ros.substitutions import FindPackageShare
+
+
+def generate_launch_description() -> LaunchDescription:
+    """Declare the arguments and the three nodes (plus the joy driver for source:=joy)."""
+    config = PathJoinSubstitution([FindPackageShare('lam_ros'), 'config'])
+    source = LaunchConfiguration('source')
+    task = LaunchConfiguration('task')
+    use_sim_time = LaunchConfiguration('use_sim_time')
+    is_joy = PythonExpression(["'", source, "' == 'joy'"])
+    arguments = [
+        DeclareLaunchArgument('source', default_value='keyboard',
+                              choices=['keyboard', 'joy', 'scripted', 'cartesian'],
+                              description='Operator: keyboard, joy, scripted expert, or '
+                                          'cartesian (TwistStamped on '
+                                          '/teleop_node/delta_twist_cmds).'),
+        DeclareLaunchArgument('task', default_value='lift', choices=['lift', 'pick_place'],
+                              description='Task to simulate and record.'),
+        DeclareLaunchArgument('output_dir', default_value='lam_ros_demos',
+                              description='Dataset directory (episodes are appended).'),
+        DeclareLaunchArgument('seed', default_value='0',
+                              description='Seed of the first episode; -1 for random.'),
+        DeclareLaunchArgument('real_time_factor', default_value='1.0',
+                              description='Simulated seconds per wall second (0 = max).'),
+        DeclareLaunchArgument('camera', default_value='false',
+                              description='Publish and record the workspace camera.'),
+        DeclareLaunchArgument('use_sim_time', default_value='true',
+                              description='Teleop and recorder follow /clock from sim_node.'),
+        DeclareLaunchArgument('robot_config',
+                              default_value=PathJoinSubstitution([config, 'robots',
+                                                                  'panda.yaml']),
+                              description='Robot parameters (joint names, URDF, frames).'),
+        DeclareLaunchArgument('recorder_config',
+                              default_value=PathJoinSubstitution([config, 'recorder.yaml']),
+                              description='recorder_node parameters file.'),
+        DeclareLaunchArgument('teleop_prefix', default_value='',
+                              description="Command prefix of teleop_node, e.g. 'xterm -e' "
+                                          'to give the keyboard its own terminal.'),
+    ]
+    sim = Node(
+        package='lam_ros', executable='sim_node', name='sim_node', output='screen',
+        parameters=[PathJoinSubstitution([config, 'sim_node.yaml']),
+                    {'task': task, 'seed': LaunchConfiguration('seed'),
+                     'real_time_factor': LaunchConfiguration('real_time_factor'),
+                     'camera_enabled': LaunchConfiguration('camera')}])
+    teleop = Node(
+        package='lam_ros', executable='teleop_node', name='teleop_node', output='screen',
+        emulate_tty=True, prefix=LaunchConfiguration('teleop_prefix'),
+        parameters=[PathJoinSubstitution([config, 'teleop_node.yaml']),
+                    PathJoinSubstitution([config, 'joy_teleop.yaml']),
+                    LaunchConfiguration('robot_config'),
+                    {'source': source, 'task': task, 'use_sim_time': use_sim_time}])
+    joy = Node(package='joy', executable='joy_node', name='joy_node', output='screen',
+               condition=IfCondition(is_joy),
+               parameters=[PathJoinSubstitution([config, 'joy_teleop.yaml'])])
+    recorder = Node(
+        package='lam_ros', executable='recorder_node', name='recorder_node', output='screen',
+        parameters=[LaunchConfiguration('recorder_config'), LaunchConfiguration('robot_config'),
+                    {'output_dir': LaunchConfiguration('output_dir'), 'task': task,
+                     'use_sim_time': use_sim_time,
+                     # Start / Back / Y: clear of the teleop's A / B gripper and LB dead-man.
+                     'joy_topic': PythonExpression(["'/joy' if ", is_joy, " else ''"]),
+                     'joy_start_button': 6, 'joy_stop_button': 4,
+                     'joy_discard_button': 3}])
+    return LaunchDescription(arguments + [sim, teleop, joy, recorder])
