@@ -218,7 +218,8 @@ def _frame(msg: Any, key: str) -> np.ndarray:
             return pixels.astype(np.float32) / 1000.0
         if msg.encoding != '32FC1':
             raise EpisodeError(f'depth encoding {msg.encoding!r}; expected 32FC1 or 16UC1')
-        return pixels.astype(np.float32)
+        # Depth cameras mark pixels without a return as NaN/Inf; 0 is the usual "no data".
+        return np.nan_to_num(pixels.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
     if msg.encoding in ('bgr8', 'bgra8'):
         pixels = pixels[:, :, [2, 1, 0]]
     elif msg.encoding == 'mono8':

@@ -55,8 +55,8 @@ class TopicMapping:
     """``sensor_msgs/Image`` colour camera -> ``rgb`` (H, W, 3) uint8; used when in the bags."""
 
     depth_topic: Optional[str] = '/camera/depth/image_raw'
-    """``sensor_msgs/Image`` depth (32FC1 m or 16UC1 mm) -> ``depth`` (H, W, 1) m; used when
-    in the bags."""
+    """``sensor_msgs/Image`` depth (32FC1 m or 16UC1 mm) -> ``depth`` (H, W, 1) m, pixels
+    without a return (NaN/Inf) as 0; used when in the bags."""
 
     success_topic: Optional[str] = '/task_success'
     """``std_msgs/Bool``; its last value is the outcome unless ``dataset.yaml`` gives one."""

@@ -105,6 +105,12 @@ def _check_finite(raw: RawEpisode) -> None:
                                      axis=1)))
             raise EpisodeError(f'{key} has NaN/Inf values in {bad} of {len(stream.values)} '
                                'messages')
+        if key in INTERPOLATED_POSES:
+            norms = np.linalg.norm(stream.values[:, 3:], axis=1)
+            if np.any(np.abs(norms - 1.0) > 0.1):
+                worst = float(norms[np.argmax(np.abs(norms - 1.0))])
+                raise EpisodeError(f'{key} has a quaternion of norm {worst:.3f}; expected unit '
+                                   'quaternions')
 
 
 def _check_gaps(key: str, times_ns: np.ndarray, t0_ns: int, t_end_ns: int, held: bool,

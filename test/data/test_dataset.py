@@ -16,7 +16,7 @@ JOINTS = ARM + ['panda_finger_joint1']
 ALL = JOINTS + ['panda_finger_joint2']
 JS, CMD, OBJ, OK = ('/joint_states', '/forward_position_controller/commands', '/object_pose',
                     '/task_success')
-IMG = '/camera/image_raw'
+IMG, DEPTH = '/camera/image_raw', '/camera/depth/image_raw'
 TOPICS = {JS: m.JOINT_STATE, CMD: m.FLOAT64_ARRAY, OBJ: m.POSE_STAMPED, OK: m.BOOL}
 BASE_NS = 1_764_400_000 * 10**9  # wall-clock stamps, as a real recording has
 CMD_OFFSET_S = 0.013
@@ -73,6 +73,9 @@ def episode_records(duration_s=3.0, js_hz=100, cmd_hz=10, pose_hz=30, image_hz=0
     for k in range(int(duration_s * image_hz) + 1 if image_hz else 0):
         t = k / image_hz
         out.append((IMG, m.IMAGE, ns(t), m.image(ns(t), 'cam', np.full((6, 8, 3), k, np.uint8))))
+        depth = np.full((6, 8), 0.5 + k / 100, np.float32)
+        depth[0, 0] = np.nan  # a pixel without a return, as real depth cameras report it
+        out.append((DEPTH, m.IMAGE, ns(t), m.image(ns(t), 'cam', depth)))
     return sorted(out, key=lambda r: r[2])
 
 
@@ -162,6 +165,10 @@ def test_images_are_the_most_recent_frame(tmp_path):
     t = CMD_OFFSET_S + np.arange(len(ep)) / 20.0
     np.testing.assert_array_equal(ep.obs['rgb'][:, 0, 0, 0], np.floor(t * 7 + 1e-9))
     assert ds.stats['rgb']['mean'].shape == (3,)
+    assert ds.observation_spec()['depth'] == (6, 8, 1)
+    np.testing.assert_allclose(ep.obs['depth'][:, 1, 1, 0], 0.5 + np.floor(t * 7 + 1e-9) / 100,
+                               rtol=1e-6)
+    assert np.all(ep.obs['depth'][:, 0, 0, 0] == 0.0)
 
 
 def _bad_bags(root):
@@ -183,6 +190,10 @@ def _bad_bags(root):
     write_bag(root / 'short', episode_records(0.5))
     write_bag(root / 'no_commands', [r for r in episode_records(2.0) if r[0] != CMD])
     write_bag(root / 'no_object', [r for r in episode_records(2.0) if r[0] != OBJ])
+    zero_quat = m.pose_stamped(ns(1.0), 'panda_link0', [0, 0, 0, 1, 0, 0, 0])
+    zero_quat.pose.orientation.w = 0.0
+    write_bag(root / 'bad_quat', episode_records(2.0) + [(OBJ, m.POSE_STAMPED, ns(1.0) + 1,
+                                                          zero_quat)])
 
 
 def test_malformed_episodes_are_excluded_with_reasons(tmp_path):
@@ -197,7 +208,8 @@ def test_malformed_episodes_are_excluded_with_reasons(tmp_path):
     assert 'too short' in reasons['short']
     assert CMD in reasons['no_commands']
     assert OBJ in reasons['no_object']
-    assert len(reasons) == 7
+    assert 'object_pose has a quaternion of norm 0.000' in reasons['bad_quat']
+    assert len(reasons) == 8
 
 
 def test_stats_cover_included_episodes_with_floored_std(recorded):
