@@ -157,9 +157,11 @@ def test_command_jitter_holds_the_last_command_before_the_next_sample(tmp_path):
 
 def test_images_are_the_most_recent_frame(tmp_path):
     from lam_ros.data.bag_writer import write_bag
-    write_bag(tmp_path / 'ep', episode_records(2.0, image_hz=7))
+    outcome = [(OK, m.BOOL, ns(1.0), m.bool_msg(False)), (OK, m.BOOL, ns(1.9), m.bool_msg(True))]
+    write_bag(tmp_path / 'ep', episode_records(2.0, image_hz=7) + outcome)
     ds = build_dataset(tmp_path / 'ep')
     ep = ds.episodes[0]
+    assert ep.success is True  # a plain bag's outcome: the last value on the success topic
     assert ds.observation_spec()['rgb'] == (6, 8, 3)
     assert ep.obs['rgb'].dtype == np.uint8
     t = CMD_OFFSET_S + np.arange(len(ep)) / 20.0
