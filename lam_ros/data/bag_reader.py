@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from rosbags.highlevel import AnyReader
+from rosbags.highlevel import AnyReader, AnyReaderError
+from rosbags.rosbag2 import ReaderError
 
 from lam_ros.data import messages
 from lam_ros.data.bag_source import (DEFAULT_JOINT_NAMES, EpisodeEntry, find_episodes, is_bag,
@@ -113,6 +114,16 @@ def _open_reader(path: Path) -> AnyReader:
     return AnyReader([path], default_typestore=messages.TYPESTORE)
 
 
+def _deserialize(reader: AnyReader, raw: bytes, msgtype: str) -> Any:
+    """Decode one message, accepting the trailing padding Fast DDS leaves in real recordings."""
+    try:
+        if msgtype in messages.TYPESTORE.types:
+            return messages.deserialize(raw, msgtype)
+        return reader.deserialize(raw, msgtype)
+    except Exception as exc:  # rosbags raises several types for corrupt bytes
+        raise EpisodeError(f'cannot decode a {msgtype} message: {exc}') from exc
+
+
 def read_episode(entry: EpisodeEntry, mapping: TopicMapping) -> RawEpisode:
     """Read an episode's topics; raise :class:`EpisodeError` with the reason it is unusable."""
     if entry.status != 'complete':
@@ -153,7 +164,7 @@ def read_episode(entry: EpisodeEntry, mapping: TopicMapping) -> RawEpisode:
             if key in ('rgb', 'depth'):
                 times.setdefault(key, []).append(stamp_ns)
                 continue
-            msg = reader.deserialize(raw, conn.msgtype)
+            msg = _deserialize(reader, raw, conn.msgtype)
             if key == 'success':
                 success_values.append(bool(msg.data))
                 continue
@@ -179,6 +190,8 @@ def read_episode(entry: EpisodeEntry, mapping: TopicMapping) -> RawEpisode:
                 row = messages.pose7_from_msg(msg)
             rows.setdefault(key, []).append(row)
             times.setdefault(key, []).append(stamp_ns)
+    except (AnyReaderError, ReaderError) as exc:
+        raise EpisodeError(f'cannot read the bag (truncated or corrupt?): {exc}') from exc
     finally:
         reader.close()
     streams = _to_streams(rows, times)
@@ -238,7 +251,7 @@ def _load_frames(path: Path, topic: str, key: str, indices: np.ndarray) -> np.nd
         conns = [c for c in reader.connections if c.topic == topic]
         for i, (conn, _, raw) in enumerate(reader.messages(connections=conns)):
             if i in needed:
-                frames[i] = _frame(reader.deserialize(raw, conn.msgtype), key)
+                frames[i] = _frame(_deserialize(reader, raw, conn.msgtype), key)
     shapes = {f.shape for f in frames.values()}
     if len(shapes) > 1:
         raise EpisodeError(f'{topic} changes image size within the episode: {sorted(shapes)}')

@@ -156,3 +156,35 @@ def test_mapping_yaml_example_and_errors(tmp_path):
 def test_default_joints_are_the_sims():
     robot = pytest.importorskip('lam_ros.sim.robot')
     assert tuple(DEFAULT_JOINT_NAMES) == tuple(robot.JOINT_NAMES)
+
+
+def test_bytes_from_a_real_ros2_recording_are_read(tmp_path):
+    """`ros2 bag record` stores what Fast DDS sent, padding after empty arrays included."""
+    serialization = pytest.importorskip('rclpy.serialization')
+    from sensor_msgs.msg import JointState
+    from std_msgs.msg import Float64MultiArray
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    with Writer(tmp_path / 'real', version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        js = writer.add_connection('/joint_states', m.JOINT_STATE, typestore=m.TYPESTORE)
+        cmd = writer.add_connection('/forward_position_controller/commands', m.FLOAT64_ARRAY,
+                                    typestore=m.TYPESTORE)
+        for k in range(101):
+            stamp = BASE_NS + k * 20_000_000
+            msg = JointState(name=POLICY, position=[0.1 * k] * 8)  # empty velocity, effort
+            writer.write(js, stamp, serialization.serialize_message(msg))
+            writer.write(cmd, stamp + 1, serialization.serialize_message(
+                Float64MultiArray(data=[0.1 * k] * 8)))
+    ds = build_dataset(tmp_path / 'real', TopicMapping(gripper_joints=[]))
+    assert not ds.exclusions, ds.exclusions
+    np.testing.assert_allclose(ds.episodes[0].obs['joint_pos'][:3, 0], [0.0, 0.25, 0.5],
+                               atol=1e-6)
+
+
+def test_truncated_bag_is_an_exclusion_not_a_crash(tmp_path):
+    bag = write_plain_bag(tmp_path / 'bags' / 'cut')
+    mcap = next(bag.glob('*.mcap'))
+    mcap.write_bytes(mcap.read_bytes()[:len(mcap.read_bytes()) // 2])
+    write_plain_bag(tmp_path / 'bags' / 'whole')
+    ds = build_dataset(tmp_path / 'bags', mapping())
+    assert [e.name for e in ds.episodes] == ['whole']
+    assert ds.exclusions[0].name == 'cut' and 'bag' in ds.exclusions[0].reason
