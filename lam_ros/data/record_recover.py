@@ -141,4 +141,7 @@ def recover_locked(output_dir: Path) -> RecoveryReport:
             _rebuild(output_dir, entry, report)
     if dirty:
         idx.write_index(output_dir, index)
+    staging = output_dir / STAGING
+    if staging.is_dir() and not any(staging.iterdir()):
+        staging.rmdir()
     return report

@@ -11,6 +11,7 @@ Messages are taken raw (CDR bytes) and stamped with the node clock on arrival, a
 
 import importlib
 import json
+import sys
 from functools import partial
 from typing import Any, Optional
 
@@ -167,6 +168,9 @@ def main(args: Optional[list] = None) -> None:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except (ValueError, RuntimeError) as exc:  # bad parameters, output_dir in use
+        print(f'recorder_node: {exc}', file=sys.stderr, flush=True)
+        raise SystemExit(1)
     finally:
         if node is not None:
             entry = node.close()

@@ -165,3 +165,17 @@ def test_params_file_matches_config_defaults(tmp_path: Path) -> None:
         node.destroy_node()
     finally:
         context.try_shutdown()
+
+
+def test_output_dir_in_use_exits_with_clear_error(tmp_path: Path) -> None:
+    """A second recorder on the same directory stops at start-up and says why."""
+    from lam_ros.data.recording import DatasetRecorder
+    isolate_dds()
+    out = tmp_path / 'ds'
+    with DatasetRecorder(out, 'panda', JOINTS9[:8], {'/joint_states': messages.JOINT_STATE},
+                         {}, 'lift'):
+        proc = NodeProcess('recorder_node', {'output_dir': str(out)})
+        code = proc.proc.wait(timeout=30)
+        text = proc.output()
+        proc.stop()
+    assert code == 1 and 'in use by another recorder' in text
