@@ -16,7 +16,8 @@ def _mapping(args: argparse.Namespace) -> TopicMapping:
 
 
 def _build_options(args: argparse.Namespace) -> dict:
-    return {'max_gap_s': args.max_gap_s, 'min_duration_s': args.min_duration_s}
+    return {'max_gap_s': args.max_gap_s, 'min_duration_s': args.min_duration_s,
+            'include_interrupted': args.include_interrupted}
 
 
 def _print_summary(dataset) -> None:
@@ -109,6 +110,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                         help='longest silence allowed on a required topic (s)')
     parser.add_argument('--min-duration-s', type=float, default=1.0,
                         help='shortest episode kept (s)')
+    parser.add_argument('--include-interrupted', action='store_true',
+                        help='also use episodes the recorder saved as interrupted')
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -124,10 +124,15 @@ def _deserialize(reader: AnyReader, raw: bytes, msgtype: str) -> Any:
         raise EpisodeError(f'cannot decode a {msgtype} message: {exc}') from exc
 
 
-def read_episode(entry: EpisodeEntry, mapping: TopicMapping) -> RawEpisode:
-    """Read an episode's topics; raise :class:`EpisodeError` with the reason it is unusable."""
-    if entry.status != 'complete':
-        raise EpisodeError(f'status is {entry.status!r} in dataset.yaml')
+def read_episode(entry: EpisodeEntry, mapping: TopicMapping,
+                 statuses: Sequence[str] = ('complete',)) -> RawEpisode:
+    """Read an episode's topics; raise :class:`EpisodeError` with the reason it is unusable.
+
+    Only episodes whose ``dataset.yaml`` status is in ``statuses`` are read.
+    """
+    if entry.status not in statuses:
+        raise EpisodeError(f'status is {entry.status!r} in dataset.yaml (using '
+                           f'{", ".join(statuses)})')
     if not is_bag(entry.path):
         raise EpisodeError(f'no rosbag2 bag at {entry.path}')
     obs_topics = mapping.observation_topics()
@@ -260,7 +265,7 @@ def _load_frames(path: Path, topic: str, key: str, indices: np.ndarray) -> np.nd
 
 def read_commands(entry: EpisodeEntry, mapping: TopicMapping) -> Tuple[np.ndarray, np.ndarray]:
     """Return ``(times_ns, commands)`` of an episode: every command in ``joint_names`` order."""
-    raw = read_episode(EpisodeEntry(entry.name, entry.path), mapping)
+    raw = read_episode(entry, mapping, statuses=(entry.status,))
     if 'action' not in raw.streams:
         raise EpisodeError(f'no messages on {mapping.command_topic}')
     stream = raw.streams['action']

@@ -279,10 +279,11 @@ def build_dataset(source: PathLike, mapping: Optional[TopicMapping] = None,
     mapping = mapping or mapping_for_source(source)
     opts = BuildOptions(rate_hz=rate_hz, **options)
     exclusions: List[Exclusion] = []
+    statuses = ('complete', 'interrupted') if opts.include_interrupted else ('complete',)
     raws = []
     for entry in find_episodes(source):
         try:
-            raws.append(read_episode(entry, mapping))
+            raws.append(read_episode(entry, mapping, statuses))
         except EpisodeError as exc:
             exclusions.append(Exclusion(entry.name, str(exc)))
     # The dataset observes every optional topic that any usable episode has.

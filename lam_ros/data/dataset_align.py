@@ -31,6 +31,9 @@ class BuildOptions:
     min_duration_s: float = 1.0
     """Shortest accepted episode (sampled span)."""
 
+    include_interrupted: bool = False
+    """Also use episodes a recorder saved as ``interrupted`` (stopped by a crash or Ctrl-C)."""
+
     std_floor: float = 1e-5
     """Lower bound on the normalisation standard deviations, so none is zero; kept below the
     policy's own threshold (``lam_ros.policy.normalization.MIN_STD``) for constant signals."""

@@ -114,6 +114,10 @@ def test_recorder_directory_keeps_complete_episodes_and_reports_the_rest(recorde
     assert 'interrupted' in reasons['episode_000003']
     assert ds.joint_names == JOINTS and ds.rate_hz == 20.0
     assert ds.episodes[1].duration_s == pytest.approx(len(ds.episodes[1]) / 20.0)
+    # The recorder keeps interrupted episodes so that the operator can choose to use them.
+    more = build_dataset(recorded, include_interrupted=True)
+    assert [e.name for e in more.episodes][-1] == 'episode_000003'
+    assert more.episodes[-1].success is None
 
 
 def test_alignment_matches_analytic_signals(recorded):
