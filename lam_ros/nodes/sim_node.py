@@ -143,7 +143,7 @@ class SimNode(Node):
                             render_mode='human' if cfg.gui else None)
         self.dt_s = 1.0 / cfg.physics_rate_hz
         if cfg.physics_rate_hz < cfg.joint_state_rate_hz:
-            self.get_logger().warn(
+            self.get_logger().warning(
                 f'physics_rate_hz {cfg.physics_rate_hz} < joint_state_rate_hz '
                 f'{cfg.joint_state_rate_hz}: consecutive joint states will repeat')
         self.env.reset(seed=None if cfg.seed < 0 else cfg.seed)
@@ -156,7 +156,7 @@ class SimNode(Node):
         self._clock_offset_s = time.time() if cfg.clock_starts_at_wall_time else 0.0
         self._sim_s = 0.0  # simulated seconds since start-up, across episodes
         self._next_state_s = 0.0
-        self._anchor = (self._wall_s(), 0.0)
+        self._anchor: Optional[tuple] = None  # (wall s, sim s), set on the first tick
         self._next_pose_s = 0.0
         self._next_camera_s = 0.0
 
@@ -271,10 +271,12 @@ class SimNode(Node):
         cfg = self.config
         if cfg.real_time_factor == 0:
             return self._next_state_s
+        if self._anchor is None:
+            self._anchor = (self._wall_s(), self._sim_s)
         wall0, sim0 = self._anchor
         target = sim0 + cfg.real_time_factor * (self._wall_s() - wall0)
         if target - self._sim_s > cfg.max_catch_up_s:
-            self.get_logger().warn(
+            self.get_logger().warning(
                 f'simulation is more than {cfg.max_catch_up_s} s behind real time '
                 f'x{cfg.real_time_factor:g}; dropping the backlog', throttle_duration_sec=5.0)
             self._anchor = (self._wall_s(), self._sim_s)
