@@ -52,6 +52,9 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('recorder_config',
                               default_value=PathJoinSubstitution([config, 'recorder.yaml']),
                               description='recorder_node parameters (topics to record).'),
+        DeclareLaunchArgument('command_rate_hz', default_value='20.0',
+                              description='Teleop command rate (Hz), stored by the recorder '
+                                          'as the control rate; the policy rate.'),
         DeclareLaunchArgument('teleop_prefix', default_value='',
                               description="Command prefix of teleop_node, e.g. 'xterm -e'."),
     ]
@@ -62,6 +65,7 @@ def generate_launch_description() -> LaunchDescription:
                     PathJoinSubstitution([config, 'joy_teleop.yaml']),
                     LaunchConfiguration('robot_config'),
                     {'source': source, 'command_interface': interface,
+                     'rate_hz': LaunchConfiguration('command_rate_hz'),
                      'command_topic': command_topic,
                      'joint_state_topic': LaunchConfiguration('joint_state_topic'),
                      'leader_topic': LaunchConfiguration('leader_topic'),
@@ -78,6 +82,7 @@ def generate_launch_description() -> LaunchDescription:
                      'command_type': PythonExpression([
                          "'std_msgs/msg/Float64MultiArray' if ", is_forward,
                          " else 'trajectory_msgs/msg/JointTrajectory'"]),
+                     'control_rate_hz': LaunchConfiguration('command_rate_hz'),
                      'joy_topic': PythonExpression(["'/joy' if ", is_joy, " else ''"]),
                      'joy_start_button': 6, 'joy_stop_button': 4,
                      'joy_discard_button': 3}])

@@ -46,6 +46,9 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('recorder_config',
                               default_value=PathJoinSubstitution([config, 'recorder.yaml']),
                               description='recorder_node parameters file.'),
+        DeclareLaunchArgument('command_rate_hz', default_value='20.0',
+                              description='Teleop command rate (Hz), stored by the recorder '
+                                          'as the control rate; the policy rate.'),
         DeclareLaunchArgument('teleop_prefix', default_value='',
                               description="Command prefix of teleop_node, e.g. 'xterm -e' "
                                           'to give the keyboard its own terminal.'),
@@ -62,7 +65,8 @@ def generate_launch_description() -> LaunchDescription:
         parameters=[PathJoinSubstitution([config, 'teleop_node.yaml']),
                     PathJoinSubstitution([config, 'joy_teleop.yaml']),
                     LaunchConfiguration('robot_config'),
-                    {'source': source, 'task': task, 'use_sim_time': use_sim_time}])
+                    {'source': source, 'task': task, 'use_sim_time': use_sim_time,
+                     'rate_hz': LaunchConfiguration('command_rate_hz')}])
     joy = Node(package='joy', executable='joy_node', name='joy_node', output='screen',
                condition=IfCondition(is_joy),
                parameters=[PathJoinSubstitution([config, 'joy_teleop.yaml'])])
@@ -72,6 +76,7 @@ def generate_launch_description() -> LaunchDescription:
                     {'output_dir': LaunchConfiguration('output_dir'), 'task': task,
                      'use_sim_time': use_sim_time,
                      # Start / Back / Y: clear of the teleop's A / B gripper and LB dead-man.
+                     'control_rate_hz': LaunchConfiguration('command_rate_hz'),
                      'joy_topic': PythonExpression(["'/joy' if ", is_joy, " else ''"]),
                      'joy_start_button': 6, 'joy_stop_button': 4,
                      'joy_discard_button': 3}])

@@ -59,8 +59,8 @@ class TeleopNodeConfig:
 
     source: str = 'keyboard'
     """Operator: keyboard, joy, cartesian (twist topic), leader or scripted."""
-    rate_hz: float = 50.0
-    """Command publishing rate (Hz)."""
+    rate_hz: float = 20.0
+    """Command publishing rate (Hz); recorded demonstrations carry actions at this rate."""
     command_interface: str = 'forward'
     """forward (Float64MultiArray, forward_command_controller) or trajectory (JointTrajectory)."""
     command_topic: str = ''

@@ -7,6 +7,7 @@ the parameters launch would give it.
 
 import ast
 import os
+import time
 import random
 from pathlib import Path
 
@@ -122,6 +123,7 @@ def test_launch_description_starts_real_nodes(name, arguments, ament_prefix, tmp
             try:
                 if node.node_executable == 'teleop_node':
                     assert instance.config.source == arguments['source']
+                    assert instance.config.rate_hz == 20.0
                     assert instance.config.command_interface == arguments.get(
                         'command_interface', 'forward')
                 if node.node_executable == 'sim_node':
@@ -130,7 +132,98 @@ def test_launch_description_starts_real_nodes(name, arguments, ament_prefix, tmp
                     joy = instance.get_parameter('joy_topic').value
                     assert joy == ('/joy' if arguments['source'] == 'joy' else '')
                     assert instance.get_parameter('output_dir').value == arguments['output_dir']
+                    assert instance.config.control_rate_hz == 20.0
             finally:
                 instance.destroy_node()
         finally:
             context.try_shutdown()
+
+
+WRAPPER = """#!/bin/sh
+exec {python} -m lam_ros.nodes.{name} "$@"
+"""
+
+RUN_LAUNCH = """
+import sys
+from launch import LaunchService
+from launch.actions import IncludeLaunchDescription
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+service = LaunchService(argv=sys.argv[2:])
+service.include_launch_description(IncludeLaunchDescription(
+    PythonLaunchDescriptionSource(sys.argv[1]),
+    launch_arguments=[tuple(a.split(':=', 1)) for a in sys.argv[2:]]))
+sys.exit(service.run())
+"""
+
+
+def test_sim_record_launch_records_a_scripted_episode(ament_prefix, tmp_path, monkeypatch):
+    """ros2 launch sim_record.launch.py source:=scripted, driven through the services."""
+    pytest.importorskip('launch')
+    pytest.importorskip('launch_ros')
+    pytest.importorskip('rclpy')
+    import signal
+    import subprocess
+    import sys
+    import yaml
+    monkeypatch.setenv('ROS_DOMAIN_ID', str(random.randint(1, 200)))
+    monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    lib = ament_prefix / 'lib' / 'lam_ros'
+    lib.mkdir(parents=True)
+    for name in ('sim_node', 'teleop_node', 'recorder_node'):
+        (lib / name).write_text(WRAPPER.format(python=sys.executable, name=name))
+        (lib / name).chmod(0o755)
+    out_dir = tmp_path / 'demos'
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + sys.path))
+    log = open(tmp_path / 'launch.log', 'w+')
+    proc = subprocess.Popen(
+        [sys.executable, '-c', RUN_LAUNCH, str(ROOT / 'launch' / 'sim_record.launch.py'),
+         'source:=scripted', f'output_dir:={out_dir}', 'seed:=2'],
+        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.executors import SingleThreadedExecutor
+    from std_msgs.msg import Bool
+    from std_srvs.srv import Trigger
+    context = Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node('launch_probe', context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    success = []
+    node.create_subscription(Bool, '/task_success', lambda m: success.append(m.data), 10)
+
+    def spin_until(condition, timeout_s):
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end and not condition():
+            executor.spin_once(timeout_sec=0.05)
+        return condition()
+
+    def call(name):
+        client = node.create_client(Trigger, name)
+        assert spin_until(client.service_is_ready, 30.0), f'{name} missing'
+        future = client.call_async(Trigger.Request())
+        assert spin_until(future.done, 10.0), f'{name} did not answer'
+        return future.result()
+
+    try:
+        assert call('/recorder_node/start_episode').success
+        assert spin_until(lambda: any(success), 40.0), 'the scripted lift never succeeded'
+        time.sleep(0.3)
+        result = call('/recorder_node/stop_episode')
+        assert result.success and 'success=True' in result.message, result.message
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        context.try_shutdown()
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(15.0)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5.0)
+        log.seek(0)
+        output = log.read()
+        log.close()
+    assert proc.returncode == 0, output
+    index = yaml.safe_load((out_dir / 'dataset.yaml').read_text())
+    assert [e['status'] for e in index['episodes']] == ['complete'], output
