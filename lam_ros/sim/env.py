@@ -5,6 +5,7 @@ zone with the gripper open) and are truncated after ``max_episode_steps`` policy
 """
 
 from dataclasses import asdict
+import math
 from typing import Any, Dict, Optional, Tuple
 
 import gymnasium as gym
@@ -53,15 +54,39 @@ class GraspEnv(gym.Env):
         self._upper = limits.upper
         self._tolerance = np.array([cfg.joint_limit_tolerance_rad] * 7
                                    + [cfg.finger_limit_tolerance_m])
+        self._lower_tol = self._lower - self._tolerance
+        self._upper_tol = self._upper + self._tolerance
+        self._physics_per_control = cfg.physics_steps_per_control
         self.action_space = spaces.Box(self._lower.astype(np.float32),
                                        self._upper.astype(np.float32), dtype=np.float32)
         self.observation_space = self._make_observation_space()
         self._goal = np.array([0.5, 0.3, 0.0, 1.0, 0.0, 0.0, 0.0])
+        self._goal_xy = (0.5, 0.3)
         self._targets = HOME_JOINT_POS.copy()
         self._physics_steps = 0
         self._steps = 0
         self._held_s = 0.0
         self._cube_rest_z = cfg.cube_size_m / 2.0
+        # State queries of the current physics step, shared by observation, reward and
+        # success checks; cleared whenever the physics state changes.
+        self._cache: Dict[str, Any] = {}
+
+    def _cached(self, key: str, query: Any) -> Any:
+        if key not in self._cache:
+            self._cache[key] = query()
+        return self._cache[key]
+
+    def _joints(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self._cached('joints', self._scene.joint_states)
+
+    def _ee_pose(self) -> np.ndarray:
+        return self._cached('ee', self._scene.grasp_pose)
+
+    def _cube_pose(self) -> np.ndarray:
+        return self._cached('cube', lambda: self._scene.body_pose(self._scene.cube))
+
+    def _contacts(self) -> Tuple[bool, bool]:
+        return self._cached('contacts', self._scene.finger_contacts)
 
     def _make_observation_space(self) -> spaces.Dict:
         inf = np.inf
@@ -99,19 +124,19 @@ class GraspEnv(gym.Env):
         if cmd.shape != (8,):
             raise ValueError(f'command must have shape (8,) ({", ".join(JOINT_NAMES)}), '
                              f'got shape {cmd.shape}')
-        bad = ~np.isfinite(cmd)
-        if bad.any():
-            names = [JOINT_NAMES[i] for i in np.flatnonzero(bad)]
-            raise ValueError(f'command has NaN/Inf for {names}: {cmd.tolist()}')
-        below = cmd < self._lower - self._tolerance
-        above = cmd > self._upper + self._tolerance
-        if below.any() or above.any():
-            i = int(np.flatnonzero(below | above)[0])
+        # One vectorised test on the hot path; the detailed diagnosis only on failure.
+        # (NaN fails both comparisons, so it lands in the diagnosis too.)
+        if not ((cmd >= self._lower_tol).all() and (cmd <= self._upper_tol).all()):
+            bad = ~np.isfinite(cmd)
+            if bad.any():
+                names = [JOINT_NAMES[i] for i in np.flatnonzero(bad)]
+                raise ValueError(f'command has NaN/Inf for {names}: {cmd.tolist()}')
+            i = int(np.flatnonzero((cmd < self._lower_tol) | (cmd > self._upper_tol))[0])
             raise ValueError(
                 f'command for {JOINT_NAMES[i]} = {cmd[i]:.4f} is outside its limits '
                 f'[{self._lower[i]:.4f}, {self._upper[i]:.4f}] by more than the tolerance '
                 f'{self._tolerance[i]}')
-        return np.clip(cmd, self._lower, self._upper)
+        return np.minimum(np.maximum(cmd, self._lower), self._upper)
 
     def set_joint_targets(self, cmd8: Any) -> None:
         """Validate, clip and apply 8 joint-position targets (held until the next call)."""
@@ -123,18 +148,19 @@ class GraspEnv(gym.Env):
         if int(n) < 0:
             raise ValueError(f'n must be a non-negative number of physics steps, got {n}')
         self._scene.step(int(n))
+        self._cache.clear()
         self._physics_steps += int(n)
         if self.task == 'lift':
             self._held_s = self._held_s + n * self._scene.dt_s if self._lifted() else 0.0
 
     def joint_state(self) -> Tuple[Tuple[str, ...], np.ndarray, np.ndarray, np.ndarray]:
         """Return (names, position, velocity, effort) of all 9 joints, as on /joint_states."""
-        pos, vel, eff = self._scene.joint_states()
-        return ALL_JOINT_NAMES, pos, vel, eff
+        pos, vel, eff = self._joints()
+        return ALL_JOINT_NAMES, pos.copy(), vel.copy(), eff.copy()
 
     def object_pose(self) -> np.ndarray:
         """Cube pose [x, y, z, qw, qx, qy, qz]."""
-        return self._scene.body_pose(self._scene.cube)
+        return self._cube_pose().copy()
 
     def set_object_pose(self, pose7: Any) -> None:
         """Teleport the cube to [x, y, z, qw, qx, qy, qz] at rest (scene set-up, tests)."""
@@ -144,15 +170,16 @@ class GraspEnv(gym.Env):
                              f'got {pose7!r}')
         pose[3:] /= np.linalg.norm(pose[3:])
         self._scene.set_body_pose(self._scene.cube, pose)
+        self._cache.clear()
 
     def observation(self) -> Dict[str, np.ndarray]:
         """Build the observation dict of the current state."""
-        pos, vel, _ = self._scene.joint_states()
+        pos, vel, _ = self._joints()
         f32 = np.float32
         obs = {'joint_pos': pos[:8].astype(f32), 'joint_vel': vel[:8].astype(f32),
                'gripper_width': np.array([pos[7] + pos[8]], dtype=f32),
-               'ee_pose': self._scene.grasp_pose().astype(f32),
-               'object_pose': self.object_pose().astype(f32)}
+               'ee_pose': self._ee_pose().astype(f32),
+               'object_pose': self._cube_pose().astype(f32)}
         if self.task == 'pick_place':
             obs['goal_pose'] = self._goal.astype(f32)
         if self.config.camera.enabled:
@@ -176,44 +203,46 @@ class GraspEnv(gym.Env):
     # ---- task conditions and reward ----
 
     def _grasped(self) -> bool:
-        left, right = self._scene.finger_contacts()
+        left, right = self._contacts()
         return left and right
 
     def _lift_height_m(self) -> float:
-        return float(self.object_pose()[2] - self._cube_rest_z)
+        return float(self._cube_pose()[2]) - self._cube_rest_z
 
     def _lifted(self) -> bool:
         return self._lift_height_m() >= self.config.lift_height_m and self._grasped()
 
+    def _goal_dist_m(self) -> float:
+        cube = self._cube_pose()
+        return math.hypot(float(cube[0]) - self._goal_xy[0], float(cube[1]) - self._goal_xy[1])
+
     def _in_zone(self) -> bool:
-        cube = self.object_pose()
-        return (float(np.linalg.norm(cube[:2] - self._goal[:2])) <= self.config.goal_radius_m
-                and self._lift_height_m() < 0.01)
+        return self._goal_dist_m() <= self.config.goal_radius_m and self._lift_height_m() < 0.01
 
     def _placed(self) -> bool:
-        pos, _, _ = self._scene.joint_states()
+        pos, _, _ = self._joints()
         cfg = self.config
-        return (self._in_zone() and self._scene.cube_speed_m_s() < cfg.rest_speed_m_s
-                and pos[7] + pos[8] >= cfg.open_gripper_width_m
-                and not any(self._scene.finger_contacts()))
+        return (self._in_zone() and pos[7] + pos[8] >= cfg.open_gripper_width_m
+                and not any(self._contacts())
+                and self._cached('speed', self._scene.cube_speed_m_s) < cfg.rest_speed_m_s)
 
     def reward(self) -> float:
         """Dense shaped reward of the current state (reach, grasp, lift / carry, place)."""
-        ee = self._scene.grasp_pose()[:3]
-        cube = self.object_pose()[:3]
-        reward = 1.0 - np.tanh(10.0 * np.linalg.norm(ee - cube))
-        grasped = self._grasped()
+        # Plain floats and math: this runs every step and numpy's per-call cost dominates.
+        reach_m = math.dist(self._ee_pose()[:3].tolist(), self._cube_pose()[:3].tolist())
+        reward = 1.0 - math.tanh(10.0 * reach_m)
+        grasped = float(self._grasped())
         height = self._lift_height_m()
         if self.task == 'lift':
-            reward += 0.5 * grasped
-            reward += 2.0 * grasped * np.clip(height / self.config.lift_height_m, 0.0, 1.0)
-        else:
-            goal_dist = float(np.linalg.norm(cube[:2] - self._goal[:2]))
-            in_zone = self._in_zone()
-            reward += 0.5 * grasped + 0.5 * grasped * np.clip(height / 0.05, 0.0, 1.0)
-            reward += 2.0 * (grasped or in_zone) * (1.0 - np.tanh(5.0 * goal_dist))
-            reward += 1.0 * (in_zone and not any(self._scene.finger_contacts()))
-        return float(reward)
+            lift_frac = min(max(height / self.config.lift_height_m, 0.0), 1.0)
+            return reward + 0.5 * grasped + 2.0 * grasped * lift_frac
+        in_zone = self._in_zone()
+        reward += 0.5 * grasped + 0.5 * grasped * min(max(height / 0.05, 0.0), 1.0)
+        if grasped or in_zone:
+            reward += 2.0 * (1.0 - math.tanh(5.0 * self._goal_dist_m()))
+        if in_zone and not any(self._contacts()):
+            reward += 1.0
+        return reward
 
     # ---- gymnasium API ----
 
@@ -224,6 +253,7 @@ class GraspEnv(gym.Env):
         cfg = self.config
         rng = self.np_random
         self._scene.restore_initial()
+        self._cache.clear()
         q = HOME_JOINT_POS.copy()
         q[:7] += rng.normal(0.0, cfg.init_joint_noise_rad, 7)
         q = np.clip(q, self._lower, self._upper)
@@ -237,10 +267,12 @@ class GraspEnv(gym.Env):
         self._scene.set_body_pose(self._scene.cube, cube)
         if self.task == 'pick_place':
             self._goal = self._draw_goal(xy, rng)
+            self._goal_xy = (float(self._goal[0]), float(self._goal[1]))
             self._scene.set_body_pose(self._scene.zone, self._goal)
         self._physics_steps = 0
         self._steps = 0
         self._held_s = 0.0
+        self._cache.clear()
         return self.observation(), {'is_success': False}
 
     def _draw_goal(self, cube_xy: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -258,7 +290,7 @@ class GraspEnv(gym.Env):
     def step(self, action: Any) -> Tuple[Dict[str, np.ndarray], float, bool, bool, Dict]:
         """Apply one action for one control period; return gymnasium's 5-tuple."""
         self.set_joint_targets(action)
-        self.step_physics(self.config.physics_steps_per_control)
+        self.step_physics(self._physics_per_control)
         self._steps += 1
         success = self.is_success()
         reward = self.reward() + (self.config.success_bonus if success else 0.0)

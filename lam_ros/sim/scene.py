@@ -109,10 +109,8 @@ class PandaScene:
     def joint_states(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return position, velocity and applied effort of all 9 joints."""
         states = self.p.getJointStates(self.robot, self.joints, physicsClientId=self.client)
-        pos = np.array([s[0] for s in states], dtype=np.float64)
-        vel = np.array([s[1] for s in states], dtype=np.float64)
-        eff = np.array([s[3] for s in states], dtype=np.float64)
-        return pos, vel, eff
+        pos, vel, _, eff = zip(*states)
+        return np.array(pos), np.array(vel), np.array(eff)
 
     def grasp_pose(self) -> np.ndarray:
         """Return the grasp-frame pose [x, y, z, qw, qx, qy, qz]."""
@@ -154,9 +152,9 @@ class PandaScene:
         proj = p.computeProjectionMatrixFOV(camera.fov_deg, width / float(height),
                                             camera.near_m, camera.far_m,
                                             physicsClientId=self.client)
-        flags = 0 if depth else p.ER_NO_SEGMENTATION_MASK
         _, _, rgba, zbuf, _ = p.getCameraImage(
-            width, height, view, proj, renderer=p.ER_TINY_RENDERER, flags=flags,
+            width, height, view, proj, renderer=p.ER_TINY_RENDERER,
+            flags=p.ER_NO_SEGMENTATION_MASK,
             physicsClientId=self.client)
         rgb = np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)[:, :, :3].copy()
         if not depth:
