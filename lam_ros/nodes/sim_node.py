@@ -49,8 +49,8 @@ class SimNodeConfig:
     joint_state_rate_hz: float = 100.0
     """Rate of /joint_states and /clock (Hz of simulated time)."""
     physics_rate_hz: float = 240.0
-    """PyBullet step rate (Hz); a whole multiple of 20 Hz, at least joint_state_rate_hz for
-    distinct states."""
+    """PyBullet step rate (Hz); a whole multiple of 20 Hz. Joint states come at most once per
+    physics step, so 1 kHz states need 1000 Hz physics."""
     real_time_factor: float = 1.0
     """Simulated seconds per wall second; 0 runs as fast as possible."""
     pose_rate_hz: float = 30.0
@@ -145,7 +145,7 @@ class SimNode(Node):
         if cfg.physics_rate_hz < cfg.joint_state_rate_hz:
             self.get_logger().warning(
                 f'physics_rate_hz {cfg.physics_rate_hz} < joint_state_rate_hz '
-                f'{cfg.joint_state_rate_hz}: consecutive joint states will repeat')
+                f'{cfg.joint_state_rate_hz}: joint states come at only {cfg.physics_rate_hz:g} Hz')
         self.env.reset(seed=None if cfg.seed < 0 else cfg.seed)
         self.targets = self.env.joint_state()[1][:len(JOINT_NAMES)].copy()
         self.episode = 0
@@ -156,6 +156,7 @@ class SimNode(Node):
         self._clock_offset_s = time.time() if cfg.clock_starts_at_wall_time else 0.0
         self._sim_s = 0.0  # simulated seconds since start-up, across episodes
         self._next_state_s = 0.0
+        self._last_state_s = -1.0
         self._anchor: Optional[tuple] = None  # (wall s, sim s), set on the first tick
         self._next_pose_s = 0.0
         self._next_camera_s = 0.0
@@ -312,9 +313,12 @@ class SimNode(Node):
     def _publish_state(self, force_all: bool = False) -> None:
         cfg = self.config
         stamp = self.sim_stamp()
-        self.clock_pub.publish(ClockMsg(clock=stamp))
-        names, pos, vel, eff = self.env.joint_state()
-        self.joint_pub.publish(joint_state_msg(names, pos, vel, eff, stamp))
+        # One joint state per instant of simulated time: stamps strictly increase.
+        if self._sim_s > self._last_state_s:
+            self._last_state_s = self._sim_s
+            self.clock_pub.publish(ClockMsg(clock=stamp))
+            names, pos, vel, eff = self.env.joint_state()
+            self.joint_pub.publish(joint_state_msg(names, pos, vel, eff, stamp))
         if force_all or self._sim_s >= self._next_pose_s:
             self._next_pose_s = self._sim_s + 1.0 / cfg.pose_rate_hz
             self.object_pub.publish(pose_msg(self.env.object_pose(), cfg.base_frame, stamp))

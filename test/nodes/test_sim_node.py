@@ -157,3 +157,24 @@ def test_trajectory_follower_interpolates():
     assert not follower.active and follower.sample(10.0) is None
     with pytest.raises(ValueError, match='increasing'):
         follower.start(0.0, [0.0], [1.0, 1.0], np.zeros((2, 1)))
+
+
+def test_one_kilohertz_joint_states():
+    isolate_dds()
+    proc = NodeProcess('sim_node', {'joint_state_rate_hz': 1000.0, 'physics_rate_hz': 1000.0,
+                                    'clock_starts_at_wall_time': False})
+    probe = Probe('khz_probe')
+    stamps = []
+    probe.node.create_subscription(JointState, 'joint_states',
+                                   lambda m: stamps.append(stamp_s(m.header.stamp)), 1000)
+    try:
+        assert probe.spin_until(lambda: len(stamps) > 100, 30.0), proc.output()
+        probe.spin_for(1.5)
+    finally:
+        probe.close()
+        assert proc.stop() == 0, proc.output()
+    t = np.array(stamps[50:])
+    window = t[(t >= t[0]) & (t < t[0] + 1.0)]
+    # Every millisecond of simulated time has its joint state, and nothing more.
+    assert len(window) >= 950, len(window)
+    assert np.all(np.diff(t) > 0) and np.median(np.diff(t)) == pytest.approx(1e-3, abs=1e-6)
