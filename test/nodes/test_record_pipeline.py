@@ -1,7 +1,5 @@
 """sim_node + scripted teleop_node + recorder_node: record episodes, read the bags back."""
 
-import time
-
 import numpy as np
 import pytest
 import yaml
@@ -78,9 +76,10 @@ def test_record_scripted_lift_episodes(tmp_path):
         states, commands = bag['/joint_states'], bag[COMMAND_TOPIC]
         duration_sim_s = entry['duration_s']
         assert 1.0 < duration_sim_s < 20.0
-        # 100 Hz joint states and 20 Hz commands in simulated time (the recorder uses /clock).
+        # 100 Hz joint states and up to 20 Hz commands in simulated time (the recorder uses
+        # /clock); a CPU-starved teleop skips ticks rather than bursting.
         assert abs(len(states) / duration_sim_s - 100.0) < 20.0, (len(states), duration_sim_s)
-        assert abs(len(commands) / duration_sim_s - 20.0) < 5.0, (len(commands), duration_sim_s)
+        assert 5.0 < len(commands) / duration_sim_s < 23.0, (len(commands), duration_sim_s)
         assert entry['message_counts']['/joint_states'] == len(states)
         assert all(list(m.name) == list(ALL_JOINT_NAMES) for _, m in states)
         assert all(len(m.data) == 8 and np.all(np.isfinite(m.data)) for _, m in commands)
@@ -95,4 +94,3 @@ def test_record_scripted_lift_episodes(tmp_path):
         assert last_success is True
         # The expert lifted the cube: the last object pose is well above the table.
         assert bag['/object_pose'][-1][1].pose.position.z > 0.1
-    assert time.time() > 0
