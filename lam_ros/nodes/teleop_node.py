@@ -137,6 +137,8 @@ class TeleopNode(Node):
         self.last_command: Optional[np.ndarray] = None
         self.published = 0
         self._needs_sync = True
+        self._step_s = self.dt_s
+        self._last_tick_s: Optional[float] = None
         self._twist = (np.zeros(3), np.zeros(3), 'base')
         self._gripper: Optional[float] = None
         self._leader_cmd: Optional[np.ndarray] = None
@@ -305,13 +307,13 @@ class TeleopNode(Node):
                 frame = 'base'
             if self._gripper is not None:  # a gripper topic message overrides the keys
                 self.keyboard.gripper_open_fraction, self._gripper = self._gripper, None
-            return self.cartesian.step(lin, ang, self.dt_s,
+            return self.cartesian.step(lin, ang, self._step_s,
                                        self.keyboard.gripper_open_fraction, frame)
         if source in ('joy', 'cartesian'):
             lin, ang, frame = self._twist
             if not self.input_watch.fresh(now):
                 lin, ang = np.zeros(3), np.zeros(3)
-            return self.cartesian.step(lin, ang, self.dt_s, self._gripper, frame)
+            return self.cartesian.step(lin, ang, self._step_s, self._gripper, frame)
         if source == 'leader':
             fresh = self.input_watch.fresh(now) and self._leader_cmd is not None
             return self._leader_cmd if fresh else self.last_command
@@ -326,6 +328,11 @@ class TeleopNode(Node):
         if self.q is None:
             return
         now = self._now_s()
+        # Integrate over the time that really passed, so a late tick does not slow the arm,
+        # but never over more than two periods, so a stall does not make it jump.
+        elapsed = self.dt_s if self._last_tick_s is None else now - self._last_tick_s
+        self._step_s = float(np.clip(elapsed, 0.25 * self.dt_s, 2.0 * self.dt_s))
+        self._last_tick_s = now
         if self._needs_sync:
             self._sync()
         if not self.state_watch.fresh(now):
@@ -337,7 +344,7 @@ class TeleopNode(Node):
                 self.get_logger().error(f'holding the arm: {err}', throttle_duration_sec=2.0)
                 cmd = self.last_command
         cmd = self.limits.clamp_position(cmd)
-        cmd = self.limits.clamp_velocity(cmd, self.last_command, self.dt_s,
+        cmd = self.limits.clamp_velocity(cmd, self.last_command, self._step_s,
                                          self.config.max_velocity_scale)
         self.last_command = cmd
         if self.config.command_interface == 'forward':
