@@ -141,3 +141,50 @@ def test_scripted_teleop_and_sim_node_complete_a_lift(ros):
     probe.node.create_subscription(Bool, '/task_success', lambda m: success.append(m.data), 10)
     ok = probe.spin_until(lambda: any(success), 40.0)
     assert ok, procs[0].output() + procs[1].output()
+
+
+def test_keyboard_keys_from_a_terminal_move_the_tool(ros):
+    import os
+    import pty
+    import subprocess
+    import sys
+    from .ros_harness import ROOT
+    probe, _ = ros
+    leader_fd, follower_fd = pty.openpty()
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'lam_ros.nodes.teleop_node', '--ros-args', '-p',
+         'source:=keyboard', '-p', 'rate_hz:=50.0'],
+        stdin=follower_fd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+        env=env)
+    commands = []
+    probe.node.create_subscription(Float64MultiArray, '/forward_position_controller/commands',
+                                   lambda m: commands.append(np.array(m.data)), 100)
+    state_pub = probe.node.create_publisher(JointState, '/joint_states', 10)
+    kin = PandaKinematics()
+    try:
+        assert probe.spin_until(lambda: (_publish_state(probe, state_pub), commands)[1], 30.0)
+        start, _ = kin.fk(commands[-1][:7])
+        for _ in range(40):  # hold 'r' (up) with auto-repeat, then close the gripper
+            os.write(leader_fd, b'r')
+            _publish_state(probe, state_pub)
+            probe.spin_for(0.025)
+        os.write(leader_fd, b'c')
+        for _ in range(10):
+            _publish_state(probe, state_pub)
+            probe.spin_for(0.02)
+        end, _ = kin.fk(commands[-1][:7])
+        assert end[2] - start[2] > 0.05, end - start  # 0.1 m/s for about a second
+        assert np.linalg.norm((end - start)[:2]) < 0.01
+        assert commands[-1][7] < 0.04  # closing, rate limited
+    finally:
+        kin.close()
+        proc.send_signal(2)
+        try:
+            proc.wait(5.0)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        os.close(leader_fd)
+        os.close(follower_fd)
+    assert proc.returncode == 0
