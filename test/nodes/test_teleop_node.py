@@ -188,3 +188,35 @@ def test_keyboard_keys_from_a_terminal_move_the_tool(ros):
         os.close(leader_fd)
         os.close(follower_fd)
     assert proc.returncode == 0
+
+
+def test_joystick_needs_the_dead_man_button(ros):
+    from sensor_msgs.msg import Joy
+    probe, procs = ros
+    procs.append(NodeProcess('teleop_node', {'source': 'joy', 'rate_hz': 50.0}))
+    commands = []
+    probe.node.create_subscription(Float64MultiArray, '/forward_position_controller/commands',
+                                   lambda m: commands.append(np.array(m.data)), 100)
+    state_pub = probe.node.create_publisher(JointState, '/joint_states', 10)
+    joy_pub = probe.node.create_publisher(Joy, '/joy', 10)
+
+    def run(seconds, deadman):
+        buttons = [0] * 11
+        buttons[9] = int(deadman)  # LB
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            _publish_state(probe, state_pub)
+            joy_pub.publish(Joy(axes=[0.0, 1.0, 0.0, 0.0, 0.0, 0.0], buttons=buttons))
+            probe.spin_for(0.02)
+
+    assert probe.spin_until(lambda: (_publish_state(probe, state_pub), commands)[1], 30.0)
+    kin = PandaKinematics()
+    try:
+        start, _ = kin.fk(commands[-1][:7])
+        run(0.8, deadman=False)  # stick pushed, dead-man released: nothing moves
+        np.testing.assert_allclose(kin.fk(commands[-1][:7])[0], start, atol=1e-6)
+        run(0.8, deadman=True)   # left stick up = +x at 0.15 m/s
+        moved = kin.fk(commands[-1][:7])[0] - start
+        assert 0.06 < moved[0] < 0.15 and abs(moved[1]) < 0.005 and abs(moved[2]) < 0.005
+    finally:
+        kin.close()
