@@ -24,6 +24,7 @@ import rclpy
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
+from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PoseStamped
 from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import CameraInfo, Image, JointState
@@ -192,7 +193,7 @@ class SimNode(Node):
     def _wall_s(self) -> float:
         return self._wall.now().nanoseconds * 1e-9
 
-    def sim_stamp(self):
+    def sim_stamp(self) -> Time:
         """Return the current simulated time as a builtin_interfaces/Time."""
         return time_msg(self._clock_offset_s + self._sim_s)
 
