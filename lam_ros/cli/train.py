@@ -1,0 +1,133 @@
+"""``lam-ros train``: behaviour cloning from recorded demonstrations into a run directory."""
+
+import argparse
+from dataclasses import fields
+import os
+import sys
+from typing import Any, Dict, List
+
+# What a robot also publishes over ROS; ee_pose is left out because a real arm only has it
+# through its own forward kinematics, and rgb/depth are opt-in (slower to train).
+DEFAULT_OBS = ('joint_pos', 'joint_vel', 'gripper_width', 'object_pose', 'goal_pose')
+CACHE_NAME = 'dataset_cache.safetensors'
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``train`` sub-command."""
+    from lam_ros.learn.bc import BCConfig
+    from lam_ros.learn.defaults import POLICY_DEFAULTS
+    bc = BCConfig()
+    parser = subparsers.add_parser(
+        'train', help='train a policy by behaviour cloning',
+        description='Train a Transformer policy on demonstrations. Running the same command '
+                    'again resumes from RUN_DIR/last. Writes RUN_DIR/best and RUN_DIR/last '
+                    '(checkpoints), metrics.csv and curves.png.')
+    parser.add_argument('--dataset', required=True, metavar='CACHE_OR_BAGS',
+                        help='a dataset cache (.safetensors from lam-ros dataset build) or a '
+                             f'directory of bags (cached as DIR/{CACHE_NAME})')
+    parser.add_argument('--out', required=True, metavar='RUN_DIR', help='run directory')
+    parser.add_argument('--task', default='',
+                        help="task name stored in the checkpoint (default: dataset.yaml's)")
+    parser.add_argument('--rate-hz', type=float, default=20.0,
+                        help='policy rate when building from bags (default: 20)')
+    model = parser.add_argument_group('policy')
+    model.add_argument('--obs', default='',
+                       help='comma-separated observation keys (default: those of '
+                            f'{",".join(DEFAULT_OBS)} that the dataset has)')
+    model.add_argument('--head', choices=('regression', 'gaussian'),
+                       default=POLICY_DEFAULTS['head'], help='action head (default: %(default)s)')
+    for flag, key, kind, what in (
+            ('--history', 'history_len', int, 'observation steps seen'),
+            ('--chunk', 'chunk_size', int, 'actions predicted per call'),
+            ('--d-model', 'd_model', int, 'token width'),
+            ('--heads', 'n_heads', int, 'attention heads'),
+            ('--layers', 'n_layers', int, 'Transformer blocks'),
+            ('--dropout', 'dropout', float, 'dropout probability')):
+        model.add_argument(flag, dest=key, type=kind, default=POLICY_DEFAULTS[key],
+                           help=f'{what} (default: %(default)s)')
+    opt = parser.add_argument_group('optimisation')
+    for flag, key, kind, what in (
+            ('--steps', 'steps', int, 'optimizer steps in total'),
+            ('--batch-size', 'batch_size', int, 'windows per step'),
+            ('--lr', 'lr', float, 'peak learning rate'),
+            ('--weight-decay', 'weight_decay', float, 'AdamW weight decay'),
+            ('--warmup-steps', 'warmup_steps', int, 'linear warmup steps'),
+            ('--grad-clip', 'grad_clip', float, 'max gradient norm, 0 = off'),
+            ('--obs-noise', 'obs_noise', float, 'training noise on vector observations, '
+                                                'in dataset stds'),
+            ('--val-fraction', 'val_fraction', float, 'episodes held out for validation'),
+            ('--eval-interval', 'eval_interval', int, 'steps between checkpoints'),
+            ('--seed', 'seed', int, 'seed'),
+            ('--threads', 'num_threads', int, 'torch CPU threads, 0 = default'),
+            ('--device', 'device', str, "'auto', 'cpu' or 'cuda'")):
+        opt.add_argument(flag, dest=key, type=kind, default=getattr(bc, key),
+                         help=f'{what} (default: %(default)s)')
+    opt.add_argument('--no-progress', action='store_true', help='hide the progress bar')
+    parser.set_defaults(func=run)
+
+
+def load_dataset(source: str, rate_hz: float) -> Any:
+    """Load a cache file, or build (and cache) a dataset from a directory of bags."""
+    from lam_ros.data.dataset import Dataset, load_or_build
+    if os.path.isfile(source):
+        return Dataset.load(source)
+    if not os.path.isdir(source):
+        raise ValueError(f'--dataset {source!r} is neither a cache file nor a directory of '
+                         'bags')
+    dataset, _ = load_or_build(source, os.path.join(source, CACHE_NAME), rate_hz=rate_hz)
+    return dataset
+
+
+def choose_obs(requested: str, available: Dict[str, tuple]) -> List[str]:
+    """Return the observation keys to train on; ValueError names what is missing."""
+    if not requested:
+        keys = [k for k in DEFAULT_OBS if k in available]
+        if not keys:
+            raise ValueError(f'the dataset has none of {list(DEFAULT_OBS)}; pass --obs with '
+                             f'some of {sorted(available)}')
+        return keys
+    keys = [k.strip() for k in requested.split(',') if k.strip()]
+    missing = [k for k in keys if k not in available]
+    if missing:
+        raise ValueError(f'--obs asks for {missing}, which the dataset does not have; it has '
+                         f'{sorted(available)}')
+    return keys
+
+
+def _task_of(source: str) -> str:
+    if os.path.isdir(source):
+        from lam_ros.data.bag_reader import read_dataset_yaml
+        return str((read_dataset_yaml(source) or {}).get('task') or '')
+    return ''
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the configs from the flags and train; exit code 0 on success."""
+    from lam_ros.learn.bc import BCConfig, train_bc
+    from lam_ros.learn.defaults import POLICY_DEFAULTS
+    from lam_ros.policy import PolicyConfig
+    try:
+        dataset = load_dataset(args.dataset, args.rate_hz)
+        spec = dataset.observation_spec()
+        keys = choose_obs(args.obs, spec)
+        policy = dict(POLICY_DEFAULTS, head=args.head)
+        for key in ('history_len', 'chunk_size', 'd_model', 'n_heads', 'n_layers', 'dropout'):
+            policy[key] = getattr(args, key)
+        policy_config = PolicyConfig(joint_names=tuple(dataset.joint_names),
+                                     obs_spec={k: spec[k] for k in keys},
+                                     control_rate_hz=dataset.rate_hz, **policy)
+        bc_config = BCConfig(**{f.name: getattr(args, f.name) for f in fields(BCConfig)
+                                if hasattr(args, f.name)}, progress=not args.no_progress)
+        task = args.task or _task_of(args.dataset) or None
+        print(f'training on {len(dataset.episodes)} episodes ({dataset.num_steps} steps at '
+              f'{dataset.rate_hz} Hz), observations {keys}, head {args.head}')
+        result = train_bc(dataset, policy_config, bc_config, args.out, task=task)
+    except ValueError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    best = 'n/a' if result.best_val_loss is None else f'{result.best_val_loss:.4f}'
+    print(f'done: {result.steps} steps ({result.steps - result.resumed_from} this session, '
+          f'{result.wall_time_s:.0f} s), {result.num_parameters} parameters, best val loss '
+          f'{best}\ncheckpoints: {result.best_checkpoint} {result.last_checkpoint}\n'
+          f'metrics: {result.metrics_csv} {result.curves_png}')
+    return 0
