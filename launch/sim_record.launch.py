@@ -8,7 +8,7 @@ Episodes are started / stopped / discarded with the recorder's Trigger services
 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
-from launch.conditions import IfCondition
+from launch.conditions import IfCondition, UnlessCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
@@ -70,14 +70,22 @@ def generate_launch_description() -> LaunchDescription:
     joy = Node(package='joy', executable='joy_node', name='joy_node', output='screen',
                condition=IfCondition(is_joy),
                parameters=[PathJoinSubstitution([config, 'joy_teleop.yaml'])])
-    recorder = Node(
-        package='lam_ros', executable='recorder_node', name='recorder_node', output='screen',
-        parameters=[LaunchConfiguration('recorder_config'), LaunchConfiguration('robot_config'),
-                    {'output_dir': LaunchConfiguration('output_dir'), 'task': task,
-                     'use_sim_time': use_sim_time,
-                     # Start / Back / Y: clear of the teleop's A / B gripper and LB dead-man.
-                     'control_rate_hz': LaunchConfiguration('command_rate_hz'),
-                     'joy_topic': PythonExpression(["'/joy' if ", is_joy, " else ''"]),
-                     'joy_start_button': 6, 'joy_stop_button': 4,
-                     'joy_discard_button': 3}])
-    return LaunchDescription(arguments + [sim, teleop, joy, recorder])
+    recorder_params = [
+        LaunchConfiguration('recorder_config'), LaunchConfiguration('robot_config'),
+        {'output_dir': LaunchConfiguration('output_dir'), 'task': task,
+         'use_sim_time': use_sim_time,
+         'control_rate_hz': LaunchConfiguration('command_rate_hz'),
+         'joy_topic': PythonExpression(["'/joy' if ", is_joy, " else ''"]),
+         # Start / Back / Y: clear of the teleop's A / B gripper and LB dead-man.
+         'joy_start_button': 6, 'joy_stop_button': 4, 'joy_discard_button': 3}]
+    with_camera = IfCondition(LaunchConfiguration('camera'))
+    recorders = [
+        Node(package='lam_ros', executable='recorder_node', name='recorder_node',
+             output='screen', condition=UnlessCondition(LaunchConfiguration('camera')),
+             parameters=recorder_params),
+        Node(package='lam_ros', executable='recorder_node', name='recorder_node',
+             output='screen', condition=with_camera,
+             parameters=recorder_params + [PathJoinSubstitution([config,
+                                                                 'recorder_camera.yaml'])]),
+    ]
+    return LaunchDescription(arguments + [sim, teleop, joy] + recorders)

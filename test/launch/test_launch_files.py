@@ -53,7 +53,7 @@ def test_named_executables_and_parameter_files_exist(path):
 
 CASES = [
     ('sim_record.launch.py', {'source': 'scripted', 'task': 'pick_place'}),
-    ('sim_record.launch.py', {'source': 'joy'}),
+    ('sim_record.launch.py', {'source': 'joy', 'camera': 'true'}),
     ('record.launch.py', {'source': 'leader', 'command_interface': 'trajectory'}),
 ]
 
@@ -104,6 +104,7 @@ def test_launch_description_starts_real_nodes(name, arguments, ament_prefix, tmp
     nodes = _expand(ROOT / 'launch' / name, arguments)
     executables = {n.node_executable for n in nodes if n.node_package == 'lam_ros'}
     assert {'teleop_node', 'recorder_node'} <= executables
+    assert [n.node_executable for n in nodes].count('recorder_node') == 1
     assert ('joy_node' in {n.node_executable for n in nodes}) == (arguments['source'] == 'joy')
     for node in nodes:
         if node.node_package != 'lam_ros':
@@ -128,11 +129,14 @@ def test_launch_description_starts_real_nodes(name, arguments, ament_prefix, tmp
                         'command_interface', 'forward')
                 if node.node_executable == 'sim_node':
                     assert instance.config.task == arguments.get('task', 'lift')
+                    assert instance.config.camera_enabled == (arguments.get('camera') == 'true')
                 if node.node_executable == 'recorder_node':
                     joy = instance.get_parameter('joy_topic').value
                     assert joy == ('/joy' if arguments['source'] == 'joy' else '')
                     assert instance.get_parameter('output_dir').value == arguments['output_dir']
                     assert instance.config.control_rate_hz == 20.0
+                    assert ('/camera/image_raw' in instance.config.topics) == (
+                        arguments.get('camera') == 'true')
             finally:
                 instance.destroy_node()
         finally:
