@@ -6,10 +6,9 @@ from setuptools import find_packages, setup
 
 PACKAGE = 'lam_ros'
 HERE = os.path.dirname(os.path.abspath(__file__))
-# The ROS executables are the node modules that exist (``ros2 run lam_ros <name>``).
+# Every lam_ros/nodes/<name>_node.py is a ROS executable: ``ros2 run lam_ros <name>_node``.
 EXECUTABLES = sorted(
-    name for name in ('sim_node', 'teleop_node', 'recorder_node', 'trainer_node', 'inference_node')
-    if os.path.exists(os.path.join(HERE, PACKAGE, 'nodes', name + '.py')))
+    f[:-3] for f in os.listdir(os.path.join(HERE, PACKAGE, 'nodes')) if f.endswith('_node.py'))
 
 # `ros2 run` and launch look for executables in <prefix>/lib/<package>/. colcon honours
 # setup.cfg's install_scripts, pip does not, so small wrappers are installed there as data
