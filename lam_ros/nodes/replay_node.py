@@ -168,3 +168,18 @@ def replay(times_ns: np.ndarray, commands: np.ndarray, joint_names: Sequence[str
             node.destroy_node()
         if owns_context and rclpy.ok():
             rclpy.shutdown()
+
+
+def main(args: Optional[list] = None) -> int:
+    """Run ``ros2 run lam_ros replay_node SOURCE --episode NAME``: ``lam-ros dataset replay``."""
+    import sys
+
+    from rclpy.utilities import remove_ros_args
+
+    from lam_ros.cli import main as cli_main
+    argv = remove_ros_args(sys.argv if args is None else args)[1:]
+    return cli_main(['dataset', 'replay', *argv])
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
