@@ -169,12 +169,14 @@ def test_one_kilohertz_joint_states():
                                    lambda m: stamps.append(stamp_s(m.header.stamp)), 1000)
     try:
         assert probe.spin_until(lambda: len(stamps) > 100, 30.0), proc.output()
-        probe.spin_for(1.5)
+        t0 = stamps[50]
+        # Real time only when the CPUs allow; what must hold is a state every millisecond.
+        assert probe.spin_until(lambda: stamps[-1] > t0 + 1.01, 10.0), proc.output()
     finally:
         probe.close()
         assert proc.stop() == 0, proc.output()
     t = np.array(stamps[50:])
     window = t[(t >= t[0]) & (t < t[0] + 1.0)]
     # Every millisecond of simulated time has its joint state, and nothing more.
-    assert len(window) >= 950, len(window)
+    assert len(window) >= 990, len(window)
     assert np.all(np.diff(t) > 0) and np.median(np.diff(t)) == pytest.approx(1e-3, abs=1e-6)
