@@ -31,6 +31,20 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
 
+def _sequence_gaps(bag: Path) -> Dict[str, int]:
+    """Count the holes in the joint-state sequence numbers (position[0]) stored in the bag."""
+    from rosbags.highlevel import AnyReader
+
+    from lam_ros.data import messages
+    seq = []
+    with AnyReader([bag], default_typestore=messages.TYPESTORE) as reader:
+        conns = [c for c in reader.connections if c.topic == '/joint_states']
+        for conn, _, raw in reader.messages(connections=conns):
+            seq.append(int(messages.deserialize(raw, conn.msgtype).position[0]))
+    holes = [b - a - 1 for a, b in zip(seq, seq[1:]) if b - a > 1]
+    return {'first': seq[0] if seq else -1, 'holes': len(holes), 'largest_hole': max(holes or [0])}
+
+
 def _call(node: Any, client: Any, timeout_s: float = 20.0) -> Any:
     import rclpy
     from std_srvs.srv import Trigger
@@ -124,13 +138,15 @@ def run(duration_s: float, state_rate_hz: float, image_rate_hz: float, width: in
         topics[topic] = {'published': count, 'recorded': int(in_bag.get(topic, 0)),
                          'lost': count - int(in_bag.get(topic, 0)),
                          'published_rate_hz': round(count / publish_s, 1)}
+    topics['/joint_states']['gaps'] = _sequence_gaps(out_dir / entry['name'])
     bag_bytes = sum(p.stat().st_size for p in (out_dir / entry['name']).iterdir())
     return {'duration_s': round(publish_s, 2), 'topics': topics,
             # all the recorder's CPU time for the episode (drain included) per second of data
             'recorder_cpu_percent_of_one_core': round(100.0 * cpu_s / publish_s, 1),
             'bag_mb': round(bag_bytes / 1e6, 1),
             'write_rate_mb_s': round(bag_bytes / 1e6 / publish_s, 1),
-            'image_size': [width, height], 'cpu_count': os.cpu_count()}
+            'image_size': [width, height], 'cpu_count': os.cpu_count(),
+            'load_average_1min_at_end': round(os.getloadavg()[0], 2)}
 
 
 def main() -> int:
@@ -143,6 +159,7 @@ def main() -> int:
     parser.add_argument('--output-dir', default='', help='keep the bag here (default: temp)')
     parser.add_argument('--json', default='', help='also write the result to this file')
     args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
     with tempfile.TemporaryDirectory() as tmp:
         out_dir = Path(args.output_dir) if args.output_dir else Path(tmp) / 'ds'
         result = run(args.duration_s, args.state_rate_hz, args.image_rate_hz,

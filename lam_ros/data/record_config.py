@@ -40,8 +40,10 @@ class RecorderConfig:
     """Nominal rate of the joint states, stored in dataset.yaml."""
     flush_interval_s: float = 0.5
     """Longest time recorded data waits in memory; a crash loses at most this much."""
-    queue_depth: int = 1000
-    """Subscription history depth; large so bursts are queued, not dropped."""
+    queue_depth: int = 2000
+    """Subscription history depth; large so a recorder that falls behind queues, not drops."""
+    image_queue_depth: int = 60
+    """History depth of Image subscriptions (bounds queued frames: 60 VGA frames ~ 55 MB)."""
     joy_topic: str = ''
     """sensor_msgs/msg/Joy topic whose buttons start/stop/discard episodes ('' = off)."""
     joy_start_button: int = 0
@@ -68,7 +70,8 @@ class RecorderConfig:
                              f'{messages.JOINT_TRAJECTORY}, got {self.command_type!r}')
         if not self.joint_names:
             raise ValueError('joint_names is empty; expected the commanded joints in order')
-        for name in ('control_rate_hz', 'state_rate_hz', 'flush_interval_s', 'status_rate_hz'):
+        for name in ('control_rate_hz', 'state_rate_hz', 'flush_interval_s', 'status_rate_hz',
+                     'queue_depth', 'image_queue_depth'):
             if getattr(self, name) <= 0:
                 raise ValueError(f'{name} must be > 0, got {getattr(self, name)}')
 

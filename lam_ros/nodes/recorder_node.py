@@ -23,6 +23,7 @@ from rosbags.serde import SerdeError
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
+from lam_ros.data.messages import IMAGE
 from lam_ros.data.record_config import RecorderConfig
 from lam_ros.data.recording import DatasetRecorder, RecordingError
 from lam_ros.nodes.common import declare_config
@@ -60,7 +61,8 @@ class RecorderNode(Node):
         self._last_error = ''
         self._joy_buttons: list = []
         for topic, msgtype in cfg.topic_map().items():
-            qos = _qos(topic not in cfg.best_effort_topics, cfg.queue_depth)
+            depth = cfg.image_queue_depth if msgtype == IMAGE else cfg.queue_depth
+            qos = _qos(topic not in cfg.best_effort_topics, depth)
             self.create_subscription(message_class(msgtype), topic,
                                      partial(self._on_message, topic), qos, raw=True)
         if cfg.success_topic:
