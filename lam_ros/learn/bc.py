@@ -297,10 +297,16 @@ def train_bc(dataset: Dataset, policy_config: PolicyConfig, bc_config: Optional[
                 last_train = row['loss']
                 row.update(step=step, lr=lr, elapsed_s=time.monotonic() - start)
                 running, count = {}, 0
-                if evaluate:
-                    best = _checkpoint(model, optimizer, val_w, cfg, device, step, best, row,
-                                       meta_base, last_dir, best_dir)
+                if evaluate and val_w is not None:
+                    val = validation_loss(model, val_w, cfg.batch_size, cfg.max_val_windows,
+                                          device)
+                    row.update(val_loss=val['loss'], val_l1=val['l1'], val_mse=val['mse'])
+                # The row goes first: a crash while saving resumes from the previous
+                # checkpoint, and the rows after it are dropped then.
                 log.write(row)
+                if evaluate:
+                    best = _checkpoint(model, optimizer, step, best, row, meta_base,
+                                       last_dir, best_dir)
                 bar.set_postfix(loss=f'{row["loss"]:.4f}', **(
                     {'val': f'{row["val_loss"]:.4f}'} if row.get('val_loss') is not None
                     else {}))
@@ -315,18 +321,13 @@ def train_bc(dataset: Dataset, policy_config: PolicyConfig, bc_config: Optional[
                     [ep.name for ep in val_eps], log.path, png or '')
 
 
-def _checkpoint(model: TransformerPolicy, optimizer: torch.optim.Optimizer,
-                val_w: Optional[Windows], cfg: BCConfig, device: torch.device, step: int,
+def _checkpoint(model: TransformerPolicy, optimizer: torch.optim.Optimizer, step: int,
                 best: Optional[float], row: Dict[str, Any], meta_base: Dict[str, Any],
                 last_dir: str, best_dir: str) -> Optional[float]:
-    """Validate, write last/ (+ optimizer state) and best/ when improved; return the best."""
-    val_loss = None
-    if val_w is not None:
-        val = validation_loss(model, val_w, cfg.batch_size, cfg.max_val_windows, device)
-        row.update(val_loss=val['loss'], val_l1=val['l1'], val_mse=val['mse'])
-        val_loss = val['loss']
+    """Write last/ (+ optimizer state) and best/ when the val loss improved; return the best."""
+    val_loss = row.get('val_loss')
     improved = val_loss is None or best is None or val_loss < best
-    new_best = (val_loss if val_loss is not None else None) if improved else best
+    new_best = val_loss if improved else best
     meta = dict(meta_base, step=step, val_loss=val_loss, train_loss=row['loss'],
                 best_val_loss=new_best)
     if improved:

@@ -93,7 +93,7 @@ def evaluate_policy(checkpoint_or_model: Union[str, TransformerPolicy], task: st
         for i in range(episodes):
             obs, info = env.reset(seed=seed + i)
             runner.reset()
-            total, steps, done = 0.0, 0, False
+            total, steps, clipped, done = 0.0, 0, 0, False
             film = bool(video_path) and i < video_episodes
             while not done:
                 if film:
@@ -104,7 +104,10 @@ def evaluate_policy(checkpoint_or_model: Union[str, TransformerPolicy], task: st
                 if runner.policy_calls > calls_before:
                     policy_s += time.perf_counter() - t0
                     calls += 1
-                obs, reward, terminated, truncated, info = env.step(action)
+                # As the inference node's safety layer does: clamp into the joint limits.
+                safe = np.clip(action, env.action_space.low, env.action_space.high)
+                clipped += int(np.any(np.abs(safe - action) > 1e-9))
+                obs, reward, terminated, truncated, info = env.step(safe)
                 total += float(reward)
                 steps += 1
                 done = terminated or truncated
@@ -112,7 +115,8 @@ def evaluate_policy(checkpoint_or_model: Union[str, TransformerPolicy], task: st
                 frames.append(env.render())
             ok = bool(info['is_success'])
             record = {'episode': i, 'seed': seed + i, 'success': ok, 'return': total,
-                      'steps': steps, 'time_to_success_s': steps * dt if ok else None}
+                      'steps': steps, 'time_to_success_s': steps * dt if ok else None,
+                      'clipped_steps': clipped}
             records.append(record)
             if on_episode is not None:
                 on_episode(record)
