@@ -113,8 +113,8 @@ def test_gaussian_head_trains_and_keeps_best_by_validation_loss(lift_dataset, tm
     ({**STATE, 'goal_pose': (7,)}, "'goal_pose' is not in the dataset"),
     ({'joint_pos': (7,)}, r"'joint_pos' is \(8,\) in the dataset, \(7,\) in the policy"),
 ])
-def test_dataset_without_the_policy_observations_is_refused(lift_dataset, spec, message,
-                                                             tmp_path):
+def test_dataset_without_the_policy_observations_is_refused(
+        lift_dataset, spec, message, tmp_path):
     with pytest.raises(ValueError, match=message):
         train_bc(lift_dataset, tiny_config(spec), quick(), str(tmp_path))
     assert not (tmp_path / 'last').exists()
