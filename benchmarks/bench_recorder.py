@@ -45,6 +45,22 @@ def _sequence_gaps(bag: Path) -> Dict[str, int]:
     return {'first': seq[0] if seq else -1, 'holes': len(holes), 'largest_hole': max(holes or [0])}
 
 
+def _drain(node: Any, status: Dict[str, Any], sent: Dict[str, int],
+           stall_s: float = 3.0, limit_s: float = 60.0) -> float:
+    """Wait until the recorder has written all sent messages or stops making progress."""
+    import rclpy
+    t0 = last_change = time.monotonic()
+    last = None
+    while time.monotonic() - last_change < stall_s and time.monotonic() - t0 < limit_s:
+        rclpy.spin_once(node, timeout_sec=0.1)
+        counts = status.get('message_counts', {})
+        if all(counts.get(t, 0) >= n for t, n in sent.items()):
+            break
+        if counts != last:
+            last, last_change = dict(counts), time.monotonic()
+    return time.monotonic() - t0
+
+
 def _call(node: Any, client: Any, timeout_s: float = 20.0) -> Any:
     import rclpy
     from std_srvs.srv import Trigger
@@ -58,7 +74,7 @@ def _call(node: Any, client: Any, timeout_s: float = 20.0) -> Any:
 
 
 def run(duration_s: float, state_rate_hz: float, image_rate_hz: float, width: int,
-        height: int, out_dir: Path) -> Dict[str, Any]:
+        height: int, out_dir: Path, pub_depth_s: float = 5.0) -> Dict[str, Any]:
     """Run the benchmark and return its figures."""
     os.environ['ROS_DOMAIN_ID'] = str(random.randint(1, 200))
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
@@ -66,6 +82,7 @@ def run(duration_s: float, state_rate_hz: float, image_rate_hz: float, width: in
     import rclpy
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image, JointState
+    from std_msgs.msg import String
     from std_srvs.srv import Trigger
 
     params = {'output_dir': str(out_dir), 'topics': '[/joint_states,/camera/image_raw]',
@@ -80,10 +97,16 @@ def run(duration_s: float, state_rate_hz: float, image_rate_hz: float, width: in
     rclpy.init()
     node = rclpy.create_node('bench_recorder_publisher')
     try:
-        reliable = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
+        # A writer history of several seconds lets reliable DDS resend samples the transport
+        # dropped while the recorder was descheduled (repairs wait for a heartbeat).
+        reliable = QoSProfile(depth=int(pub_depth_s * state_rate_hz),
+                              reliability=ReliabilityPolicy.RELIABLE)
         js_pub = node.create_publisher(JointState, '/joint_states', reliable)
         img_pub = node.create_publisher(Image, '/camera/image_raw', QoSProfile(
             depth=10, reliability=ReliabilityPolicy.RELIABLE))
+        status: Dict[str, Any] = {}
+        node.create_subscription(String, '/recorder_node/status',
+                                 lambda msg: status.update(json.loads(msg.data)), 10)
         start = node.create_client(Trigger, '/recorder_node/start_episode')
         stop = node.create_client(Trigger, '/recorder_node/stop_episode')
         if not _call(node, start).success:
@@ -118,7 +141,7 @@ def run(duration_s: float, state_rate_hz: float, image_rate_hz: float, width: in
                 next_image += 1.0 / image_rate_hz
             time.sleep(max(0.0, min(next_state, next_image) - time.monotonic()))
         publish_s = time.monotonic() - t0
-        time.sleep(2.0)  # let the recorder drain its queues before the episode ends
+        drain_s = _drain(node, status, sent)
         cpu_s = _cpu_s(proc.pid) - cpu0
         answer = _call(node, stop)
         if not answer.success:
@@ -146,6 +169,7 @@ def run(duration_s: float, state_rate_hz: float, image_rate_hz: float, width: in
             'bag_mb': round(bag_bytes / 1e6, 1),
             'write_rate_mb_s': round(bag_bytes / 1e6 / publish_s, 1),
             'image_size': [width, height], 'cpu_count': os.cpu_count(),
+            'publisher_history_s': pub_depth_s, 'drain_s': round(drain_s, 2),
             'load_average_1min_at_end': round(os.getloadavg()[0], 2)}
 
 
@@ -156,6 +180,8 @@ def main() -> int:
     parser.add_argument('--state-rate-hz', type=float, default=1000.0)
     parser.add_argument('--image-rate-hz', type=float, default=30.0)
     parser.add_argument('--image-size', type=int, nargs=2, default=[640, 480])
+    parser.add_argument('--publisher-history-s', type=float, default=5.0,
+                        help='joint-state publisher history depth in seconds of messages')
     parser.add_argument('--output-dir', default='', help='keep the bag here (default: temp)')
     parser.add_argument('--json', default='', help='also write the result to this file')
     args = parser.parse_args()
@@ -163,7 +189,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out_dir = Path(args.output_dir) if args.output_dir else Path(tmp) / 'ds'
         result = run(args.duration_s, args.state_rate_hz, args.image_rate_hz,
-                     args.image_size[0], args.image_size[1], out_dir)
+                     args.image_size[0], args.image_size[1], out_dir,
+                     args.publisher_history_s)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:
