@@ -4,16 +4,17 @@ import pytest
 import torch
 
 from lam_ros.data.dataset import build_dataset
-from .demo_bags import record_expert_demos
+from lam_ros.data.record_demos import DemoConfig, record_demos
 
 torch.set_num_threads(1)
 
 
 @pytest.fixture(scope='session')
 def lift_demos(tmp_path_factory):
-    """Directory with 4 noisy expert lift episodes recorded as MCAP bags."""
-    return record_expert_demos(tmp_path_factory.mktemp('lift_demos'), 'lift', episodes=4,
-                               seed=0, noise=0.01)
+    """Directory with 4 noisy expert lift episodes recorded as MCAP bags (lam-ros demos)."""
+    out = tmp_path_factory.mktemp('lift_demos')
+    record_demos(DemoConfig(task='lift', episodes=4, seed=0, noise_std_m=0.01), out)
+    return out
 
 
 @pytest.fixture(scope='session')
