@@ -42,7 +42,8 @@ from lam_ros.nodes.common import (
     STATE_SUB_QOS, trajectory_msg)
 from lam_ros.sim.robot import JOINT_NAMES, panda_urdf_path
 from lam_ros.teleop.joy import joy_to_command, JoyConfig
-from lam_ros.teleop.keyboard import HELP_TEXT, KeyboardConfig, KeyboardTeleop, TerminalKeyReader
+from lam_ros.teleop.keyboard import (
+    EPISODE_KEYS, HELP_TEXT, KeyboardConfig, KeyboardTeleop, open_terminal)
 from lam_ros.teleop.leader import LeaderConfig, LeaderMapping
 from lam_ros.teleop.staleness import InputWatch
 from lam_ros.teleop.twist import TwistConfig
@@ -103,18 +104,10 @@ class TeleopNodeConfig:
     """Seed of the expert's variations; -1 for random."""
     reset_jump_m: float = 0.05
     """An object jump larger than this between two poses (m) means a new episode."""
-
-
-def _open_terminal() -> Optional[TerminalKeyReader]:
-    """Return a key reader on stdin, else on the controlling terminal; None if there is none."""
-    try:
-        return TerminalKeyReader()
-    except ValueError:
-        pass
-    try:
-        return TerminalKeyReader(open('/dev/tty'))
-    except (OSError, ValueError):
-        return None
+    episode_services: list[str] = field(default_factory=lambda: [
+        '/recorder_node/start_episode', '/recorder_node/stop_episode',
+        '/recorder_node/discard_episode', '/sim_node/reset'])
+    """Trigger services of keyboard keys 1 (start), 2 (stop), 3 (discard), 0 (new scene)."""
 
 
 class TeleopNode(Node):
@@ -171,7 +164,7 @@ class TeleopNode(Node):
             self.create_subscription(Float64, cfg.gripper_topic, self._on_gripper, COMMAND_QOS)
         if cfg.source == 'keyboard':
             self.keyboard = KeyboardTeleop(declare_config(self, KeyboardConfig(), 'keyboard.'))
-            self._terminal = _open_terminal()
+            self._terminal = open_terminal()
             if self._terminal is None:
                 self.get_logger().error(
                     'no terminal to read keys from: run `ros2 run lam_ros teleop_node '
@@ -180,6 +173,12 @@ class TeleopNode(Node):
             else:
                 self._terminal.__enter__()
                 print(HELP_TEXT, file=sys.stderr)
+            if len(cfg.episode_services) != len(EPISODE_KEYS):
+                raise ValueError(f'episode_services needs {len(EPISODE_KEYS)} Trigger service '
+                                 'names: start, stop, discard, new scene')
+            self._episode_clients = {
+                action: self.create_client(Trigger, name)
+                for action, name in zip(EPISODE_KEYS.values(), cfg.episode_services) if name}
         elif cfg.source == 'joy':
             self.joy_config = declare_config(self, JoyConfig(), 'joy.')
             self.create_subscription(Joy, cfg.joy_topic, self._on_joy, STATE_SUB_QOS)
@@ -268,12 +267,32 @@ class TeleopNode(Node):
         if key == 'object_pose' and old is not None and \
                 np.linalg.norm(pose[:3] - old[0][:3]) > self.config.reset_jump_m:
             self.get_logger().info('object jumped: new episode, restarting the expert')
-            self._needs_sync = True
+            self._resync()
         self._poses[key] = (pose, self._now_s())
 
-    def _on_reset(self, request: Trigger.Request, response: Trigger.Response):
+    def _call_episode_service(self, action: str) -> None:
+        client = self._episode_clients.get(action)
+        if client is None or not client.service_is_ready():
+            self.get_logger().warning(f'no {action} service ({self.config.episode_services})')
+            return
+
+        def done(future) -> None:
+            result = future.result()
+            self.get_logger().info(f'{action}: {result.message}')
+            if action == 'reset' and result.success:
+                self._resync()
+        client.call_async(Trigger.Request()).add_done_callback(done)
+
+    def _resync(self) -> None:
+        # Wait for a joint state from after the change before anchoring again.
         self._needs_sync = True
+        self.q = None
         self.input_watch.clear()
+        if hasattr(self, 'keyboard'):
+            self.keyboard.stop()
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response):
+        self._resync()
         response.success, response.message = True, 'teleop re-anchored at the next joint state'
         return response
 
@@ -284,6 +303,10 @@ class TeleopNode(Node):
         if hasattr(self, 'cartesian'):
             self.cartesian.sync(self.q)
             self._twist = (np.zeros(3), np.zeros(3), 'base')
+            self._gripper = None
+        if hasattr(self, 'keyboard'):  # the gripper keys resume from the measured fingers
+            self.keyboard.gripper_open_fraction = float(
+                np.clip(self.q[-1] / self.cartesian.finger_open_m, 0.0, 1.0))
         if hasattr(self, 'expert'):
             self.expert.reset()
         self._leader_cmd = None
@@ -299,7 +322,10 @@ class TeleopNode(Node):
         if source == 'keyboard':
             if self._terminal is not None:
                 for key in self._terminal.read_keys(0.0):
-                    self.keyboard.on_key(key, time.monotonic())
+                    if key in EPISODE_KEYS:
+                        self._call_episode_service(EPISODE_KEYS[key])
+                    else:
+                        self.keyboard.on_key(key, time.monotonic())
             lin, ang = self.keyboard.twist(time.monotonic())
             if not (np.any(lin) or np.any(ang)) and self.input_watch.fresh(now):
                 lin, ang, frame = self._twist

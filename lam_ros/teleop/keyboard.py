@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import os
 import select
 import sys
-from typing import IO
+from typing import IO, Optional
 
 import numpy as np
 
@@ -29,12 +29,15 @@ GRIPPER_TOGGLE_KEY = ' '
 FASTER_KEY = '+'
 SLOWER_KEY = '-'
 STOP_KEY = 'x'
+EPISODE_KEYS: dict[str, str] = {'1': 'start', '2': 'stop', '3': 'discard', '0': 'reset'}
+"""Keys that call the recorder's / simulator's Trigger services (see teleop_node)."""
 
 HELP_TEXT = """lam_ros keyboard teleop (keys act in the robot base frame)
   w/s  +x/-x    a/d  +y/-y    r/f  +z/-z
   u/o  roll     i/k  pitch    j/l  yaw
   c close gripper   v open gripper   space toggle gripper
-  +/- speed up/down   x stop"""
+  +/- speed up/down   x stop
+  1 start recording   2 stop and save   3 discard   0 new scene (sim)"""
 
 
 @dataclass
@@ -78,7 +81,7 @@ class KeyboardTeleop:
             self._direction[index] = sign
             self._last_key_s = float(now_s)
         elif key == STOP_KEY:
-            self._direction = np.zeros(6)
+            self.stop()
         elif key == GRIPPER_OPEN_KEY:
             self.gripper_open_fraction = 1.0
         elif key == GRIPPER_CLOSE_KEY:
@@ -92,6 +95,10 @@ class KeyboardTeleop:
         else:
             return False
         return True
+
+    def stop(self) -> None:
+        """Forget any held motion key (the gripper keeps its state)."""
+        self._direction = np.zeros(6)
 
     def twist(self, now_s: float) -> tuple[np.ndarray, np.ndarray]:
         """Return (linear m/s, angular rad/s) for ``now_s``: zero once the key is released."""
@@ -146,3 +153,19 @@ class TerminalKeyReader:
             keys.extend(data)
             ready, _, _ = select.select([self._fd], [], [], 0.0)
         return keys
+
+
+def open_terminal() -> Optional[TerminalKeyReader]:
+    """Return a key reader on stdin, else on the controlling terminal; None if there is none.
+
+    Under ``ros2 launch`` stdin is not the terminal, but the controlling terminal
+    (``/dev/tty``) still is, so keyboard teleop works from the launching shell.
+    """
+    try:
+        return TerminalKeyReader()
+    except ValueError:
+        pass
+    try:
+        return TerminalKeyReader(open('/dev/tty'))
+    except (OSError, ValueError):
+        return None
