@@ -138,13 +138,10 @@ class TeleopNode(Node):
         self._poses: dict = {}
         self._terminal = None
         self._make_source(cfg)
-        if cfg.command_interface == 'forward':
-            self.pub = self.create_publisher(Float64MultiArray, cfg.command_topic
-                                             or DEFAULT_COMMAND_TOPICS['forward'], COMMAND_QOS)
-        else:
-            self.pub = self.create_publisher(JointTrajectory, cfg.command_topic
-                                             or DEFAULT_COMMAND_TOPICS['trajectory'],
-                                             COMMAND_QOS)
+        msg_type = Float64MultiArray if cfg.command_interface == 'forward' else JointTrajectory
+        self.pub = self.create_publisher(
+            msg_type, cfg.command_topic or DEFAULT_COMMAND_TOPICS[cfg.command_interface],
+            COMMAND_QOS)
         self.create_subscription(JointState, cfg.joint_state_topic, self._on_state,
                                  STATE_SUB_QOS)
         self.create_service(Trigger, '~/reset', self._on_reset)
