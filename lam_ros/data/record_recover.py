@@ -130,7 +130,10 @@ def recover_locked(output_dir: Path) -> RecoveryReport:
         if status == idx.DISCARDED and bag_dir.exists():
             shutil.rmtree(bag_dir)
             report.removed.append(name)
-        if status != idx.RECORDING:
+        # A write error leaves an 'interrupted' entry whose bag was never closed.
+        unclosed_error = (status == idx.INTERRUPTED and 'recovered' not in entry
+                          and bag_dir.is_dir() and read_bag_info(bag_dir) is None)
+        if status != idx.RECORDING and not unclosed_error:
             continue
         dirty = True
         info: Optional[Dict[str, Any]] = read_bag_info(bag_dir) if bag_dir.is_dir() else None

@@ -241,6 +241,17 @@ class DatasetRecorder:
                 self._first_ns = timestamp_ns
             self._last_ns = max(self._last_ns, timestamp_ns)
 
+    def flush(self) -> None:
+        """Push buffered data of the open episode to the file now (e.g. when input pauses)."""
+        with self._lock:
+            if self._writer is None:
+                return
+            try:
+                self._flush()
+                self._last_flush = time.monotonic()
+            except (OSError, WriterError) as exc:
+                self._fail(exc)
+
     def _flush(self) -> None:
         """Push the pending MCAP chunk into the OS, where it survives a killed process."""
         storage = self._writer.storage

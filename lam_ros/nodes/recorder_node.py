@@ -74,7 +74,7 @@ class RecorderNode(Node):
         self.create_service(Trigger, '~/stop_episode', self._srv(self._stop))
         self.create_service(Trigger, '~/discard_episode', self._srv(self._discard))
         self._status_pub = self.create_publisher(String, '~/status', 10)
-        self.create_timer(1.0 / cfg.status_rate_hz, self.publish_status)
+        self.create_timer(1.0 / cfg.status_rate_hz, self._on_timer)
         self.get_logger().info(f'recording {sorted(cfg.topic_map())} into {cfg.output_dir}')
 
     def _on_message(self, topic: str, raw: bytes) -> None:
@@ -89,6 +89,15 @@ class RecorderNode(Node):
         except (ValueError, SerdeError) as exc:  # skip an undecodable message, keep recording
             self.get_logger().warning(f'{topic}: dropped a malformed message: {exc}',
                                       throttle_duration_sec=5.0)
+
+    def _on_timer(self) -> None:
+        # Data of a topic that went quiet must still reach the file within a few periods.
+        try:
+            self.recorder.flush()
+        except RecordingError as exc:
+            self._last_error = str(exc)
+            self.get_logger().error(self._last_error)
+        self.publish_status()
 
     def _on_success(self, msg: Bool) -> None:
         if self.recorder.recording:

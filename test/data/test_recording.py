@@ -280,6 +280,13 @@ def test_write_error_stops_episode_and_keeps_earlier(tmp_path: Path) -> None:
     assert _record(rec, 3)['name'] == 'episode_000002'
     rec.close()
     assert len(_read_bag(out / 'episode_000000')['/joint_states']) == 5
+    # the next session rebuilds what the failed episode got onto the disk
+    report = recover_dataset(out)
+    assert 'episode_000001' in report.recovered + report.unrecoverable
+    entry = _index(out)['episodes'][1]
+    assert entry['status'] == 'interrupted' and 'recovered' in entry
+    if entry['recovered']:
+        assert len(_read_bag(out / 'episode_000001')[CMD]) == entry['message_counts'][CMD] > 0
 
 
 def _snapshot_open_episode(tmp_path: Path) -> Path:
