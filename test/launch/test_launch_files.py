@@ -55,6 +55,7 @@ CASES = [
     ('sim_record.launch.py', {'source': 'scripted', 'task': 'pick_place'}),
     ('sim_record.launch.py', {'source': 'joy', 'camera': 'true'}),
     ('record.launch.py', {'source': 'leader', 'command_interface': 'trajectory'}),
+    ('sim.launch.py', {'source': '', 'task': 'pick_place', 'camera': 'true'}),
 ]
 
 
@@ -103,8 +104,11 @@ def test_launch_description_starts_real_nodes(name, arguments, ament_prefix, tmp
     arguments = dict(arguments, output_dir=str(tmp_path / 'demos'))
     nodes = _expand(ROOT / 'launch' / name, arguments)
     executables = {n.node_executable for n in nodes if n.node_package == 'lam_ros'}
-    assert {'teleop_node', 'recorder_node'} <= executables
-    assert [n.node_executable for n in nodes].count('recorder_node') == 1
+    if name == 'sim.launch.py':
+        assert executables == {'sim_node'}
+    else:
+        assert {'teleop_node', 'recorder_node'} <= executables
+        assert [n.node_executable for n in nodes].count('recorder_node') == 1
     assert ('joy_node' in {n.node_executable for n in nodes}) == (arguments['source'] == 'joy')
     for node in nodes:
         if node.node_package != 'lam_ros':

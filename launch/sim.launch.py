@@ -1,0 +1,36 @@
+"""The simulated Panda alone, standing in for a ros2_control arm.
+
+ros2 launch lam_ros sim.launch.py task:=pick_place
+Then point any lam_ros launch file for a real arm (record.launch.py, ...) at it.
+"""
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.substitutions import FindPackageShare
+
+
+def generate_launch_description() -> LaunchDescription:
+    """Declare the arguments and sim_node."""
+    config = PathJoinSubstitution([FindPackageShare('lam_ros'), 'config'])
+    arguments = [
+        DeclareLaunchArgument('task', default_value='lift', choices=['lift', 'pick_place'],
+                              description='Task to simulate.'),
+        DeclareLaunchArgument('seed', default_value='0',
+                              description='Seed of the first episode; -1 for random.'),
+        DeclareLaunchArgument('real_time_factor', default_value='1.0',
+                              description='Simulated seconds per wall second (0 = max).'),
+        DeclareLaunchArgument('camera', default_value='false',
+                              description='Publish /camera/image_raw and camera_info.'),
+        DeclareLaunchArgument('gui', default_value='false',
+                              description='Open the PyBullet window (needs a display).'),
+    ]
+    sim = Node(
+        package='lam_ros', executable='sim_node', name='sim_node', output='screen',
+        parameters=[PathJoinSubstitution([config, 'sim_node.yaml']),
+                    {'task': LaunchConfiguration('task'), 'seed': LaunchConfiguration('seed'),
+                     'real_time_factor': LaunchConfiguration('real_time_factor'),
+                     'camera_enabled': LaunchConfiguration('camera'),
+                     'gui': LaunchConfiguration('gui')}])
+    return LaunchDescription(arguments + [sim])
