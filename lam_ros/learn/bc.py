@@ -30,9 +30,9 @@ from lam_ros.policy.config import IMAGE_KEYS
 class BCConfig:
     """Hyper-parameters of one behaviour-cloning run."""
 
-    steps: int = 3000
+    steps: int = 2000
     """Optimizer steps in total (a resumed run continues up to this number)."""
-    batch_size: int = 128
+    batch_size: int = 64
     """Windows per optimizer step."""
     lr: float = 1e-3
     """Peak learning rate of AdamW."""
