@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Optional, Sequence, Union
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -28,11 +28,15 @@ class JointLimits:
     """Upper position limit per joint (rad or m); +inf for continuous joints."""
     velocity: np.ndarray
     """Maximum speed per joint (rad/s or m/s); +inf where the URDF gives none."""
+    effort: Optional[np.ndarray] = None
+    """Maximum effort per joint (N m or N); +inf where the URDF gives none (None: all +inf)."""
 
     def __post_init__(self) -> None:
         """Validate shapes and ordering of the limits."""
         n = len(self.joint_names)
-        for field in ('lower', 'upper', 'velocity'):
+        if self.effort is None:
+            object.__setattr__(self, 'effort', np.full(n, np.inf))
+        for field in ('lower', 'upper', 'velocity', 'effort'):
             arr = np.asarray(getattr(self, field), dtype=np.float64)
             if arr.shape != (n,):
                 raise ValueError(
@@ -59,7 +63,7 @@ class JointLimits:
                 f'joints {missing} have no limits; the URDF defines {list(self.joint_names)}')
         idx = [index[name] for name in joint_names]
         return JointLimits(tuple(joint_names), self.lower[idx], self.upper[idx],
-                           self.velocity[idx])
+                           self.velocity[idx], self.effort[idx])
 
     def _as_vector(self, positions: Sequence[float], what: str) -> np.ndarray:
         q = np.asarray(positions, dtype=np.float64)
@@ -130,7 +134,7 @@ def parse_urdf_limits(urdf_xml: str) -> JointLimits:
         raise ValueError(f'URDF is not valid XML: {exc}') from exc
     if root.tag != 'robot':
         raise ValueError(f'URDF root element is <{root.tag}>; expected <robot>')
-    names, lower, upper, velocity = [], [], [], []
+    names, lower, upper, velocity, effort = [], [], [], [], []
     for joint in root.iter('joint'):
         kind = joint.get('type')
         if kind not in _MOVABLE_TYPES:
@@ -153,9 +157,12 @@ def parse_urdf_limits(urdf_xml: str) -> JointLimits:
         upper.append(hi)
         # A velocity of 0 in a URDF conventionally means 'not given'.
         velocity.append(float(vel) if vel is not None and float(vel) > 0.0 else np.inf)
+        eff = limit.get('effort') if limit is not None else None
+        effort.append(float(eff) if eff is not None and float(eff) > 0.0 else np.inf)
     if not names:
         raise ValueError('URDF defines no revolute, continuous or prismatic joints')
-    return JointLimits(tuple(names), np.array(lower), np.array(upper), np.array(velocity))
+    return JointLimits(tuple(names), np.array(lower), np.array(upper), np.array(velocity),
+                       np.array(effort))
 
 
 def load_urdf_limits(urdf_path: Union[str, Path],

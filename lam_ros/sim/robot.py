@@ -3,12 +3,12 @@
 The URDF is the one shipped with ``pybullet_data``; it is read in place, never copied.
 """
 
-from dataclasses import dataclass
 import os
 from typing import Dict, Sequence, Tuple
-import xml.etree.ElementTree as ET
 
 import numpy as np
+
+from lam_ros.control.limits import JointLimits, load_urdf_limits
 
 JOINT_NAMES: Tuple[str, ...] = tuple(
     [f'panda_joint{i}' for i in range(1, 8)] + ['panda_finger_joint1'])
@@ -73,51 +73,15 @@ def panda_light_visuals_urdf_path() -> str:
     return path
 
 
-@dataclass(frozen=True)
-class JointLimits:
-    """Limits of a set of joints, in the order of ``names``."""
-
-    names: Tuple[str, ...]
-    """Joint names the arrays refer to."""
-    lower: np.ndarray
-    """Lower position limits (rad for revolute, m for prismatic joints)."""
-    upper: np.ndarray
-    """Upper position limits (rad for revolute, m for prismatic joints)."""
-    velocity: np.ndarray
-    """Velocity limits (rad/s or m/s)."""
-    effort: np.ndarray
-    """Effort limits (N m or N)."""
-
-
-def _parse_urdf_limits(urdf_path: str) -> Dict[str, Tuple[float, float, float, float]]:
-    root = ET.parse(urdf_path).getroot()
-    limits = {}
-    for joint in root.iter('joint'):
-        limit = joint.find('limit')
-        if limit is None or joint.get('type') not in ('revolute', 'prismatic'):
-            continue
-        limits[joint.get('name')] = (
-            float(limit.get('lower', '-inf')), float(limit.get('upper', 'inf')),
-            float(limit.get('velocity', 'inf')), float(limit.get('effort', 'inf')))
-    return limits
-
-
-_LIMITS_CACHE: Dict[str, Dict[str, Tuple[float, float, float, float]]] = {}
+_LIMITS_CACHE: Dict[str, JointLimits] = {}
 
 
 def joint_limits(names: Sequence[str] = JOINT_NAMES, urdf_path: str = '') -> JointLimits:
     """Read position, velocity and effort limits of ``names`` from the Panda URDF."""
     path = urdf_path or panda_urdf_path()
     if path not in _LIMITS_CACHE:
-        _LIMITS_CACHE[path] = _parse_urdf_limits(path)
-    table = _LIMITS_CACHE[path]
-    missing = [n for n in names if n not in table]
-    if missing:
-        raise ValueError(
-            f'joints {missing} have no <limit> in {path}; expected names among {sorted(table)}')
-    rows = np.array([table[n] for n in names], dtype=np.float64)
-    return JointLimits(tuple(names), rows[:, 0].copy(), rows[:, 1].copy(),
-                       rows[:, 2].copy(), rows[:, 3].copy())
+        _LIMITS_CACHE[path] = load_urdf_limits(path)
+    return _LIMITS_CACHE[path].select(names)
 
 
 def joint_indices(client: int, body: int, names: Sequence[str]) -> Tuple[int, ...]:

@@ -19,7 +19,7 @@ def test_joint_names_follow_the_contract():
 def test_limits_come_from_the_panda_urdf():
     assert os.path.isfile(panda_urdf_path())
     limits = joint_limits()
-    assert limits.names == JOINT_NAMES
+    assert limits.joint_names == JOINT_NAMES
     # Values of franka_panda/panda.urdf in pybullet_data.
     np.testing.assert_allclose(limits.lower[[0, 3, 5, 7]], [-2.9671, -3.1416, -0.0873, 0.0])
     np.testing.assert_allclose(limits.upper[[1, 3, 5, 7]], [1.8326, 0.0, 3.8223, 0.04])
