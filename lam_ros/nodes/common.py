@@ -1,4 +1,4 @@
-"""Shared rclpy helpers: QoS profiles, message <-> array conversion, parameter declaration.
+"""Shared rclpy helpers: QoS profiles, message conversion, parameters, and ``run_node``.
 
 Poses are ``[x, y, z, qw, qx, qy, qz]`` (w-first, docs/architecture.md); ROS messages
 carry x-y-z-w, and only the functions here convert between the two.
@@ -15,14 +15,18 @@ import ast
 from dataclasses import fields, is_dataclass, MISSING
 import inspect
 import math
+import re
+import sys
 import textwrap
 import typing
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 from builtin_interfaces.msg import Duration, Time
 from geometry_msgs.msg import Pose, PoseStamped
 import numpy as np
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+import rclpy
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
@@ -301,3 +305,44 @@ def declare_config(node: Node, config: Any, prefix: str = '',
     except (TypeError, ValueError) as err:
         raise ValueError(f'invalid parameters for {type(config).__name__} on node '
                          f'{node.get_name()}: {err}') from err
+
+
+# ---- main() ----
+
+class NodeFailed(RuntimeError):
+    """Raised by a node (also from a callback) to stop with a clear message and status 1."""
+
+
+def run_node(node_factory: Callable[[], Node], args: Optional[list] = None) -> int:
+    """Init rclpy, build the node, spin it until shutdown and clean up; return the exit status.
+
+    One SIGINT (or an external shutdown) ends the spin quietly with status 0. Bad
+    parameters at start-up (ValueError, RuntimeError) and ``NodeFailed`` at any time are
+    printed as one line, without a traceback, with status 1. A node with a ``finished``
+    future (rclpy.task.Future) stops by itself when that future completes.
+    """
+    rclpy.init(args=args)
+    node = None
+    # SimNode -> sim_node: the executable's name, for an error before the node exists.
+    name = re.sub(r'(?<!^)(?=[A-Z])', '_', getattr(node_factory, '__name__', 'node')).lower()
+    try:
+        try:
+            node = node_factory()
+        except (ValueError, RuntimeError) as exc:
+            raise NodeFailed(str(exc)) from exc
+        finished = getattr(node, 'finished', None)
+        if finished is None:
+            rclpy.spin(node)
+        else:
+            rclpy.spin_until_future_complete(node, finished)
+        return 0
+    except (KeyboardInterrupt, ExternalShutdownException):
+        return 0
+    except NodeFailed as exc:
+        label = node.get_name() if node is not None else name
+        print(f'{label}: {exc}', file=sys.stderr, flush=True)
+        return 1
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()

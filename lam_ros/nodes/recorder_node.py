@@ -11,12 +11,9 @@ Messages are taken raw (CDR bytes) and stamped with the node clock on arrival, a
 
 import importlib
 import json
-import sys
 from functools import partial
 from typing import Any, Optional
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
 from rosbags.serde import SerdeError
@@ -26,7 +23,7 @@ from std_srvs.srv import Trigger
 from lam_ros.data.messages import IMAGE
 from lam_ros.data.record_config import RecorderConfig
 from lam_ros.data.recording import DatasetRecorder, RecordingError
-from lam_ros.nodes.common import declare_config
+from lam_ros.nodes.common import declare_config, run_node
 
 
 def message_class(msgtype: str) -> Any:
@@ -169,27 +166,19 @@ class RecorderNode(Node):
         """Save an open episode as interrupted and release the dataset directory."""
         return self.recorder.close()
 
+    def destroy_node(self) -> None:
+        """Save an open episode as interrupted (see close), then destroy the node."""
+        entry = self.close()
+        if entry is not None:
+            # print: the ROS logger may already be gone after a SIGINT.
+            print(f'saved open episode {entry["name"]} as interrupted', flush=True)
+        super().destroy_node()
 
-def main(args: Optional[list] = None) -> None:
+
+def main(args: Optional[list] = None) -> int:
     """Run the recorder until SIGINT, then save any open episode as interrupted."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = RecorderNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ValueError, RuntimeError) as exc:  # bad parameters, output_dir in use
-        print(f'recorder_node: {exc}', file=sys.stderr, flush=True)
-        raise SystemExit(1)
-    finally:
-        if node is not None:
-            entry = node.close()
-            if entry is not None:
-                print(f'saved open episode {entry["name"]} as interrupted', flush=True)
-            node.destroy_node()
-        rclpy.try_shutdown()
+    return run_node(RecorderNode, args)
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(main())

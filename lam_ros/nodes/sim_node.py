@@ -20,9 +20,7 @@ import time
 from typing import Optional, Sequence
 
 import numpy as np
-import rclpy
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PoseStamped
@@ -34,7 +32,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from lam_ros.nodes.common import (
     camera_info_msg, COMMAND_QOS, declare_config, depth_msg, image_msg, IMAGE_PUB_QOS,
-    joint_state_msg, pose_msg, stamp_s, STATE_PUB_QOS, time_msg)
+    joint_state_msg, pose_msg, run_node, stamp_s, STATE_PUB_QOS, time_msg)
 from lam_ros.sim import make_env
 from lam_ros.sim.robot import JOINT_NAMES
 
@@ -342,21 +340,10 @@ class SimNode(Node):
         super().destroy_node()
 
 
-def main(args: Optional[list] = None) -> None:
+def main(args: Optional[list] = None) -> int:
     """Run the simulator node until shutdown."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = SimNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    return run_node(SimNode, args)
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(main())

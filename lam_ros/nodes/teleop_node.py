@@ -28,8 +28,6 @@ from typing import Optional
 
 from geometry_msgs.msg import PoseStamped, TwistStamped
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import JointState, Joy
 from std_msgs.msg import Float64, Float64MultiArray
@@ -38,7 +36,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from lam_ros.control.limits import load_urdf_limits
 from lam_ros.nodes.common import (
-    command_msg, COMMAND_QOS, declare_config, pose_from_msg, positions_by_name,
+    command_msg, COMMAND_QOS, declare_config, pose_from_msg, positions_by_name, run_node,
     STATE_SUB_QOS, trajectory_msg)
 from lam_ros.sim.robot import JOINT_NAMES, panda_urdf_path
 from lam_ros.teleop.joy import joy_to_command, JoyConfig
@@ -386,21 +384,10 @@ class TeleopNode(Node):
         super().destroy_node()
 
 
-def main(args: Optional[list] = None) -> None:
+def main(args: Optional[list] = None) -> int:
     """Run the teleop node until shutdown."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = TeleopNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    return run_node(TeleopNode, args)
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(main())

@@ -1,0 +1,111 @@
+"""demo_runner_node: hands-free episodes over real DDS, its state machine, clean SIGINT."""
+
+import time
+
+import pytest
+import yaml
+
+pytest.importorskip('rclpy')
+
+from lam_ros.nodes.common import NodeFailed  # noqa: E402
+from lam_ros.nodes.demo_runner_node import DemoRunnerConfig, EpisodeLoop  # noqa: E402
+
+from .ros_harness import isolate_dds, NodeProcess  # noqa: E402
+
+
+def _answer(loop, now_s, expected):
+    assert loop.next_call(now_s) == expected
+    assert loop.next_call(now_s) is None  # nothing new while a call is pending
+    return loop.call_done(True, f'{expected} ok', now_s)
+
+
+def test_episode_loop_success_waits_for_a_fresh_true_then_settles():
+    loop = EpisodeLoop(2, episode_timeout_s=10.0, settle_s=0.5, reset_settle_s=0.2)
+    _answer(loop, 100.0, 'sim_reset')
+    _answer(loop, 100.0, 'teleop_reset')
+    assert loop.next_call(100.1) is None  # the teleop re-anchors first
+    _answer(loop, 100.2, 'start')
+    loop.on_success(True, 100.3)  # stale: from before the reset
+    assert loop.next_call(101.0) is None
+    loop.on_success(False, 101.0)
+    loop.on_success(True, 104.0)
+    assert loop.next_call(104.4) is None
+    result = _answer(loop, 104.5, 'stop')
+    assert result.success and result.index == 0 and result.duration_s == pytest.approx(4.3)
+    assert not loop.done
+    _answer(loop, 105.0, 'sim_reset')  # the next episode starts over with the resets
+
+
+def test_episode_loop_times_out_as_failure_and_finishes():
+    loop = EpisodeLoop(1, episode_timeout_s=3.0, settle_s=0.5, reset_settle_s=0.0, resets=())
+    _answer(loop, 0.5, 'start')
+    loop.on_success(False, 1.0)
+    assert loop.next_call(3.4) is None
+    result = _answer(loop, 3.5, 'stop')
+    assert not result.success and result.duration_s == pytest.approx(3.0)
+    assert loop.done and loop.next_call(10.0) is None and loop.results == [result]
+
+
+def test_episode_loop_failed_call_and_bad_settings_are_clear_errors():
+    loop = EpisodeLoop(1, episode_timeout_s=3.0, resets=())
+    assert loop.next_call(1.0) is None and loop.next_call(1.3) == 'start'
+    with pytest.raises(NodeFailed, match='start failed in episode 1: disk full'):
+        loop.call_done(False, 'disk full', 1.4)
+    with pytest.raises(ValueError, match='episodes must be >= 1'):
+        DemoRunnerConfig(episodes=0)
+    with pytest.raises(ValueError, match='episode_timeout_s must be positive'):
+        DemoRunnerConfig(episode_timeout_s=0.0)
+
+
+def test_runner_records_two_episodes_and_exits(tmp_path):
+    isolate_dds()
+    out_dir = tmp_path / 'demos'
+    procs = [
+        NodeProcess('sim_node', {'task': 'lift', 'seed': 3, 'real_time_factor': 0.0}),
+        NodeProcess('teleop_node', {'source': 'scripted', 'task': 'lift', 'rate_hz': 20.0,
+                                    'expert_seed': 3, 'use_sim_time': True}),
+        NodeProcess('recorder_node', {'output_dir': str(out_dir), 'task': 'lift',
+                                      'use_sim_time': True}),
+    ]
+    runner = NodeProcess('demo_runner_node', {'episodes': 2, 'use_sim_time': True,
+                                              'episode_timeout_s': 40.0})
+    logs = lambda: '\n'.join(p.output() for p in procs + [runner])  # noqa: E731
+    try:
+        runner.proc.wait(120.0)  # generous: the runner ends itself long before under no load
+    finally:
+        runner_code = runner.stop()
+        codes = [p.stop(timeout_s=10.0) for p in procs]
+    assert runner_code == 0, logs()
+    assert codes == [0, 0, 0], logs()
+    out = runner.output()
+    assert 'episode 1/2' in out and 'episode 2/2' in out and 'done:' in out, out
+    index = yaml.safe_load((out_dir / 'dataset.yaml').read_text())
+    episodes = index['episodes']
+    assert [e['status'] for e in episodes] == ['complete', 'complete'], logs()
+    assert all(e['success'] is not None for e in episodes), episodes
+    # The scripted expert lifts the cube well within the timeout.
+    assert sum(e['success'] for e in episodes) >= 1, logs()
+    for entry in episodes:
+        assert (out_dir / entry['name'] / 'metadata.yaml').is_file()
+        assert entry['message_counts']['/joint_states'] > 50
+
+
+def test_missing_service_is_a_clear_error_and_sigint_is_clean():
+    isolate_dds()
+    runner = NodeProcess('demo_runner_node', {'episodes': 1, 'service_timeout_s': 1.0,
+                                              'sim_reset_service': '', 'use_sim_time': False,
+                                              'teleop_reset_service': '',
+                                              'start_service': '/nobody/start'})
+    sim = NodeProcess('sim_node', {'task': 'lift'})
+    try:
+        assert runner.proc.wait(60.0) == 1, runner.output()
+        deadline = time.monotonic() + 60.0
+        while 'simulating' not in sim.output() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        runner.stop()
+        sim_code = sim.stop(timeout_s=15.0)
+    out = runner.output()
+    assert 'service /nobody/start is not available' in out and 'start_service' in out, out
+    assert 'Traceback' not in out, out
+    assert sim_code == 0 and 'Traceback' not in sim.output(), sim.output()
