@@ -3,11 +3,13 @@
 ros2 launch lam_ros sim_record.launch.py source:=keyboard|joy|scripted task:=lift
 Episodes are started / stopped / discarded with the recorder's Trigger services
 (/recorder_node/start_episode ...), or with the pad's Start / Back / Y when source:=joy;
-/sim_node/reset draws a new scene.
+/sim_node/reset draws a new scene. Hands-free: episodes:=20 starts demo_runner_node, which
+records 20 episodes (reset, start, stop on success or timeout) and then ends the launch,
+e.g. ros2 launch lam_ros sim_record.launch.py source:=scripted episodes:=20 real_time_factor:=0
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, Shutdown
 from launch.conditions import IfCondition, UnlessCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import Node
@@ -15,7 +17,7 @@ from launch_ros.substitutions import FindPackageShare
 
 
 def generate_launch_description() -> LaunchDescription:
-    """Declare the arguments and the three nodes (plus the joy driver for source:=joy)."""
+    """Declare the arguments and the nodes (joy driver for source:=joy, runner for episodes)."""
     config = PathJoinSubstitution([FindPackageShare('lam_ros'), 'config'])
     source = LaunchConfiguration('source')
     task = LaunchConfiguration('task')
@@ -34,7 +36,14 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('seed', default_value='0',
                               description='Seed of the first episode; -1 for random.'),
         DeclareLaunchArgument('real_time_factor', default_value='1.0',
-                              description='Simulated seconds per wall second (0 = max).'),
+                              description='Simulated seconds per wall second (0 = as fast '
+                                          'as possible, for source:=scripted).'),
+        DeclareLaunchArgument('episodes', default_value='0',
+                              description='Episodes to record hands-free, then stop the '
+                                          'launch; 0 = manual (through the services).'),
+        DeclareLaunchArgument('episode_timeout_s', default_value='60.0',
+                              description='Hands-free: seconds (sim time) before an '
+                                          'unsuccessful episode is saved as a failure.'),
         DeclareLaunchArgument('camera', default_value='false',
                               description='Publish and record the workspace camera.'),
         DeclareLaunchArgument('use_sim_time', default_value='true',
@@ -88,4 +97,12 @@ def generate_launch_description() -> LaunchDescription:
              parameters=recorder_params + [PathJoinSubstitution([config,
                                                                  'recorder_camera.yaml'])]),
     ]
-    return LaunchDescription(arguments + [sim, teleop, joy] + recorders)
+    # The runner ending (all episodes done, or a clear error) ends the whole launch.
+    runner = Node(
+        package='lam_ros', executable='demo_runner_node', name='demo_runner_node',
+        output='screen', on_exit=Shutdown(reason='demo_runner_node finished'),
+        condition=IfCondition(PythonExpression([LaunchConfiguration('episodes'), ' > 0'])),
+        parameters=[{'episodes': LaunchConfiguration('episodes'),
+                     'episode_timeout_s': LaunchConfiguration('episode_timeout_s'),
+                     'use_sim_time': use_sim_time}])
+    return LaunchDescription(arguments + [sim, teleop, joy] + recorders + [runner])

@@ -53,6 +53,8 @@ def test_named_executables_and_parameter_files_exist(path):
 
 CASES = [
     ('sim_record.launch.py', {'source': 'scripted', 'task': 'pick_place'}),
+    ('sim_record.launch.py', {'source': 'scripted', 'episodes': '3',
+                              'episode_timeout_s': '45', 'real_time_factor': '0.0'}),
     ('sim_record.launch.py', {'source': 'joy', 'camera': 'true'}),
     ('record.launch.py', {'source': 'leader', 'command_interface': 'trajectory'}),
     ('sim.launch.py', {'source': '', 'task': 'pick_place', 'camera': 'true'}),
@@ -90,7 +92,8 @@ def _expand(path: Path, arguments: dict):
 
 
 @pytest.mark.parametrize('name,arguments', CASES,
-                         ids=[f'{c[0]}-{c[1]["source"]}' for c in CASES])
+                         ids=[f'{c[0]}-{c[1]["source"]}-{c[1].get("episodes", 0)}'
+                              for c in CASES])
 def test_launch_description_starts_real_nodes(name, arguments, ament_prefix, tmp_path,
                                               monkeypatch):
     pytest.importorskip('launch')
@@ -109,6 +112,8 @@ def test_launch_description_starts_real_nodes(name, arguments, ament_prefix, tmp
     else:
         assert {'teleop_node', 'recorder_node'} <= executables
         assert [n.node_executable for n in nodes].count('recorder_node') == 1
+        # The hands-free runner starts only when episodes > 0.
+        assert ('demo_runner_node' in executables) == (int(arguments.get('episodes', 0)) > 0)
     assert ('joy_node' in {n.node_executable for n in nodes}) == (arguments['source'] == 'joy')
     for node in nodes:
         if node.node_package != 'lam_ros':
@@ -120,7 +125,8 @@ def test_launch_description_starts_real_nodes(name, arguments, ament_prefix, tmp
             args += ['--params-file', value] if is_file else ['-p', value]
         module = importlib.import_module(f'lam_ros.nodes.{node.node_executable}')
         cls = {'sim_node': 'SimNode', 'teleop_node': 'TeleopNode',
-               'recorder_node': 'RecorderNode'}[node.node_executable]
+               'recorder_node': 'RecorderNode',
+               'demo_runner_node': 'DemoRunnerNode'}[node.node_executable]
         context = Context()
         rclpy.init(args=args, context=context)
         try:
@@ -133,7 +139,13 @@ def test_launch_description_starts_real_nodes(name, arguments, ament_prefix, tmp
                         'command_interface', 'forward')
                 if node.node_executable == 'sim_node':
                     assert instance.config.task == arguments.get('task', 'lift')
+                    assert instance.config.real_time_factor == float(
+                        arguments.get('real_time_factor', 1.0))
                     assert instance.config.camera_enabled == (arguments.get('camera') == 'true')
+                if node.node_executable == 'demo_runner_node':
+                    assert instance.config.episodes == int(arguments['episodes'])
+                    assert instance.config.episode_timeout_s == 45.0
+                    assert instance.get_parameter('use_sim_time').value is True
                 if node.node_executable == 'recorder_node':
                     joy = instance.get_parameter('joy_topic').value
                     assert joy == ('/joy' if arguments['source'] == 'joy' else '')
@@ -235,3 +247,45 @@ def test_sim_record_launch_records_a_scripted_episode(ament_prefix, tmp_path, mo
     assert proc.returncode == 0, output
     index = yaml.safe_load((out_dir / 'dataset.yaml').read_text())
     assert [e['status'] for e in index['episodes']] == ['complete'], output
+
+
+def test_sim_record_launch_hands_free_episodes_end_the_launch(ament_prefix, tmp_path,
+                                                              monkeypatch):
+    """ros2 launch sim_record.launch.py source:=scripted episodes:=2 returns by itself."""
+    pytest.importorskip('launch')
+    pytest.importorskip('launch_ros')
+    pytest.importorskip('rclpy')
+    import signal
+    import subprocess
+    import sys
+    import yaml
+    monkeypatch.setenv('ROS_DOMAIN_ID', str(random.randint(1, 200)))
+    monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    lib = ament_prefix / 'lib' / 'lam_ros'
+    lib.mkdir(parents=True)
+    for name in ('sim_node', 'teleop_node', 'recorder_node', 'demo_runner_node'):
+        (lib / name).write_text(WRAPPER.format(python=sys.executable, name=name))
+        (lib / name).chmod(0o755)
+    out_dir = tmp_path / 'demos'
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + sys.path))
+    log = open(tmp_path / 'launch.log', 'w+')
+    proc = subprocess.Popen(
+        [sys.executable, '-c', RUN_LAUNCH, str(ROOT / 'launch' / 'sim_record.launch.py'),
+         'source:=scripted', f'output_dir:={out_dir}', 'seed:=4', 'episodes:=2',
+         'real_time_factor:=0.0'],
+        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True)
+    try:
+        code = proc.wait(150.0)  # generous under load; about 20 s on an idle machine
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the launch and every node it started
+        proc.wait(5.0)
+        code = None
+    log.seek(0)
+    output = log.read()
+    log.close()
+    assert code is not None, f'the launch did not end by itself:\n{output}'
+    assert code == 0, output
+    assert 'episode 2/2' in output and 'Traceback' not in output, output
+    index = yaml.safe_load((out_dir / 'dataset.yaml').read_text())
+    statuses = [e['status'] for e in index['episodes']]
+    assert statuses == ['complete', 'complete'], output
