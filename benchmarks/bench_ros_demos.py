@@ -1,0 +1,131 @@
+"""Hands-free demonstrations through ROS: episodes recorded per minute, per task.
+
+For each task, starts sim_node (as fast as possible, publishing /clock), a scripted
+teleop_node, recorder_node and demo_runner_node (``--episodes`` episodes) as processes on an
+isolated DDS domain, waits for the runner to finish, and reads the dataset back. Reports
+wall seconds from the runner's start to its exit, episodes per wall minute, simulated
+seconds recorded per wall second, and how many episodes succeeded.
+
+    python benchmarks/bench_ros_demos.py --episodes 10 --json bench_ros_demos.json
+"""
+
+import argparse
+import json
+import os
+from pathlib import Path
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Dict, List
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _ros_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    return str(value)
+
+
+def _start(name: str, params: Dict[str, Any], log_dir: Path) -> subprocess.Popen:
+    """Start ``python -m lam_ros.nodes.<name>`` with parameters; output goes to a log file."""
+    args = [sys.executable, '-m', f'lam_ros.nodes.{name}', '--ros-args']
+    for key, value in params.items():
+        args += ['-p', f'{key}:={_ros_value(value)}']
+    env = dict(os.environ, PYTHONUNBUFFERED='1',
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')]))
+    log = open(log_dir / f'{name}.log', 'w')
+    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _stop(proc: subprocess.Popen, timeout_s: float = 15.0) -> int:
+    """Stop with one SIGINT (SIGKILL after ``timeout_s``); return the exit status."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+def run_task(task: str, episodes: int, timeout_s: float, seed: int, work_dir: Path,
+             limit_s: float) -> Dict[str, Any]:
+    """Record ``episodes`` episodes of ``task`` through ROS and return the figures."""
+    out_dir, log_dir = work_dir / task, work_dir / f'{task}_logs'
+    log_dir.mkdir(parents=True)
+    nodes: List[subprocess.Popen] = [
+        _start('sim_node', {'task': task, 'seed': seed, 'real_time_factor': 0.0}, log_dir),
+        _start('teleop_node', {'source': 'scripted', 'task': task, 'rate_hz': 20.0,
+                               'expert_seed': seed, 'use_sim_time': True}, log_dir),
+        _start('recorder_node', {'output_dir': str(out_dir), 'task': task,
+                                 'use_sim_time': True}, log_dir),
+    ]
+    t0 = time.monotonic()
+    runner = _start('demo_runner_node', {'episodes': episodes, 'use_sim_time': True,
+                                         'episode_timeout_s': timeout_s}, log_dir)
+    try:
+        code = runner.wait(limit_s)
+    except subprocess.TimeoutExpired:
+        code = None
+    wall_s = time.monotonic() - t0
+    codes = [_stop(p) for p in [runner] + nodes]
+    if code != 0:
+        logs = '\n'.join(f.read_text() for f in sorted(log_dir.glob('*.log')))
+        raise RuntimeError(f'{task}: demo_runner_node ended with {code} (limit {limit_s} s)\n'
+                           f'{logs}')
+    index = yaml.safe_load((out_dir / 'dataset.yaml').read_text())
+    entries = index['episodes']
+    sim_s = sum(e['duration_s'] for e in entries)
+    return {
+        'task': task,
+        'episodes': len(entries),
+        'complete': sum(e['status'] == 'complete' for e in entries),
+        'successes': sum(bool(e['success']) for e in entries),
+        'wall_s': round(wall_s, 2),
+        'episodes_per_min': round(60.0 * len(entries) / wall_s, 2),
+        'sim_s_recorded': round(sim_s, 2),
+        'mean_episode_sim_s': round(sim_s / max(1, len(entries)), 2),
+        'sim_s_per_wall_s': round(sim_s / wall_s, 2),
+        'exit_codes': dict(zip(['demo_runner_node', 'sim_node', 'teleop_node',
+                                'recorder_node'], codes)),
+    }
+
+
+def main() -> None:
+    """Parse arguments, run every task, print and optionally write the JSON result."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--tasks', nargs='+', default=['lift', 'pick_place'])
+    parser.add_argument('--episodes', type=int, default=10)
+    parser.add_argument('--episode-timeout-s', type=float, default=60.0,
+                        help='sim seconds before an unsuccessful episode is stopped')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--limit-s', type=float, default=1800.0,
+                        help='wall seconds allowed per task')
+    parser.add_argument('--output-dir', default='', help='keep the datasets here (default: temp)')
+    parser.add_argument('--json', default='', help='also write the result to this file')
+    args = parser.parse_args()
+    if args.episodes < 1:
+        parser.error(f'--episodes must be >= 1, got {args.episodes}')
+    os.environ['ROS_DOMAIN_ID'] = str(random.randint(1, 200))
+    os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+    with tempfile.TemporaryDirectory(prefix='bench_ros_demos_') as tmp:
+        work_dir = Path(args.output_dir or tmp)
+        results = [run_task(task, args.episodes, args.episode_timeout_s, args.seed,
+                            work_dir, args.limit_s) for task in args.tasks]
+    result = {'cpu_count': os.cpu_count(), 'load_avg_1min': round(os.getloadavg()[0], 2),
+              'tasks': results}
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text + '\n')
+
+
+if __name__ == '__main__':
+    main()
