@@ -4,7 +4,8 @@ For each task, starts sim_node (as fast as possible, publishing /clock), a scrip
 teleop_node, recorder_node and demo_runner_node (``--episodes`` episodes) as processes on an
 isolated DDS domain, waits for the runner to finish, and reads the dataset back. Reports
 wall seconds from the runner's start to its exit, episodes per wall minute, simulated
-seconds recorded per wall second, and how many episodes succeeded.
+seconds recorded per wall second, the recorded command rate (Hz of sim time: below the
+teleop's 20 Hz when it cannot keep up with the sim) and how many episodes succeeded.
 
     python benchmarks/bench_ros_demos.py --episodes 10 --json bench_ros_demos.json
 """
@@ -14,6 +15,7 @@ import json
 import os
 from pathlib import Path
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -24,6 +26,9 @@ from typing import Any, Dict, List
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+COMMAND_TOPIC = '/forward_position_controller/commands'
+if str(ROOT) not in sys.path:  # run as a script from anywhere: lam_ros from this tree
+    sys.path.insert(0, str(ROOT))
 
 
 def _ros_value(value: Any) -> str:
@@ -55,13 +60,32 @@ def _stop(proc: subprocess.Popen, timeout_s: float = 15.0) -> int:
     return proc.returncode
 
 
+def _started_clean(bag: Path) -> bool:
+    """True when a bag begins before the task was solved and with the cube still at rest."""
+    from rosbags.highlevel import AnyReader
+
+    from lam_ros.data import messages
+    success, heights = [], []
+    with AnyReader([bag], default_typestore=messages.TYPESTORE) as reader:
+        conns = [c for c in reader.connections if c.topic in ('/task_success', '/object_pose')]
+        for conn, _, raw in reader.messages(connections=conns):
+            msg = messages.deserialize(raw, conn.msgtype)
+            if conn.topic == '/task_success':
+                success.append(bool(msg.data))
+            else:
+                heights.append(msg.pose.position.z)
+    return bool(success) and not success[0] and bool(heights) and \
+        heights[0] < min(heights) + 0.01
+
+
 def run_task(task: str, episodes: int, timeout_s: float, seed: int, work_dir: Path,
-             limit_s: float) -> Dict[str, Any]:
+             limit_s: float, real_time_factor: float = 0.0) -> Dict[str, Any]:
     """Record ``episodes`` episodes of ``task`` through ROS and return the figures."""
     out_dir, log_dir = work_dir / task, work_dir / f'{task}_logs'
     log_dir.mkdir(parents=True)
     nodes: List[subprocess.Popen] = [
-        _start('sim_node', {'task': task, 'seed': seed, 'real_time_factor': 0.0}, log_dir),
+        _start('sim_node', {'task': task, 'seed': seed,
+                            'real_time_factor': real_time_factor}, log_dir),
         _start('teleop_node', {'source': 'scripted', 'task': task, 'rate_hz': 20.0,
                                'expert_seed': seed, 'use_sim_time': True}, log_dir),
         _start('recorder_node', {'output_dir': str(out_dir), 'task': task,
@@ -82,17 +106,29 @@ def run_task(task: str, episodes: int, timeout_s: float, seed: int, work_dir: Pa
                            f'{logs}')
     index = yaml.safe_load((out_dir / 'dataset.yaml').read_text())
     entries = index['episodes']
+    lags = [float(m) for m in re.findall(r'started ([0-9.]+) s after the reset',
+                                         (log_dir / 'demo_runner_node.log').read_text())]
     sim_s = sum(e['duration_s'] for e in entries)
+    commands = sum(e['message_counts'].get(COMMAND_TOPIC, 0) for e in entries)
     return {
         'task': task,
         'episodes': len(entries),
         'complete': sum(e['status'] == 'complete' for e in entries),
         'successes': sum(bool(e['success']) for e in entries),
+        # A bag that begins with the cube already moved missed the start of the demo.
+        'clean_starts': sum(_started_clean(out_dir / e['name']) for e in entries),
         'wall_s': round(wall_s, 2),
         'episodes_per_min': round(60.0 * len(entries) / wall_s, 2),
         'sim_s_recorded': round(sim_s, 2),
         'mean_episode_sim_s': round(sim_s / max(1, len(entries)), 2),
+        'episode_sim_s': [round(e['duration_s'], 1) for e in entries],
         'sim_s_per_wall_s': round(sim_s / wall_s, 2),
+        # Sim seconds the scripted operator acted on a new scene before its recording began.
+        'start_lag_sim_s': {'mean': round(sum(lags) / max(1, len(lags)), 3),
+                            'max': round(max(lags or [0.0]), 3)},
+        # 20 Hz when the teleop keeps up with the sim clock; lower when it is CPU-starved.
+        'command_rate_hz': round(commands / max(sim_s, 1e-9), 1),
+        'real_time_factor': real_time_factor,
         'exit_codes': dict(zip(['demo_runner_node', 'sim_node', 'teleop_node',
                                 'recorder_node'], codes)),
     }
@@ -106,6 +142,8 @@ def main() -> None:
     parser.add_argument('--episode-timeout-s', type=float, default=60.0,
                         help='sim seconds before an unsuccessful episode is stopped')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--real-time-factor', type=float, default=0.0,
+                        help='sim_node real_time_factor (0 = as fast as possible)')
     parser.add_argument('--limit-s', type=float, default=1800.0,
                         help='wall seconds allowed per task')
     parser.add_argument('--output-dir', default='', help='keep the datasets here (default: temp)')
@@ -118,7 +156,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix='bench_ros_demos_') as tmp:
         work_dir = Path(args.output_dir or tmp)
         results = [run_task(task, args.episodes, args.episode_timeout_s, args.seed,
-                            work_dir, args.limit_s) for task in args.tasks]
+                            work_dir, args.limit_s, args.real_time_factor)
+                   for task in args.tasks]
     result = {'cpu_count': os.cpu_count(), 'load_avg_1min': round(os.getloadavg()[0], 2),
               'tasks': results}
     text = json.dumps(result, indent=2)

@@ -77,6 +77,9 @@ class EpisodeResult:
     """Node-clock seconds from start_episode to stop_episode."""
     recorder_message: str = ''
     """The recorder's answer to stop_episode (episode name, outcome, message count)."""
+    start_lag_s: float = 0.0
+    """Node-clock seconds from the last reset's answer to start_episode's answer: how much
+    of the new scene an operator could act on before the recording began."""
 
 
 class EpisodeLoop:
@@ -102,6 +105,8 @@ class EpisodeLoop:
         self._since_s = 0.0
         self._success_s: Optional[float] = None
         self._seen_false = False
+        self._reset_s: Optional[float] = None
+        self._start_lag_s = 0.0
 
     @property
     def done(self) -> bool:
@@ -138,17 +143,20 @@ class EpisodeLoop:
         if not ok:
             raise NodeFailed(f'{action} failed in episode {self.index + 1}: {message}')
         if action == 'start':
+            self._start_lag_s = now_s - self._reset_s if self.resets else 0.0
             self._phase, self._since_s = 'recording', now_s
             self._success_s, self._seen_false = None, False
             return None
         if action == 'stop':
             result = EpisodeResult(self.index, self._success_s is not None,
-                                   now_s - self._since_s, message)
+                                   now_s - self._since_s, message, self._start_lag_s)
             self.results.append(result)
             self._phase, self._plan = 'calls', list(self.resets)
             return result
         if not self._plan:  # the last reset answered: the settle time counts from here
             self._phase, self._since_s = 'settle_resets', now_s
+        if action == self.resets[0]:
+            self._reset_s = now_s
         return None
 
     def on_success(self, value: bool, now_s: float) -> None:
@@ -183,6 +191,8 @@ class DemoRunnerNode(Node):
         self.finished = Future()
         self._call: Optional[tuple] = None  # (action, future or None, wall s since)
         self._wall = Clock(clock_type=ClockType.STEADY_TIME)
+        self._ready = False
+        self._started_wall_s = self._wall_s()
         self.create_subscription(Bool, cfg.success_topic, self._on_success, 10)
         self.create_timer(0.02, self._tick, clock=self._wall)
         self.get_logger().info(f'recording {cfg.episodes} episodes, timeout '
@@ -201,10 +211,28 @@ class DemoRunnerNode(Node):
         if now is not None:
             self.loop.on_success(bool(msg.data), now)
 
+    def _services_ready(self) -> bool:
+        # Every service is found before the first reset: discovery can take a second or
+        # more, and a scripted operator works on the new scene meanwhile, unrecorded.
+        missing = [getattr(self.config, self.ACTIONS[a])
+                   for a, c in self.clients_by_action.items() if not c.service_is_ready()]
+        waited_s = self._wall_s() - self._started_wall_s
+        if missing and waited_s > self.config.service_timeout_s:
+            params = [p for a, p in self.ACTIONS.items()
+                      if getattr(self.config, p) in missing]
+            raise NodeFailed(
+                f'services {missing} are not available after {waited_s:.0f} s; start the '
+                f'nodes that offer them, or set the parameters {params}')
+        return not missing
+
     def _tick(self) -> None:
         now = self._now_s()
         if now is None or self.finished.done():
             return
+        if not self._ready:
+            self._ready = self._services_ready()
+            if not self._ready:
+                return
         if self._call is None:
             action = self.loop.next_call(now)
             if action is None:
@@ -233,7 +261,8 @@ class DemoRunnerNode(Node):
             self.get_logger().info(
                 f'episode {result.index + 1}/{self.config.episodes}: '
                 f'{"success" if result.success else "timed out (failure)"}, '
-                f'{result.duration_s:.1f} s ({result.recorder_message})')
+                f'{result.duration_s:.1f} s, started {result.start_lag_s:.2f} s after the '
+                f'reset ({result.recorder_message})')
         if self.loop.done:
             ok = sum(r.success for r in self.loop.results)
             self.get_logger().info(f'done: {ok}/{len(self.loop.results)} episodes succeeded')

@@ -32,6 +32,7 @@ def test_episode_loop_success_waits_for_a_fresh_true_then_settles():
     assert loop.next_call(104.4) is None
     result = _answer(loop, 104.5, 'stop')
     assert result.success and result.index == 0 and result.duration_s == pytest.approx(4.3)
+    assert result.start_lag_s == pytest.approx(0.2)
     assert not loop.done
     _answer(loop, 105.0, 'sim_reset')  # the next episode starts over with the resets
 
@@ -106,6 +107,14 @@ def test_missing_service_is_a_clear_error_and_sigint_is_clean():
         runner.stop()
         sim_code = sim.stop(timeout_s=15.0)
     out = runner.output()
-    assert 'service /nobody/start is not available' in out and 'start_service' in out, out
+    assert "'/nobody/start'" in out and 'are not available after' in out, out
+    assert 'start_service' in out, out
     assert 'Traceback' not in out, out
+    bad = NodeProcess('demo_runner_node', {'episodes': 0})
+    try:
+        assert bad.proc.wait(60.0) == 1, bad.output()
+    finally:
+        bad.stop()
+    assert 'demo_runner_node: ' in bad.output() and 'episodes must be >= 1' in bad.output()
+    assert 'Traceback' not in bad.output(), bad.output()
     assert sim_code == 0 and 'Traceback' not in sim.output(), sim.output()
