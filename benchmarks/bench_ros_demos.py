@@ -87,7 +87,8 @@ def run_task(task: str, episodes: int, timeout_s: float, seed: int, work_dir: Pa
         _start('sim_node', {'task': task, 'seed': seed,
                             'real_time_factor': real_time_factor}, log_dir),
         _start('teleop_node', {'source': 'scripted', 'task': task, 'rate_hz': 20.0,
-                               'expert_seed': seed, 'use_sim_time': True}, log_dir),
+                               'expert_seed': seed, 'use_sim_time': True,
+                               'expert_waits_for': '/recorder_node/status'}, log_dir),
         _start('recorder_node', {'output_dir': str(out_dir), 'task': task,
                                  'use_sim_time': True}, log_dir),
     ]

@@ -75,7 +75,9 @@ def generate_launch_description() -> LaunchDescription:
                     PathJoinSubstitution([config, 'joy_teleop.yaml']),
                     LaunchConfiguration('robot_config'),
                     {'source': source, 'task': task, 'use_sim_time': use_sim_time,
-                     'rate_hz': LaunchConfiguration('command_rate_hz')}])
+                     'rate_hz': LaunchConfiguration('command_rate_hz'),
+                     # The scripted operator starts when the recording does.
+                     'expert_waits_for': '/recorder_node/status'}])
     joy = Node(package='joy', executable='joy_node', name='joy_node', output='screen',
                condition=IfCondition(is_joy),
                parameters=[PathJoinSubstitution([config, 'joy_teleop.yaml'])])

@@ -13,6 +13,8 @@ Sources (parameter ``source``):
 - ``leader``: a leader arm's ``JointState``, mapped by joint name, is the command.
 - ``scripted``: ``ScriptedExpert`` plays the operator from ``/joint_states``,
   ``/object_pose`` (and ``/goal_pose``); a jump of the object (a new episode) restarts it.
+  With ``expert_waits_for`` (a recorder's ``~/status``) it holds the arm until a recording
+  runs, so every recorded demonstration begins at the reset pose.
 
 Input older than ``command_timeout_s`` moves nothing: the last command is held. Every
 command is clamped to the URDF position limits and to ``max_velocity_scale`` times the
@@ -22,6 +24,7 @@ URDF velocity limits before it is published, at ``rate_hz``, reliably.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import json
 import sys
 import time
 from typing import Optional
@@ -30,7 +33,7 @@ from geometry_msgs.msg import PoseStamped, TwistStamped
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import JointState, Joy
-from std_msgs.msg import Float64, Float64MultiArray
+from std_msgs.msg import Float64, Float64MultiArray, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
@@ -100,6 +103,9 @@ class TeleopNodeConfig:
     """Demonstration variation of the scripted expert (m)."""
     expert_seed: int = -1
     """Seed of the expert's variations; -1 for random."""
+    expert_waits_for: str = ''
+    """Recorder status topic (std_msgs/String JSON, e.g. /recorder_node/status): the scripted
+    expert holds the arm until it reports a recording; empty: the expert never waits."""
     reset_jump_m: float = 0.05
     """An object jump larger than this between two poses (m) means a new episode."""
     episode_services: list[str] = field(default_factory=lambda: [
@@ -193,6 +199,16 @@ class TeleopNode(Node):
                                      lambda m: self._on_pose('object_pose', m), STATE_SUB_QOS)
             self.create_subscription(PoseStamped, cfg.goal_pose_topic,
                                      lambda m: self._on_pose('goal_pose', m), STATE_SUB_QOS)
+            self._recording = not cfg.expert_waits_for
+            if cfg.expert_waits_for:
+                self.create_subscription(String, cfg.expert_waits_for, self._on_recorder, 10)
+
+    def _on_recorder(self, msg: String) -> None:
+        try:
+            self._recording = json.loads(msg.data).get('state') == 'recording'
+        except (ValueError, AttributeError):
+            self.get_logger().error(f'{self.config.expert_waits_for} is not recorder status '
+                                    'JSON', throttle_duration_sec=2.0)
 
     def _now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -338,7 +354,7 @@ class TeleopNode(Node):
         if source == 'leader':
             fresh = self.input_watch.fresh(now) and self._leader_cmd is not None
             return self._leader_cmd if fresh else self.last_command
-        if not (self.state_watch.fresh(now) and self._poses_fresh(now)):
+        if not (self._recording and self.state_watch.fresh(now) and self._poses_fresh(now)):
             return self.last_command
         obs = {'joint_pos': self.q, 'object_pose': self._poses['object_pose'][0]}
         if 'goal_pose' in self._poses:

@@ -7,10 +7,22 @@ import yaml
 
 pytest.importorskip('rclpy')
 
+from rosbags.highlevel import AnyReader  # noqa: E402
+
+from lam_ros.data.messages import TYPESTORE  # noqa: E402
 from lam_ros.nodes.common import NodeFailed  # noqa: E402
 from lam_ros.nodes.demo_runner_node import DemoRunnerConfig, EpisodeLoop  # noqa: E402
 
 from .ros_harness import isolate_dds, NodeProcess  # noqa: E402
+
+
+def _first_messages(bag):
+    first = {}
+    with AnyReader([bag], default_typestore=TYPESTORE) as reader:
+        for conn, _, raw in reader.messages():
+            if conn.topic not in first:
+                first[conn.topic] = reader.deserialize(raw, conn.msgtype)
+    return first
 
 
 def _answer(loop, now_s, expected):
@@ -64,7 +76,8 @@ def test_runner_records_two_episodes_and_exits(tmp_path):
     procs = [
         NodeProcess('sim_node', {'task': 'lift', 'seed': 3, 'real_time_factor': 0.0}),
         NodeProcess('teleop_node', {'source': 'scripted', 'task': 'lift', 'rate_hz': 20.0,
-                                    'expert_seed': 3, 'use_sim_time': True}),
+                                    'expert_seed': 3, 'use_sim_time': True,
+                                    'expert_waits_for': '/recorder_node/status'}),
         NodeProcess('recorder_node', {'output_dir': str(out_dir), 'task': 'lift',
                                       'use_sim_time': True}),
     ]
@@ -89,6 +102,11 @@ def test_runner_records_two_episodes_and_exits(tmp_path):
     for entry in episodes:
         assert (out_dir / entry['name'] / 'metadata.yaml').is_file()
         assert entry['message_counts']['/joint_states'] > 50
+        # The expert waited for the recording: each bag begins with the cube still on the table.
+        first = _first_messages(out_dir / entry['name'])
+        assert first['/task_success'].data is False
+        assert first['/object_pose'].pose.position.z < 0.05, first['/object_pose']
+        assert max(abs(v) for v in first['/joint_states'].velocity[:7]) < 0.05, first
 
 
 def test_missing_service_is_a_clear_error_and_sigint_is_clean():
