@@ -18,7 +18,7 @@ from typing import Any, List, Optional
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.task import Future
-from std_msgs.msg import Bool
+from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
 from lam_ros.nodes.common import declare_config, NodeFailed, run_node
@@ -48,6 +48,9 @@ class DemoRunnerConfig:
     """Recorder Trigger service that saves an episode with its outcome."""
     success_topic: str = '/task_success'
     """std_msgs/Bool topic of the task outcome."""
+    recorder_status_topic: str = '/recorder_node/status'
+    """Recorder status (std_msgs/String); the first episode waits for one message, which
+    the recorder sends once its clock runs (/clock under use_sim_time). Empty: no wait."""
 
     def __post_init__(self) -> None:
         """Reject counts and times the runner cannot work with."""
@@ -194,6 +197,9 @@ class DemoRunnerNode(Node):
         self._ready = False
         self._started_wall_s = self._wall_s()
         self.create_subscription(Bool, cfg.success_topic, self._on_success, 10)
+        self._recorder_alive = not cfg.recorder_status_topic
+        if cfg.recorder_status_topic:
+            self.create_subscription(String, cfg.recorder_status_topic, self._on_status, 10)
         self.create_timer(0.02, self._tick, clock=self._wall)
         self.get_logger().info(f'recording {cfg.episodes} episodes, timeout '
                                f'{cfg.episode_timeout_s:g} s each')
@@ -206,6 +212,9 @@ class DemoRunnerNode(Node):
     def _wall_s(self) -> float:
         return self._wall.now().nanoseconds * 1e-9
 
+    def _on_status(self, _msg: String) -> None:
+        self._recorder_alive = True
+
     def _on_success(self, msg: Bool) -> None:
         now = self._now_s()
         if now is not None:
@@ -217,6 +226,12 @@ class DemoRunnerNode(Node):
         missing = [getattr(self.config, self.ACTIONS[a])
                    for a, c in self.clients_by_action.items() if not c.service_is_ready()]
         waited_s = self._wall_s() - self._started_wall_s
+        if not missing and not self._recorder_alive:
+            if waited_s > self.config.service_timeout_s:
+                raise NodeFailed(
+                    f'no message on {self.config.recorder_status_topic} after {waited_s:.0f} s:'
+                    ' the recorder is not running or (use_sim_time) receives no /clock')
+            return False
         if missing and waited_s > self.config.service_timeout_s:
             params = [p for a, p in self.ACTIONS.items()
                       if getattr(self.config, p) in missing]

@@ -77,8 +77,13 @@ class RecorderNode(Node):
     def _on_message(self, topic: str, raw: bytes) -> None:
         if not self.recorder.recording:
             return
+        now_ns = self.get_clock().now().nanoseconds
+        if now_ns == 0:  # use_sim_time before the first /clock: no time to stamp it with
+            self.get_logger().warning(f'{topic}: dropped a message, the node clock reads 0 '
+                                      '(waiting for /clock)', throttle_duration_sec=5.0)
+            return
         try:
-            self.recorder.write(topic, self.get_clock().now().nanoseconds, raw)
+            self.recorder.write(topic, now_ns, raw)
         except RecordingError as exc:
             self._last_error = str(exc)
             self.get_logger().error(self._last_error)
