@@ -23,6 +23,7 @@ import tempfile
 import time
 from typing import Any, Dict, List
 
+import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,22 +61,32 @@ def _stop(proc: subprocess.Popen, timeout_s: float = 15.0) -> int:
     return proc.returncode
 
 
-def _started_clean(bag: Path) -> bool:
-    """True when a bag begins before the task was solved and with the cube still at rest."""
+def _bag_quality(bag: Path) -> tuple:
+    """Return (clean start, receive lags in s) of one bag.
+
+    A clean start: the bag begins before the task was solved, with the cube still at rest.
+    Receive lag: the recorder's arrival stamp (its sim clock) minus the joint state's header
+    stamp, which grows when the recorder cannot keep up with the sim.
+    """
     from rosbags.highlevel import AnyReader
 
     from lam_ros.data import messages
-    success, heights = [], []
+    success, heights, lags = [], [], []
     with AnyReader([bag], default_typestore=messages.TYPESTORE) as reader:
-        conns = [c for c in reader.connections if c.topic in ('/task_success', '/object_pose')]
-        for conn, _, raw in reader.messages(connections=conns):
+        conns = [c for c in reader.connections
+                 if c.topic in ('/task_success', '/object_pose', '/joint_states')]
+        for conn, t_ns, raw in reader.messages(connections=conns):
             msg = messages.deserialize(raw, conn.msgtype)
             if conn.topic == '/task_success':
                 success.append(bool(msg.data))
-            else:
+            elif conn.topic == '/object_pose':
                 heights.append(msg.pose.position.z)
-    return bool(success) and not success[0] and bool(heights) and \
+            else:
+                stamp_ns = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+                lags.append((t_ns - stamp_ns) * 1e-9)
+    clean = bool(success) and not success[0] and bool(heights) and \
         heights[0] < min(heights) + 0.01
+    return clean, lags
 
 
 def run_task(task: str, episodes: int, timeout_s: float, seed: int, work_dir: Path,
@@ -110,6 +121,8 @@ def run_task(task: str, episodes: int, timeout_s: float, seed: int, work_dir: Pa
     lags = [float(m) for m in re.findall(r'started ([0-9.]+) s after the reset',
                                          (log_dir / 'demo_runner_node.log').read_text())]
     sim_s = sum(e['duration_s'] for e in entries)
+    quality = [_bag_quality(out_dir / e['name']) for e in entries]
+    all_lags = np.concatenate([np.asarray(q[1] or [0.0]) for q in quality])
     commands = sum(e['message_counts'].get(COMMAND_TOPIC, 0) for e in entries)
     return {
         'task': task,
@@ -117,7 +130,10 @@ def run_task(task: str, episodes: int, timeout_s: float, seed: int, work_dir: Pa
         'complete': sum(e['status'] == 'complete' for e in entries),
         'successes': sum(bool(e['success']) for e in entries),
         # A bag that begins with the cube already moved missed the start of the demo.
-        'clean_starts': sum(_started_clean(out_dir / e['name']) for e in entries),
+        'clean_starts': sum(q[0] for q in quality),
+        'receive_lag_s': {'median': round(float(np.median(all_lags)), 3),
+                          'p99': round(float(np.percentile(all_lags, 99)), 3),
+                          'max': round(float(np.max(all_lags)), 3)},
         'wall_s': round(wall_s, 2),
         'episodes_per_min': round(60.0 * len(entries) / wall_s, 2),
         'sim_s_recorded': round(sim_s, 2),
