@@ -47,6 +47,11 @@ class BCConfig:
     obs_noise: float = 0.0
     """Std of Gaussian noise added to vector observations during training, in units of each
     dimension's dataset std (makes the policy tolerant of its own small drift)."""
+    hold_last_action: bool = True
+    """Chunk steps past an episode's end count in the loss as its last command held (what a
+    position controller does once the episode is over) instead of being masked out. Recorded
+    episodes stop at success, e.g. right after the gripper opens; holding the last command
+    teaches the policy to keep such a final release rather than averaging it away."""
     val_fraction: float = 0.1
     """Fraction of episodes (not windows) held out for validation; 0 disables validation."""
     eval_interval: int = 500
@@ -171,12 +176,15 @@ def _windows(episodes: list, config: PolicyConfig) -> Windows:
                    [ep.action for ep in episodes], config.history_len, config.chunk_size)
 
 
-def _to_torch(batch: Dict[str, Any], device: torch.device) -> tuple:
+def _to_torch(batch: Dict[str, Any], device: torch.device, hold_last_action: bool) -> tuple:
     obs = {k: torch.from_numpy(np.ascontiguousarray(v)).to(device)
            for k, v in batch['obs'].items()}
+    # Windows already repeat the last action past the end; holding it means counting it.
+    action_mask = np.ones_like(batch['action_mask']) if hold_last_action \
+        else batch['action_mask']
     return (obs, torch.from_numpy(batch['obs_mask']).to(device),
             torch.from_numpy(batch['action']).float().to(device),
-            torch.from_numpy(batch['action_mask']).to(device))
+            torch.from_numpy(action_mask).to(device))
 
 
 def _add_noise(model: TransformerPolicy, obs: Dict[str, torch.Tensor], scale: float,
@@ -189,7 +197,8 @@ def _add_noise(model: TransformerPolicy, obs: Dict[str, torch.Tensor], scale: fl
 
 @torch.no_grad()
 def validation_loss(model: TransformerPolicy, windows: Windows, batch_size: int,
-                    max_windows: int, device: torch.device) -> Dict[str, float]:
+                    max_windows: int, device: torch.device,
+                    hold_last_action: bool = True) -> Dict[str, float]:
     """Mean loss terms over (a fixed subset of) the validation windows, in eval mode."""
     was_training = model.training
     model.eval()
@@ -198,7 +207,7 @@ def validation_loss(model: TransformerPolicy, windows: Windows, batch_size: int,
     totals: Dict[str, float] = {}
     for start in range(0, len(index), batch_size):
         part = index[start:start + batch_size]
-        out = model.loss(*_to_torch(windows.batch(part), device))
+        out = model.loss(*_to_torch(windows.batch(part), device, hold_last_action))
         for key, value in out.items():
             totals[key] = totals.get(key, 0.0) + float(value) * len(part)
     model.train(was_training)
@@ -276,7 +285,7 @@ def train_bc(dataset: Dataset, policy_config: PolicyConfig, bc_config: Optional[
             # Indices depend only on (seed, step), so a resumed run sees the same batches.
             rng = np.random.default_rng([cfg.seed, step])
             batch = _to_torch(train_w.batch(rng.integers(0, len(train_w), cfg.batch_size)),
-                              device)
+                              device, cfg.hold_last_action)
             if cfg.obs_noise > 0:
                 _add_noise(model, batch[0], cfg.obs_noise, noise_gen)
             out = model.loss(*batch)
@@ -299,7 +308,7 @@ def train_bc(dataset: Dataset, policy_config: PolicyConfig, bc_config: Optional[
                 running, count = {}, 0
                 if evaluate and val_w is not None:
                     val = validation_loss(model, val_w, cfg.batch_size, cfg.max_val_windows,
-                                          device)
+                                          device, cfg.hold_last_action)
                     row.update(val_loss=val['loss'], val_l1=val['l1'], val_mse=val['mse'])
                 # The row goes first: a crash while saving resumes from the previous
                 # checkpoint, and the rows after it are dropped then.

@@ -10,7 +10,7 @@ from typing import Any, Dict
 POLICY_DEFAULTS: Dict[str, Any] = {
     'head': 'regression',
     'history_len': 2,
-    'chunk_size': 10,
+    'chunk_size': 20,
     'd_model': 64,
     'n_heads': 4,
     'n_layers': 2,

@@ -148,3 +148,14 @@ def test_learning_rate_warms_up_then_decays_by_cosine():
 def test_bad_bc_config_values_are_rejected(field, value):
     with pytest.raises(ValueError, match=field if field != 'device' else 'device'):
         BCConfig(**{field: value})
+
+
+def test_the_last_command_is_held_past_the_episode_end_unless_disabled(lift_dataset):
+    windows = bc_module._windows(lift_dataset.episodes[:1], tiny_config())
+    last = len(windows) - 1  # the final step: only its first chunk step lies in the episode
+    batch = windows.batch([last])
+    held = bc_module._to_torch(batch, torch.device('cpu'), hold_last_action=True)
+    masked = bc_module._to_torch(batch, torch.device('cpu'), hold_last_action=False)
+    assert held[3].all() and masked[3].tolist() == [[True, False, False, False, False]]
+    final = torch.from_numpy(lift_dataset.episodes[0].action[-1])
+    assert torch.equal(held[2][0], final.expand(5, 8))
