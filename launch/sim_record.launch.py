@@ -37,7 +37,8 @@ def generate_launch_description() -> LaunchDescription:
                               description='Seed of the first episode; -1 for random.'),
         DeclareLaunchArgument('real_time_factor', default_value='1.0',
                               description='Simulated seconds per wall second (0 = as fast '
-                                          'as possible, for source:=scripted).'),
+                                          'as possible); the recorder must keep up, see '
+                                          'benchmarks/bench_ros_demos.py.'),
         DeclareLaunchArgument('episodes', default_value='0',
                               description='Episodes to record hands-free, then stop the '
                                           'launch; 0 = manual (through the services).'),

@@ -103,7 +103,7 @@ class EpisodeLoop:
         self.settle_s, self.reset_settle_s, self.resets = settle_s, reset_settle_s, resets
         self.results: List[EpisodeResult] = []
         self._plan = list(resets)
-        self._phase = 'calls'     # calls -> settle_resets -> start -> recording -> stop
+        self._phase = 'calls'  # resets -> 'settle_resets' (then start) -> 'recording' (then stop)
         self._pending: Optional[str] = None
         self._since_s = 0.0
         self._success_s: Optional[float] = None
