@@ -5,7 +5,7 @@ Episodes are started / stopped / discarded with the recorder's Trigger services
 (/recorder_node/start_episode ...), or with the pad's Start / Back / Y when source:=joy;
 /sim_node/reset draws a new scene. Hands-free: episodes:=20 starts demo_runner_node, which
 records 20 episodes (reset, start, stop on success or timeout) and then ends the launch,
-e.g. ros2 launch lam_ros sim_record.launch.py source:=scripted episodes:=20 real_time_factor:=0
+e.g. ros2 launch lam_ros sim_record.launch.py source:=scripted episodes:=20 real_time_factor:=2
 """
 
 from launch import LaunchDescription
