@@ -92,9 +92,11 @@ def plot_curves(metrics_path: str, png_path: str, title: str = '') -> Optional[s
     matplotlib.use('Agg')
     from matplotlib import pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 4))
+    # With an L1 regression loss, val L1 is the val loss: draw it only when it differs.
+    l1_differs = any(r.get('val_l1') != r.get('val_loss') for r in rows)
     for key, label in (('loss', 'train loss'), ('val_loss', 'val loss'), ('val_l1', 'val L1')):
         points = [(r['step'], r[key]) for r in rows if r.get(key) is not None]
-        if points:
+        if points and (key != 'val_l1' or l1_differs):
             ax.plot(*zip(*points), label=label, marker='.' if key != 'loss' else None)
     ax.set_xlabel('training step')
     ax.set_ylabel('loss (normalised actions)')
