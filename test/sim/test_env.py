@@ -129,7 +129,11 @@ def test_spawn_region_and_goal_zone(place_env):
     assert cfg.spawn_size_xy_m[0] >= 0.2 and cfg.spawn_size_xy_m[1] >= 0.2
     # Zone disc and cube footprint never overlap.
     assert min_gap >= cfg.goal_radius_m + 0.05 * np.sqrt(0.5)
-    assert np.ptp(np.mod(yaws, 2 * np.pi)) > np.pi
+    # Every distinct orientation of the cube (a quarter turn) comes up.
+    low, high = cfg.spawn_yaw_range_rad
+    assert high - low >= np.pi / 2 - 1e-9
+    assert np.all((np.array(yaws) >= low - 1e-6) & (np.array(yaws) <= high + 1e-6))
+    assert np.ptp(yaws) > 0.8 * (high - low)
 
 
 def test_fine_grained_interface(lift_env):
