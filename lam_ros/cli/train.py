@@ -15,7 +15,8 @@ CACHE_NAME = 'dataset_cache.safetensors'
 def register(subparsers: Any) -> None:
     """Add the ``train`` sub-command."""
     from lam_ros.learn.bc import BCConfig
-    from lam_ros.learn.defaults import POLICY_DEFAULTS
+    from lam_ros.policy import PolicyConfig
+    policy_defaults = {f.name: f.default for f in fields(PolicyConfig)}
     bc = BCConfig()
     parser = subparsers.add_parser(
         'train', help='train a policy by behaviour cloning',
@@ -35,7 +36,7 @@ def register(subparsers: Any) -> None:
                        help='comma-separated observation keys (default: those of '
                             f'{",".join(DEFAULT_OBS)} that the dataset has)')
     model.add_argument('--head', choices=('regression', 'gaussian'),
-                       default=POLICY_DEFAULTS['head'], help='action head (default: %(default)s)')
+                       default=policy_defaults['head'], help='action head (default: %(default)s)')
     for flag, key, kind, what in (
             ('--history', 'history_len', int, 'observation steps seen'),
             ('--chunk', 'chunk_size', int, 'actions predicted per call'),
@@ -43,7 +44,7 @@ def register(subparsers: Any) -> None:
             ('--heads', 'n_heads', int, 'attention heads'),
             ('--layers', 'n_layers', int, 'Transformer blocks'),
             ('--dropout', 'dropout', float, 'dropout probability')):
-        model.add_argument(flag, dest=key, type=kind, default=POLICY_DEFAULTS[key],
+        model.add_argument(flag, dest=key, type=kind, default=policy_defaults[key],
                            help=f'{what} (default: %(default)s)')
     opt = parser.add_argument_group('optimisation')
     for flag, key, kind, what in (
@@ -104,13 +105,12 @@ def _task_of(source: str) -> str:
 def run(args: argparse.Namespace) -> int:
     """Build the configs from the flags and train; exit code 0 on success."""
     from lam_ros.learn.bc import BCConfig, train_bc
-    from lam_ros.learn.defaults import POLICY_DEFAULTS
     from lam_ros.policy import PolicyConfig
     try:
         dataset = load_dataset(args.dataset, args.rate_hz)
         spec = dataset.observation_spec()
         keys = choose_obs(args.obs, spec)
-        policy = dict(POLICY_DEFAULTS, head=args.head)
+        policy = {'head': args.head}
         for key in ('history_len', 'chunk_size', 'd_model', 'n_heads', 'n_layers', 'dropout'):
             policy[key] = getattr(args, key)
         policy_config = PolicyConfig(joint_names=tuple(dataset.joint_names),

@@ -23,13 +23,13 @@ class PolicyConfig:
     """Observation key -> per-step shape, e.g. {'joint_pos': (8,), 'rgb': (84, 84, 3)}."""
     history_len: int = 2
     """Observation steps the policy sees, the current one last."""
-    chunk_size: int = 10
-    """Future actions predicted per call, one per control step."""
-    d_model: int = 128
+    chunk_size: int = 20
+    """Future actions predicted per call, one per control step (1 s at 20 Hz)."""
+    d_model: int = 64
     """Width of every token."""
     n_heads: int = 4
     """Attention heads; must divide d_model."""
-    n_layers: int = 3
+    n_layers: int = 2
     """Transformer blocks."""
     ff_mult: int = 4
     """Width of the feed-forward layer as a multiple of d_model."""
@@ -39,7 +39,7 @@ class PolicyConfig:
     """'regression' (deterministic chunk) or 'gaussian' (mean and log-std, for RL)."""
     regression_loss: str = 'l1'
     """'l1' or 'mse' on normalised actions; used by the regression head."""
-    control_rate_hz: float = 10.0
+    control_rate_hz: float = 20.0
     """Rate of the observation history and of the predicted action chunk."""
     image_channels: Tuple[int, ...] = (32, 64, 64)
     """Output channels of the stride-2 conv layers of the image encoder."""

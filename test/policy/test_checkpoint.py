@@ -52,7 +52,7 @@ def test_config_json_is_readable(tmp_path):
     doc = read_checkpoint_config(tmp_path / 'ckpt')
     assert doc['joint_names'] == list(JOINTS)
     assert doc['obs_spec'] == {'joint_pos': [8], 'joint_vel': [8]}
-    assert doc['control_rate_hz'] == 10.0 and doc['metadata'] == {'task': 'lift'}
+    assert doc['control_rate_hz'] == 20.0 and doc['metadata'] == {'task': 'lift'}
     assert doc['normalization']['action']['mean'] == \
         model.normalizer.stats['action'].mean.tolist()
 

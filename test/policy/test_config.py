@@ -12,8 +12,8 @@ def test_defaults_follow_the_contract():
     config = PolicyConfig(joint_names=list(JOINTS),
                           obs_spec={'joint_pos': [8], 'rgb': [84, 84, 3]})
     assert config.action_dim == 8
-    assert (config.history_len, config.chunk_size) == (2, 10)
-    assert (config.d_model, config.n_heads, config.n_layers) == (128, 4, 3)
+    assert (config.history_len, config.chunk_size) == (2, 20)
+    assert (config.d_model, config.n_heads, config.n_layers) == (64, 4, 2)
     assert config.obs_spec == {'joint_pos': (8,), 'rgb': (84, 84, 3)}
     assert config.lowdim_keys == ('joint_pos',) and config.image_keys == ('rgb',)
 

@@ -100,10 +100,10 @@ def test_wrong_observations_raise_clear_errors():
         model.predict(obs, torch.ones(2, 2))
     with pytest.raises(ValueError, match='no valid history step'):
         model.predict(obs, torch.tensor([[True, True], [False, False]]))
-    with pytest.raises(ValueError, match=r'actions must have shape \(batch, 10, 8\)'):
+    with pytest.raises(ValueError, match=r'actions must have shape \(batch, 20, 8\)'):
         model.loss(obs, None, torch.zeros(2, 10, 7))
     # Extra keys (e.g. the env's ee_pose) are ignored.
-    assert model.predict({**obs, 'ee_pose': torch.zeros(2, 2, 7)}).shape == (2, 10, 8)
+    assert model.predict({**obs, 'ee_pose': torch.zeros(2, 2, 7)}).shape == (2, 20, 8)
 
 
 @pytest.mark.parametrize('head', ['regression', 'gaussian'])
