@@ -342,6 +342,12 @@ def run_node(node_factory: Callable[[], Node], args: Optional[list] = None) -> i
         label = node.get_name() if node is not None else name
         print(f'{label}: {exc}', file=sys.stderr, flush=True)
         return 1
+    except Exception:
+        # SIGINT shuts the context down from the signal handler; a callback that was running
+        # then fails to publish ("context is invalid"). That is the shutdown asked for.
+        if rclpy.ok():
+            raise
+        return 0
     finally:
         if node is not None:
             node.destroy_node()
