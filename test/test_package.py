@@ -82,3 +82,18 @@ def test_cli_entry_point_runs(prefix):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert 'usage: lam-ros' in result.stdout
+
+
+def test_installed_package_finds_its_urdfs_without_ament_prefix_path(prefix, tmp_path):
+    """A pip-installed lam_ros builds its scene from share/lam_ros/urdf, outside the tree."""
+    site = next(prefix.glob('lib/python*/site-packages'))
+    env = {k: v for k, v in os.environ.items() if k != 'AMENT_PREFIX_PATH'}
+    env['PYTHONPATH'] = str(site)
+    code = ('import lam_ros.sim.assets as a; print(a.__file__); '
+            'print(a.urdf_path("table.urdf"))')
+    result = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    module_file, urdf = result.stdout.split()
+    assert module_file.startswith(str(site))
+    assert urdf == str(prefix / 'share' / 'lam_ros' / 'urdf' / 'table.urdf')

@@ -1,6 +1,7 @@
 """Find the URDFs the package authors, installed or in the source tree."""
 
 import os
+import sys
 
 PACKAGE_NAME = 'lam_ros'
 
@@ -9,7 +10,8 @@ def urdf_path(name: str) -> str:
     """Return the absolute path of ``urdf/<name>``.
 
     Looks in the installed share directory (``share/lam_ros/urdf`` via ament_index) first,
-    then in the source tree (``urdf/`` at the repository root).
+    then in the source tree (``urdf/`` at the repository root), then under the prefix the
+    package was pip-installed into (a venv needs no AMENT_PREFIX_PATH).
     """
     if not name or os.path.isabs(name) or '..' in name.split('/'):
         raise ValueError(f'expected a file name inside urdf/ such as "cube.urdf", got {name!r}')
@@ -27,11 +29,18 @@ def urdf_path(name: str) -> str:
             tried.append(f'ament_index ({err})')
     except ImportError:
         tried.append('ament_index_python not installed')
-    source = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__)))), 'urdf', name)
-    tried.append(source)
-    if os.path.isfile(source):
-        return source
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    candidates = [
+        os.path.join(package_parent, 'urdf', name),  # the source tree
+        # <prefix>/lib/pythonX.Y/site-packages/lam_ros -> <prefix>/share/lam_ros
+        os.path.join(package_parent, '..', '..', '..', 'share', PACKAGE_NAME, 'urdf', name),
+        os.path.join(sys.prefix, 'share', PACKAGE_NAME, 'urdf', name),
+    ]
+    for candidate in candidates:
+        candidate = os.path.normpath(candidate)
+        tried.append(candidate)
+        if os.path.isfile(candidate):
+            return candidate
     raise FileNotFoundError(
         f'URDF {name!r} not found; tried: {"; ".join(tried)}. Install the package '
         '(colcon build / pip install .) with AMENT_PREFIX_PATH set, or run from the source tree.')
