@@ -30,8 +30,10 @@ def ros():
     procs = []
     yield probe, procs
     probe.close()
-    for proc in procs:
-        assert proc.stop() == 0, proc.output()
+    # Stop every process before judging any, so that one failure leaves no orphan running.
+    codes = [proc.stop() for proc in procs]
+    for proc, code in zip(procs, codes):
+        assert code == 0, proc.output()
 
 
 def _publish_state(probe, pub):
