@@ -34,6 +34,8 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from lam_ros.data.messages import pose7_from_msg
+
 COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.VOLATILE, history=HistoryPolicy.KEEP_LAST)
 """Commands: reliable, depth 10 (what ros2_control controllers subscribe with)."""
@@ -82,9 +84,7 @@ def duration_msg(seconds: float) -> Duration:
 
 def pose_from_msg(msg: PoseStamped | Pose) -> np.ndarray:
     """Return ``[x, y, z, qw, qx, qy, qz]`` from a Pose or PoseStamped."""
-    pose = msg.pose if isinstance(msg, PoseStamped) else msg
-    p, q = pose.position, pose.orientation
-    out = np.array([p.x, p.y, p.z, q.w, q.x, q.y, q.z], dtype=np.float64)
+    out = pose7_from_msg(msg)
     if not np.all(np.isfinite(out)):
         raise ValueError(f'pose message has NaN/Inf: {out.tolist()}')
     return out
