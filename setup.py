@@ -77,7 +77,11 @@ setup(
             'ros-std-srvs', 'ros-sensor-msgs', 'ros-geometry-msgs', 'ros-trajectory-msgs',
             'ros-rosgraph-msgs',
         ],
-        'dev': ['pytest', 'flake8', 'pydocstyle'],
+        'dev': [
+            'pytest', 'hypothesis', 'flake8', 'pydocstyle', 'ros-ament-flake8', 'ros-ament-pep257',
+            'flake8-builtins', 'flake8-comprehensions', 'flake8-docstrings', 'flake8-import-order',
+            'flake8-quotes',
+        ],
     },
     zip_safe=False,
     maintainer='lam_ros maintainers',

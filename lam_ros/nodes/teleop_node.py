@@ -46,7 +46,7 @@ from lam_ros.teleop.joy import joy_to_command, JoyConfig
 from lam_ros.teleop.keyboard import (
     EPISODE_KEYS, HELP_TEXT, KeyboardConfig, KeyboardTeleop, open_terminal)
 from lam_ros.teleop.leader import LeaderConfig, LeaderMapping
-from lam_ros.teleop.staleness import InputWatch
+from lam_ros.control.watchdog import InputWatch
 from lam_ros.teleop.twist import TwistConfig
 
 SOURCES = ('keyboard', 'joy', 'cartesian', 'leader', 'scripted')

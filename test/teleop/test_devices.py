@@ -6,7 +6,7 @@ import pytest
 from lam_ros.teleop.joy import joy_to_command, JoyConfig
 from lam_ros.teleop.keyboard import KeyboardConfig, KeyboardTeleop, TerminalKeyReader
 from lam_ros.teleop.leader import LeaderConfig, LeaderMapping
-from lam_ros.teleop.staleness import InputWatch
+from lam_ros.control.watchdog import InputWatch
 
 
 def test_keyboard_keys_map_to_base_frame_twists():
