@@ -1,4 +1,5 @@
-"""Scripted-expert demonstrations from the simulator, written as recorder bags (no ROS).
+"""
+Scripted-expert demonstrations from the simulator, written as recorder bags (no ROS).
 
 The bags carry the topics, types and rates that ``sim_node`` publishes and
 ``recorder_node`` records (``/joint_states`` with all 9 joints, the command on
@@ -6,16 +7,15 @@ The bags carry the topics, types and rates that ``sim_node`` publishes and
 the camera), stamped with simulated time, so a dataset cannot tell the two sources apart.
 """
 
-import math
 from dataclasses import dataclass
+import math
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Union
-
-import numpy as np
 
 from lam_ros.data import messages as m
 from lam_ros.data.record_config import PANDA_JOINTS
 from lam_ros.data.recording import DatasetRecorder
+from lam_ros.sim.stream import sample_message, SIM_TOPICS, SimDriver, SimStream
 
 COMMAND_TOPIC = '/forward_position_controller/commands'
 BASE_FRAME = 'panda_link0'
@@ -63,76 +63,49 @@ class DemoConfig:
 
 def demo_topics(task: str, camera: bool) -> Dict[str, str]:
     """Return topic -> message type of the bags that ``record_demos`` writes."""
-    topics = {'/joint_states': m.JOINT_STATE, COMMAND_TOPIC: m.FLOAT64_ARRAY,
-              '/object_pose': m.POSE_STAMPED, '/task_success': m.BOOL}
+    roles = ['joint_state', 'object_pose', 'success']
     if task == 'pick_place':
-        topics['/goal_pose'] = m.POSE_STAMPED
+        roles.append('goal_pose')
     if camera:
-        topics['/camera/image_raw'] = m.IMAGE
-        topics['/camera/camera_info'] = m.CAMERA_INFO
+        roles += ['image', 'camera_info']
+    topics = {'/' + SIM_TOPICS[r][0]: SIM_TOPICS[r][1] for r in roles}
+    topics[COMMAND_TOPIC] = m.FLOAT64_ARRAY
     return topics
 
 
-def _intrinsics(width: int, height: int, fov_y_deg: float) -> np.ndarray:
-    """Pinhole K of the sim camera (the same as sim_node publishes)."""
-    f = 0.5 * height / math.tan(math.radians(fov_y_deg) / 2.0)
-    return np.array([[f, 0.0, (width - 1) / 2.0], [0.0, f, (height - 1) / 2.0],
-                     [0.0, 0.0, 1.0]])
+def _run_episode(env: Any, expert: Any, cfg: DemoConfig, rec: DatasetRecorder) -> bool:
+    """Play one expert episode to success or the step limit, writing what sim_node would."""
+    stream = SimStream(env, cfg.joint_state_rate_hz, cfg.pose_rate_hz,
+                       cfg.camera_rate_hz if cfg.camera else None)
+    driver = SimDriver(env, stream, PANDA_JOINTS)
 
+    def write(samples: list) -> None:
+        for sample in samples:
+            ns = m.seconds_to_ns(sample.t_s)
+            rec.write('/' + SIM_TOPICS[sample.role][0], ns,
+                      sample_message(m.ROSBAGS, sample, ns, BASE_FRAME, CAMERA_FRAME))
 
-class _Episode:
-    """Runs one expert episode physics step by physics step and emits its messages."""
-
-    def __init__(self, env: Any, expert: Any, cfg: DemoConfig, rec: DatasetRecorder) -> None:
-        self.env, self.expert, self.cfg, self.rec = env, expert, cfg, rec
-        self.next_state_s = self.next_pose_s = self.next_camera_s = 0.0
-        cam = env.config.camera
-        self.k = _intrinsics(cam.width, cam.height, cam.fov_deg)
-
-    def _emit(self, force: bool = False) -> None:
-        env, cfg, rec = self.env, self.cfg, self.rec
-        t_s = env.sim_time_s
-        ns = int(round(t_s * 1e9))
-        if force or t_s >= self.next_state_s - 1e-9:
-            self.next_state_s += 1.0 / cfg.joint_state_rate_hz
-            names, pos, vel, eff = env.joint_state()
-            rec.write('/joint_states', ns, m.joint_state(ns, names, pos, vel, eff))
-        if force or t_s >= self.next_pose_s - 1e-9:
-            self.next_pose_s += 1.0 / cfg.pose_rate_hz
-            rec.write('/object_pose', ns, m.pose_stamped(ns, BASE_FRAME, env.object_pose()))
-            if cfg.task == 'pick_place':
-                rec.write('/goal_pose', ns, m.pose_stamped(ns, BASE_FRAME, env.goal_pose))
-            rec.write('/task_success', ns, m.bool_msg(env.is_success()))
-        if cfg.camera and (force or t_s >= self.next_camera_s - 1e-9):
-            self.next_camera_s += 1.0 / cfg.camera_rate_hz
-            rgb, _ = env.camera_image()
-            rec.write('/camera/image_raw', ns, m.image(ns, CAMERA_FRAME, rgb))
-            rec.write('/camera/camera_info', ns,
-                      m.camera_info(ns, CAMERA_FRAME, rgb.shape[1], rgb.shape[0], self.k))
-
-    def run(self) -> bool:
-        """Play the episode to success or the step limit; return success."""
-        env = self.env
+    write(driver.due_now())
+    obs = env.observation()
+    period_s = env.config.physics_steps_per_control * driver.dt_s
+    for _ in range(env.config.max_episode_steps):
+        command = env.check_command(expert.act(obs))
+        driver.command(command)
+        rec.write(COMMAND_TOPIC, m.seconds_to_ns(driver.sim_s), m.float64_array(command))
+        write(driver.run_until(driver.sim_s + period_s))
+        if env.is_success():
+            break
         obs = env.observation()
-        self._emit(force=True)
-        per_control = env.config.physics_steps_per_control
-        for _ in range(env.config.max_episode_steps):
-            command = env.check_command(self.expert.act(obs))
-            env.set_joint_targets(command)
-            ns = int(round(env.sim_time_s * 1e9))
-            self.rec.write(COMMAND_TOPIC, ns, m.float64_array(command))
-            for _ in range(per_control):
-                env.step_physics(1)
-                self._emit()
-            if env.is_success():
-                return True
-            obs = env.observation()
-        return False
+    # The last poses and outcome as the episode ends, as a recorder that stops now keeps them.
+    stream.restart(driver.sim_s, state=False)
+    write(driver.due_now())
+    return bool(env.is_success())
 
 
 def record_demos(cfg: DemoConfig, output_dir: Union[str, Path],
                  on_episode: Optional[Callable[[int, bool], None]] = None) -> Dict[str, Any]:
-    """Record ``cfg.episodes`` scripted-expert episodes into ``output_dir``; return a summary.
+    """
+    Record ``cfg.episodes`` scripted-expert episodes into ``output_dir``; return a summary.
 
     Appends to an existing dataset of the same robot and task.
     """
@@ -154,7 +127,7 @@ def record_demos(cfg: DemoConfig, output_dir: Union[str, Path],
                 env.reset(seed=cfg.seed + i)
                 expert.reset(seed=cfg.seed + i)
                 rec.start_episode()
-                success = _Episode(env, expert, cfg, rec).run()
+                success = _run_episode(env, expert, cfg, rec)
                 results.append(rec.stop_episode(success))
                 if on_episode is not None:
                     on_episode(i, success)
