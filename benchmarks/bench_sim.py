@@ -16,7 +16,7 @@ from typing import Dict
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lam_ros.sim import CameraConfig, make_env, TASKS  # noqa: E402
+from lam_ros.sim import CameraConfig, make_env, TASK_NAMES  # noqa: E402
 from lam_ros.sim.expert import DEFAULT_NOISE_STD, evaluate_expert  # noqa: E402
 from lam_ros.sim.robot import HOME_JOINT_POS  # noqa: E402
 
@@ -75,7 +75,7 @@ def main() -> int:
                         help='expert noise std (m)')
     args = parser.parse_args()
     results: Dict[str, Dict] = {'throughput': {}, 'expert': {}}
-    for task in TASKS:
+    for task in TASK_NAMES:
         for camera in (False, True):
             key = f'{task}/{"camera_84x84" if camera else "no_camera"}'
             steps = args.env_steps if not camera else max(1, args.env_steps // 4)
@@ -85,7 +85,7 @@ def main() -> int:
                   f'physics {res["env_physics_steps_per_s"]:8.0f}/s  '
                   f'raw {res["raw_physics_steps_per_s"]:8.0f}/s  ratio {res["ratio"]:.2f}')
     if args.episodes > 0:
-        for task in TASKS:
+        for task in TASK_NAMES:
             start = time.process_time()
             res = evaluate_expert(task, args.episodes, seed=0, noise_std=args.noise)
             res['wall_s'] = time.process_time() - start

@@ -89,7 +89,7 @@ def test_installed_package_finds_its_urdfs_without_ament_prefix_path(prefix, tmp
     site = next(prefix.glob('lib/python*/site-packages'))
     env = {k: v for k, v in os.environ.items() if k != 'AMENT_PREFIX_PATH'}
     env['PYTHONPATH'] = str(site)
-    code = ('import lam_ros.sim.assets as a; print(a.__file__); '
+    code = ('import lam_ros.description.files as a; print(a.__file__); '
             'print(a.urdf_path("table.urdf"))')
     result = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, env=env,
                             capture_output=True, text=True)

@@ -9,12 +9,12 @@ from typing import Any, Dict
 
 def register(subparsers: Any) -> None:
     """Add the ``expert`` sub-command."""
-    from lam_ros.sim.config import TASKS
+    from lam_ros.description import TASK_NAMES
     from lam_ros.sim.expert import DEFAULT_NOISE_STD
     parser = subparsers.add_parser(
         'expert', help='run the scripted expert in PyBullet and print its success rate',
         description='Run the scripted expert for seeded episodes of each task.')
-    parser.add_argument('--task', default='all', choices=list(TASKS) + ['all'],
+    parser.add_argument('--task', default='all', choices=list(TASK_NAMES) + ['all'],
                         help='task to run (default: all)')
     parser.add_argument('--episodes', type=int, default=100,
                         help='episodes per task (default: 100)')
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate the expert per task; exit code 0 when every episode ran."""
     from tqdm import tqdm
 
-    from lam_ros.sim.config import TASKS
+    from lam_ros.description import TASK_NAMES
     from lam_ros.sim.expert import evaluate_expert
     if args.episodes < 1:
         print(f'--episodes must be >= 1, got {args.episodes}', file=sys.stderr)
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.noise >= 0:
         print(f'--noise must be >= 0 (m), got {args.noise}', file=sys.stderr)
         return 2
-    tasks = list(TASKS) if args.task == 'all' else [args.task]
+    tasks = list(TASK_NAMES) if args.task == 'all' else [args.task]
     results: Dict[str, Dict] = {}
     for task in tasks:
         with tqdm(total=args.episodes, desc=f'expert {task}', unit='ep') as bar:

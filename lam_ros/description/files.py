@@ -1,4 +1,4 @@
-"""Find the URDFs the package authors, installed or in the source tree."""
+"""Find the files the package ships (``urdf/``, ``config/``), installed or in the source tree."""
 
 import os
 import sys
@@ -6,21 +6,23 @@ import sys
 PACKAGE_NAME = 'lam_ros'
 
 
-def urdf_path(name: str) -> str:
-    """Return the absolute path of ``urdf/<name>``.
+def share_path(folder: str, name: str) -> str:
+    """
+    Return the absolute path of ``<folder>/<name>`` among the package's shared files.
 
-    Looks in the installed share directory (``share/lam_ros/urdf`` via ament_index) first,
-    then in the source tree (``urdf/`` at the repository root), then under the prefix the
+    Looks in the installed share directory (``share/lam_ros/<folder>`` via ament_index) first,
+    then in the source tree (``<folder>/`` at the repository root), then under the prefix the
     package was pip-installed into (a venv needs no AMENT_PREFIX_PATH).
     """
     if not name or os.path.isabs(name) or '..' in name.split('/'):
-        raise ValueError(f'expected a file name inside urdf/ such as "cube.urdf", got {name!r}')
+        raise ValueError(f'expected a file name inside {folder}/ such as "cube.urdf" or '
+                         f'"robots/panda.yaml", got {name!r}')
     tried = []
     try:
         from ament_index_python.packages import (
             get_package_share_directory, PackageNotFoundError)
         try:
-            candidate = os.path.join(get_package_share_directory(PACKAGE_NAME), 'urdf', name)
+            candidate = os.path.join(get_package_share_directory(PACKAGE_NAME), folder, name)
             tried.append(candidate)
             if os.path.isfile(candidate):
                 return candidate
@@ -31,10 +33,10 @@ def urdf_path(name: str) -> str:
         tried.append('ament_index_python not installed')
     package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     candidates = [
-        os.path.join(package_parent, 'urdf', name),  # the source tree
+        os.path.join(package_parent, folder, name),  # the source tree
         # <prefix>/lib/pythonX.Y/site-packages/lam_ros -> <prefix>/share/lam_ros
-        os.path.join(package_parent, '..', '..', '..', 'share', PACKAGE_NAME, 'urdf', name),
-        os.path.join(sys.prefix, 'share', PACKAGE_NAME, 'urdf', name),
+        os.path.join(package_parent, '..', '..', '..', 'share', PACKAGE_NAME, folder, name),
+        os.path.join(sys.prefix, 'share', PACKAGE_NAME, folder, name),
     ]
     for candidate in candidates:
         candidate = os.path.normpath(candidate)
@@ -42,5 +44,10 @@ def urdf_path(name: str) -> str:
         if os.path.isfile(candidate):
             return candidate
     raise FileNotFoundError(
-        f'URDF {name!r} not found; tried: {"; ".join(tried)}. Install the package '
+        f'{folder}/{name} not found; tried: {"; ".join(tried)}. Install the package '
         '(colcon build / pip install .) with AMENT_PREFIX_PATH set, or run from the source tree.')
+
+
+def urdf_path(name: str) -> str:
+    """Return the absolute path of ``urdf/<name>`` (see :func:`share_path`)."""
+    return share_path('urdf', name)

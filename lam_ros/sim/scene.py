@@ -1,4 +1,5 @@
-"""The PyBullet workcell: Panda on a table, a cube and a target zone, at physics rate.
+"""
+The PyBullet workcell: Panda on a table, a cube and a target zone, at physics rate.
 
 ``PandaScene`` knows bodies, joints, motors, contacts and cameras, and nothing about
 tasks or rewards; ``GraspEnv`` builds the tasks on top of it.
@@ -9,7 +10,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from lam_ros.sim.assets import urdf_path
+from lam_ros.description.files import urdf_path
 from lam_ros.sim.config import CameraConfig
 from lam_ros.sim.kinematics import quat_wxyz_to_xyzw, quat_xyzw_to_wxyz
 from lam_ros.sim.robot import (
@@ -30,7 +31,8 @@ class PandaScene:
 
     def __init__(self, physics_rate_hz: float, with_zone: bool, gui: bool = False,
                  light_visuals: bool = False) -> None:
-        """Connect (DIRECT, or GUI when ``gui``) and load every body once.
+        """
+        Connect (DIRECT, or GUI when ``gui``) and load every body once.
 
         ``light_visuals`` draws the robot with its collision meshes (fast camera images).
         """
@@ -77,7 +79,8 @@ class PandaScene:
         self.client = None
 
     def restore_initial(self) -> None:
-        """Restore the state saved right after loading, and a fresh cube.
+        """
+        Restore the state saved right after loading, and a fresh cube.
 
         Contact manifolds of the cube survive restoreState and carry the previous episode into
         the next one (1e-7 m drifts); a newly loaded cube makes seeded episodes bit-identical.
