@@ -9,6 +9,8 @@ from typing import Any, Dict, List, Optional
 
 import yaml
 
+from lam_ros.description.files import file_mode, fsync_dir
+
 INDEX_NAME = 'dataset.yaml'
 LOCK_NAME = '.lam_ros_recorder.lock'
 FORMAT_VERSION = 1
@@ -32,15 +34,6 @@ def episode_index(name: str) -> Optional[int]:
     """Return the number in an episode name, or None when ``name`` is not one."""
     match = EPISODE_RE.match(name)
     return int(match.group(1)) if match else None
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename or file creation inside ``path`` durable."""
-    fd = os.open(str(path), os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def fsync_file(path: Path) -> None:
@@ -68,7 +61,7 @@ def write_index(output_dir: Path, index: Dict[str, Any]) -> None:
     output_dir = Path(output_dir)
     fd, tmp = tempfile.mkstemp(prefix='.dataset.', suffix='.yaml.tmp', dir=str(output_dir))
     try:
-        os.fchmod(fd, 0o644)
+        os.fchmod(fd, file_mode())  # mkstemp makes it 0600; give it the umask's mode
         with os.fdopen(fd, 'w', encoding='utf-8') as f:
             yaml.safe_dump(index, f, sort_keys=False, default_flow_style=None)
             f.flush()

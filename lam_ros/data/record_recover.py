@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional
 from lam_ros.data import messages
 from lam_ros.data import record_index as idx
 from lam_ros.data.record_repair import bag_mcap_path, read_bag_info, repair_bag, topic_counts
+from lam_ros.description.files import fsync_dir
 
 STAGING = '.recovery'
 
@@ -49,7 +50,7 @@ def _clean_staging(output_dir: Path, report: RecoveryReport) -> None:
             parked.rename(target)  # the swap did not happen: start over from the original
         report.removed.append(str(parked.relative_to(output_dir)))
     shutil.rmtree(staging)
-    idx.fsync_dir(output_dir)
+    fsync_dir(output_dir)
 
 
 def _entry_from_info(entry: Dict[str, Any], info: Dict[str, Any]) -> None:
@@ -92,12 +93,12 @@ def _rebuild(output_dir: Path, entry: Dict[str, Any], report: RecoveryReport) ->
         return
     for path in (staging / name).iterdir():
         idx.fsync_file(path)
-    idx.fsync_dir(staging / name)
+    fsync_dir(staging / name)
     parked = staging / f'{name}.broken'
     bag_dir.rename(parked)
     (staging / name).rename(bag_dir)
-    idx.fsync_dir(staging)
-    idx.fsync_dir(output_dir)
+    fsync_dir(staging)
+    fsync_dir(output_dir)
     shutil.rmtree(parked)
     info = read_bag_info(bag_dir)
     _entry_from_info(entry, info)

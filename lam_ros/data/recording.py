@@ -24,6 +24,7 @@ from lam_ros.data import messages
 from lam_ros.data import record_index as idx
 from lam_ros.data.record_recover import recover_locked, RecoveryReport
 from lam_ros.data.record_repair import bag_mcap_path
+from lam_ros.description.files import fsync_dir
 
 PathLike = Union[str, Path]
 
@@ -311,7 +312,7 @@ class DatasetRecorder:
                 bag_dir = self.output_dir / entry['name']
                 idx.fsync_file(bag_mcap_path(bag_dir))
                 idx.fsync_file(bag_dir / 'metadata.yaml')
-                idx.fsync_dir(bag_dir)
+                fsync_dir(bag_dir)
             except (OSError, WriterError) as exc:
                 self._writer = writer
                 self._fail(exc)

@@ -1,7 +1,16 @@
-"""Find the files the package ships (``urdf/``, ``config/``), installed or in the source tree."""
+"""
+Files: find the ones the package ships, write outputs durably with the user's permissions.
+
+``share_path`` finds ``urdf/`` and ``config/`` files installed or in the source tree. Outputs
+(dataset.yaml, checkpoints) are written under a temporary name and renamed into place;
+``file_mode`` / ``dir_mode`` give those temporaries the permissions an ordinary ``open()`` or
+``mkdir()`` would (0644 / 0755 under the usual umask 022), where ``mkstemp`` and ``mkdtemp``
+create them private (0600 / 0700).
+"""
 
 import os
 import sys
+import threading
 
 PACKAGE_NAME = 'lam_ros'
 
@@ -51,3 +60,38 @@ def share_path(folder: str, name: str) -> str:
 def urdf_path(name: str) -> str:
     """Return the absolute path of ``urdf/<name>`` (see :func:`share_path`)."""
     return share_path('urdf', name)
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def _umask() -> int:
+    # os.umask can only be read by setting it; the lock keeps the round trip atomic here.
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """Return the mode a new file gets from ``open()`` under the current umask."""
+    return 0o666 & ~_umask()
+
+
+def dir_mode() -> int:
+    """Return the mode a new directory gets from ``mkdir()`` under the current umask."""
+    return 0o777 & ~_umask()
+
+
+def fsync_dir(path: 'os.PathLike[str] | str') -> None:
+    """Make renames inside the directory ``path`` durable (a no-op where unsupported)."""
+    try:
+        fd = os.open(os.fspath(path), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

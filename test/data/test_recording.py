@@ -94,6 +94,20 @@ def test_round_trip_read_back_with_anyreader(tmp_path: Path) -> None:
     assert info['custom_data']['lam_ros.success'] == 'true'
 
 
+@pytest.mark.parametrize('umask', [0o022, 0o027])
+def test_dataset_files_get_the_umask_permissions(tmp_path: Path, umask: int) -> None:
+    old = os.umask(umask)
+    try:
+        with _recorder(tmp_path / 'out') as rec:
+            _record(rec, 3)
+    finally:
+        os.umask(old)
+    files = [p for p in (tmp_path / 'out').rglob('*') if p.is_file() and 'lock' not in p.name]
+    assert (tmp_path / 'out' / 'dataset.yaml') in files
+    for path in files:
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path
+
+
 def test_numbering_continues_and_nothing_is_overwritten(tmp_path: Path) -> None:
     """A new session appends after existing and discarded episodes; old bags stay bytewise."""
     out = tmp_path / 'ds'

@@ -3,7 +3,10 @@
 import json
 
 import pytest
+import yaml
 
+from lam_ros.description import load_robot
+from lam_ros.description.robot import robot_yaml_path
 from lam_ros.policy.config import PolicyConfig
 from .helpers import IMAGE, JOINTS, STATE
 
@@ -42,7 +45,8 @@ def test_json_round_trip():
     (dict(dropout=1.0), 'dropout'),
     (dict(head='diffusion'), 'head'),
     (dict(regression_loss='huber'), 'regression_loss'),
-    (dict(control_rate_hz=0), 'control_rate_hz'),
+    (dict(control_rate_hz=-20.0), 'control_rate_hz'),
+    (dict(robot=''), 'robot'),
     (dict(control_rate_hz=float('nan')), 'control_rate_hz'),
     (dict(log_std_min=1.0, log_std_max=0.0), 'log_std_min'),
     (dict(init_log_std=5.0), 'init_log_std'),
@@ -61,3 +65,17 @@ def test_from_dict_rejects_unknown_and_missing_fields():
     del data['obs_spec']
     with pytest.raises(ValueError, match='missing required fields'):
         PolicyConfig.from_dict(data)
+
+
+def test_rate_and_robot_default_to_the_robot_description(tmp_path):
+    config = PolicyConfig(joint_names=JOINTS, obs_spec=STATE)
+    assert config.robot == 'panda'
+    assert config.control_rate_hz == load_robot('panda').control_rate_hz
+    with open(robot_yaml_path('panda')) as f:
+        data = yaml.safe_load(f)
+    data.update(name='fast_panda', control_rate_hz=50.0)
+    path = tmp_path / 'fast_panda.yaml'
+    path.write_text(yaml.safe_dump(data))
+    fast = PolicyConfig(joint_names=JOINTS, obs_spec=STATE, robot=str(path))
+    assert fast.control_rate_hz == 50.0
+    assert PolicyConfig.from_dict(fast.to_dict()) == fast
