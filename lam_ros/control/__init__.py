@@ -1,1 +1,1 @@
-"""Run-time control (numpy only): joint limits, the command gate, watchdog, trajectories, chunks."""
+"""Run-time control (numpy only): joint limits, command gate, watchdog, trajectories, chunks."""
