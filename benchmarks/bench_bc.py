@@ -82,7 +82,7 @@ def main() -> int:
     run_dir = os.path.join(args.work, f'run_{name}_{args.head}')
     demos = record_demos(args, demos_dir)
     start = time.monotonic()
-    dataset = load_dataset(demos_dir, 20.0)
+    dataset = load_dataset(demos_dir)  # at the control rate the demos recorded
     build_s = time.monotonic() - start
     demo_successes = sum(bool(ep.success) for ep in dataset.episodes)
     shutil.rmtree(run_dir, ignore_errors=True)

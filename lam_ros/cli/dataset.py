@@ -99,7 +99,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--mapping', metavar='YAML',
                         help='topic mapping (see config/dataset_mapping.example.yaml); default: '
                              'dataset.yaml topics or the sim defaults')
-    parser.add_argument('--rate-hz', type=float, default=20.0, help='policy rate (Hz)')
+    parser.add_argument('--rate-hz', type=float, default=None,
+                        help='policy rate (Hz; default: the control rate dataset.yaml recorded, '
+                             'else the robot description\'s)')
     parser.add_argument('--max-gap-s', type=float, default=0.5,
                         help='longest silence allowed on a required topic (s)')
     parser.add_argument('--min-duration-s', type=float, default=1.0,
