@@ -1,4 +1,5 @@
-"""Benchmark behaviour cloning end to end: demos -> bags -> dataset -> BC -> PyBullet rollouts.
+"""
+Benchmark behaviour cloning end to end: demos -> bags -> dataset -> BC -> PyBullet rollouts.
 
 Run (the learning bar: lift, state observations, 50 noisy scripted demos (expert noise
 0.005 m), 100 unseen evaluation episodes, goal >= 95 % success and <= 10 min of training on
