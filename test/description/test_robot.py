@@ -63,7 +63,7 @@ def test_another_arm_is_one_yaml(tmp_path):
     np.testing.assert_allclose(robot.joint_limits().upper, [1.0, 0.05])
     assert robot.control_rate_hz == 50.0
     assert robot.topics.joint_state == '/arm/joint_states'
-    assert robot.topics.command == '/forward_position_controller/commands'  # a default
+    assert robot.topics.command == '/forward_position_controller/commands'  # kept from the copy
     assert RobotDescription.from_dict(robot.to_dict()) == RobotDescription.from_dict(
         robot.to_dict())
     assert RobotDescription.from_dict(robot.to_dict()).joint_names == robot.joint_names
