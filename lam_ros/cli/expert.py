@@ -22,6 +22,9 @@ def register(subparsers: Any) -> None:
                         help='seed of the first episode; episode i uses seed + i (default: 0)')
     parser.add_argument('--noise', type=float, default=DEFAULT_NOISE_STD,
                         help=f'demonstration noise std in m (default: {DEFAULT_NOISE_STD})')
+    parser.add_argument('--robot', default='', metavar='NAME_OR_YAML',
+                        help='robot description: a name in config/robots/ (panda, xarm6) or a '
+                             'YAML path (default: panda)')
     parser.add_argument('--json', default='', metavar='PATH',
                         help='also write the results to this JSON file')
     parser.set_defaults(func=run)
@@ -38,12 +41,19 @@ def run(args: argparse.Namespace) -> int:
     if not args.noise >= 0:
         print(f'--noise must be >= 0 (m), got {args.noise}', file=sys.stderr)
         return 2
+    from lam_ros.description import load_robot
+    try:
+        load_robot(args.robot or None)
+    except (FileNotFoundError, ValueError) as err:
+        print(f'--robot: {err}', file=sys.stderr)
+        return 2
     tasks = list(TASK_NAMES) if args.task == 'all' else [args.task]
     results: Dict[str, Dict] = {}
     for task in tasks:
         with episode_progress(args.episodes, f'expert {task}') as done:
             results[task] = evaluate_expert(task, args.episodes, args.seed, args.noise,
-                                            on_episode=lambda _index, ok: done(ok))
+                                            on_episode=lambda _index, ok: done(ok),
+                                            robot=args.robot)
     for task, res in results.items():
         steps = res['mean_steps_success']
         steps_txt = f'{steps:.1f}' if steps is not None else 'n/a'

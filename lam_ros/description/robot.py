@@ -20,6 +20,8 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from lam_ros.control.limits import JointLimits, load_urdf_limits
 from lam_ros.description.files import share_path
+from lam_ros.description.gripper import gripper_from_dict, GripperSpec
+import numpy as np
 import yaml
 
 DEFAULT_ROBOT = 'panda'
@@ -28,25 +30,6 @@ DEFAULT_ROBOT = 'panda'
 _LIMITS: Dict[str, JointLimits] = {}
 _PYBULLET_DATA = 'pybullet_data://'
 _PACKAGE = 'package://lam_ros/'
-
-
-@dataclass(frozen=True)
-class GripperSpec:
-    """How the gripper appears among the joints: one commanded joint, mirrored by others."""
-
-    joint: str
-    """Commanded gripper joint, one of ``joint_names`` (position in m per finger)."""
-    open_m: float
-    """Position of ``joint`` when the gripper is fully open (m)."""
-    closed_m: float
-    """Position of ``joint`` when the gripper is fully closed (m)."""
-    mimic_joints: Tuple[str, ...] = ()
-    """Joints that follow ``joint`` (published on the joint states, never commanded)."""
-
-    @property
-    def width_joints(self) -> Tuple[str, ...]:
-        """Joints whose positions sum to the gripper opening width (m)."""
-        return (self.joint,) + tuple(self.mimic_joints)
 
 
 @dataclass(frozen=True)
@@ -59,6 +42,17 @@ class Frames:
     """Link whose pose is the end-effector pose (between the fingertips)."""
     camera: str
     """Frame id of camera images and camera info."""
+    tool_offset: Tuple[float, float, float] = (0.0, 0.0, 0.0)
+    """Position (m) of the tool point in the ``tool`` link, for a URDF without a link between
+    the fingertips (the xArm's gripper base sits 0.17 m behind them)."""
+
+    def __post_init__(self) -> None:
+        """Check the tool offset is three numbers."""
+        offset = tuple(float(v) for v in self.tool_offset)
+        if len(offset) != 3 or not all(math.isfinite(v) for v in offset):
+            raise ValueError(f'frames.tool_offset must be 3 finite numbers (m), got '
+                             f'{list(self.tool_offset)}')
+        object.__setattr__(self, 'tool_offset', offset)
 
 
 @dataclass(frozen=True)
@@ -137,7 +131,7 @@ class RobotDescription:
         where = f'robot {self.name!r}' + (f' ({self.source})' if self.source else '')
         if not names or len(set(names)) != len(names):
             raise ValueError(f'{where}: joint_names must be distinct names, got {list(names)}')
-        if self.gripper.joint not in names:
+        if self.gripper.commanded and self.gripper.joint not in names:
             raise ValueError(f'{where}: gripper joint {self.gripper.joint!r} is not one of '
                              f'joint_names {list(names)}')
         overlap = set(self.gripper.mimic_joints) & set(names)
@@ -161,14 +155,19 @@ class RobotDescription:
         return tuple(n for n in self.joint_names if n != self.gripper.joint)
 
     @property
+    def arm_dof(self) -> int:
+        """Number of arm joints (6 on the xArm 6, 7 on the Panda)."""
+        return len(self.arm_joint_names)
+
+    @property
     def state_joint_names(self) -> Tuple[str, ...]:
         """Joints on the joint-state topic: the commanded ones, then the mimic joints."""
         return self.joint_names + tuple(self.gripper.mimic_joints)
 
     @property
     def gripper_index(self) -> int:
-        """Index of the gripper joint in a command vector."""
-        return self.joint_names.index(self.gripper.joint)
+        """Index of the gripper joint in a command vector (-1 without a gripper)."""
+        return self.joint_names.index(self.gripper.joint) if self.gripper.commanded else -1
 
     def urdf_path(self) -> str:
         """Resolve ``urdf`` to an existing file, or raise FileNotFoundError saying why."""
@@ -188,9 +187,21 @@ class RobotDescription:
         return path
 
     def joint_limits(self, names: Optional[Sequence[str]] = None) -> JointLimits:
-        """Return the URDF's limits of ``names`` (default: the commanded joints), in order."""
-        return urdf_joint_limits(self.urdf_path(),
-                                 self.joint_names if names is None else names)
+        """
+        Return the URDF's limits of ``names`` (default: the commanded joints), in order.
+
+        The entry of a binary gripper's joint is its action range, 0 (closed) .. 1 (open).
+        """
+        names = self.joint_names if names is None else tuple(names)
+        binary = self.gripper.kind == 'binary' and self.gripper.joint in names
+        urdf_names = [n for n in names if not (binary and n == self.gripper.joint)]
+        limits = urdf_joint_limits(self.urdf_path(), urdf_names)
+        if not binary:
+            return limits
+        i = list(names).index(self.gripper.joint)
+        return JointLimits(tuple(names), np.insert(limits.lower, i, 0.0),
+                           np.insert(limits.upper, i, 1.0), np.insert(limits.velocity, i, 10.0),
+                           np.insert(limits.effort, i, np.inf))
 
     def to_dict(self) -> Dict[str, Any]:
         """Return plain data in the YAML's shape (``from_dict`` reads it back)."""
@@ -198,7 +209,8 @@ class RobotDescription:
         out.pop('source')
         out['joint_names'] = list(self.joint_names)
         out['home_pose'] = list(self.home_pose)
-        out['gripper']['mimic_joints'] = list(self.gripper.mimic_joints)
+        out['gripper'] = self.gripper.to_dict()
+        out['frames']['tool_offset'] = list(self.frames.tool_offset)
         return out
 
     @classmethod
@@ -217,11 +229,11 @@ class RobotDescription:
                 value = data[key]
                 if not isinstance(value, Mapping):
                     raise ValueError(f'{where}: {key} must be a mapping, got {value!r}')
+                if sub is GripperSpec:
+                    data[key] = gripper_from_dict(value, where)
+                    continue
                 _check_keys(f'{where}: {key}', value, sub, required=[
-                    f.name for f in fields(sub) if f.name != 'mimic_joints'])
-                value = dict(value)
-                if 'mimic_joints' in value:
-                    value['mimic_joints'] = tuple(value['mimic_joints'] or ())
+                    f.name for f in fields(sub) if f.name != 'tool_offset'])
                 data[key] = sub(**value)
         try:
             return cls(**data, source=source)

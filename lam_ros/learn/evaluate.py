@@ -51,7 +51,8 @@ def make_eval_env(model: TransformerPolicy, task: str, render: bool = False) -> 
     """Create the task env at the policy's rate, with the camera the policy observes."""
     from lam_ros.sim import make_env
     cfg = model.config
-    overrides: Dict[str, Any] = {'control_rate_hz': cfg.control_rate_hz}
+    overrides: Dict[str, Any] = {'control_rate_hz': cfg.control_rate_hz,
+                                 'robot': cfg.robot or ''}
     images = [k for k in cfg.obs_spec if k in IMAGE_KEYS]
     if images:
         height, width = cfg.obs_spec[images[0]][:2]

@@ -101,7 +101,7 @@ class SimNode(Node):
         camera = {'enabled': cfg.camera_enabled, 'width': cfg.camera_width,
                   'height': cfg.camera_height, 'depth': cfg.camera_depth}
         self.env = make_env(cfg.task, physics_rate_hz=cfg.physics_rate_hz, camera=camera,
-                            render_mode='human' if cfg.gui else None)
+                            render_mode='human' if cfg.gui else None, robot=cfg.robot)
         if cfg.physics_rate_hz < cfg.joint_state_rate_hz:
             self.get_logger().warning(
                 f'physics_rate_hz {cfg.physics_rate_hz} < joint_state_rate_hz '

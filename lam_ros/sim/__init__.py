@@ -7,7 +7,7 @@ from lam_ros.description import get_task, TASK_NAMES, TASKS
 from lam_ros.sim.config import CameraConfig, TaskConfig
 from lam_ros.sim.env import GraspEnv
 from lam_ros.sim.expert import DEFAULT_NOISE_STD, evaluate_expert, ExpertConfig, ScriptedExpert
-from lam_ros.sim.kinematics import PandaKinematics
+from lam_ros.sim.kinematics import ArmKinematics, PandaKinematics
 from lam_ros.sim.robot import ALL_JOINT_NAMES, JOINT_NAMES
 
 ENV_IDS = {name: task.env_id for name, task in TASKS.items()}
@@ -29,5 +29,5 @@ def make_env(task: str, **overrides: Any) -> GraspEnv:
 
 
 __all__ = ['ALL_JOINT_NAMES', 'CameraConfig', 'DEFAULT_NOISE_STD', 'ENV_IDS', 'ExpertConfig',
-           'GraspEnv', 'JOINT_NAMES', 'PandaKinematics', 'ScriptedExpert', 'TASK_NAMES',
+           'ArmKinematics', 'GraspEnv', 'JOINT_NAMES', 'PandaKinematics', 'ScriptedExpert', 'TASK_NAMES',
            'TaskConfig', 'evaluate_expert', 'make_env']

@@ -15,8 +15,11 @@ class TaskConfig:
 
     task: str = 'lift'
     """A task name of ``lam_ros.description.TASKS`` (``lift``, ``pick_place``)."""
-    control_rate_hz: float = field(default_factory=lambda: load_robot().control_rate_hz)
-    """Policy rate: one ``step()`` per control period (default: the robot description's)."""
+    robot: str = ''
+    """The simulated arm: a robot description name (``config/robots/<name>.yaml``) or YAML
+    path; '' is the default robot."""
+    control_rate_hz: float = 0.0
+    """Policy rate: one ``step()`` per control period (0: the robot description's)."""
     physics_rate_hz: float = 240.0
     """PyBullet time step rate; must be a whole multiple of ``control_rate_hz``."""
     max_episode_steps: int = 0
@@ -47,13 +50,14 @@ class TaskConfig:
     rest_speed_m_s: float = 0.02
     """Cube speed below which it counts as at rest (m/s)."""
     open_gripper_width_m: float = 0.06
-    """Gripper width (both fingers, m) above which the gripper counts as open."""
+    """Finger-gripper width (both fingers, m) above which it counts as open; other grippers
+    count as open above 75 % of their range (``GripperSpec.open_fraction``)."""
     init_joint_noise_rad: float = 0.02
     """Std of the Gaussian perturbation of the home pose at reset (rad)."""
     joint_limit_tolerance_rad: float = 0.05
     """Arm targets up to this far outside the URDF limits are clipped; further is an error."""
     finger_limit_tolerance_m: float = 0.005
-    """Finger targets up to this far outside 0..0.04 m are clipped; further is an error."""
+    """Gripper targets up to this far outside its range are clipped; further is an error."""
     success_bonus: float = 5.0
     """Reward added on the step that reaches success."""
     render_width: int = 320
@@ -68,6 +72,8 @@ class TaskConfig:
         if isinstance(self.camera, dict):
             self.camera = CameraConfig(**self.camera)
         task = get_task(self.task)
+        if self.control_rate_hz == 0:
+            self.control_rate_hz = load_robot(self.robot or None).control_rate_hz
         if self.control_rate_hz <= 0 or self.physics_rate_hz <= 0:
             raise ValueError('control_rate_hz and physics_rate_hz must be positive, got '
                              f'{self.control_rate_hz}, {self.physics_rate_hz}')

@@ -46,9 +46,12 @@ def panda_urdf_path() -> str:
 _LIGHT_URDF_CACHE: Dict[str, str] = {}
 
 
-def panda_light_visuals_urdf_path() -> str:
+def panda_light_visuals_urdf_path(source: str = '') -> str:
     """
-    Return a Panda URDF whose visuals are its collision meshes, for fast image rendering.
+    Return a URDF whose visuals are its collision meshes, for fast image rendering.
+
+    Only URDFs laid out as pybullet_data's Panda (``package://meshes/visual/``) have such
+    meshes; any other ``source`` comes back unchanged.
 
     PyBullet's TinyRenderer spends ~95 % of a frame on the ~100k-triangle visual meshes; the
     collision hulls (~3k triangles) render over 20x faster. The file is derived at run time
@@ -56,13 +59,15 @@ def panda_light_visuals_urdf_path() -> str:
     ``pybullet_data``; links, joints, inertias and collision shapes are unchanged.
     """
     import tempfile
-    source = panda_urdf_path()
+    source = source or panda_urdf_path()
     cached = _LIGHT_URDF_CACHE.get(source)
     if cached and os.path.isfile(cached):
         return cached
     mesh_dir = os.path.join(os.path.dirname(source), 'meshes')
     with open(source, 'r', encoding='utf-8') as stream:
         text = stream.read()
+    if 'package://meshes/visual/' not in text:
+        return source
     text = text.replace('package://meshes/visual/', 'package://meshes/collision/')
     text = text.replace('package://meshes/', mesh_dir + os.sep)
     directory = tempfile.mkdtemp(prefix='lam_ros_panda_')

@@ -179,20 +179,20 @@ def build_source(cfg: TeleopConfig, limits: Any, sub_configs: dict) -> Source:
     if cfg.source == 'leader':
         from lam_ros.teleop.leader import LeaderMapping
         return sources.LeaderSource(LeaderMapping(sub_configs['leader']), cfg.command_timeout_s)
-    from lam_ros.sim.kinematics import PandaKinematics
-    kinematics = PandaKinematics(cfg.urdf_path or None)
+    from lam_ros.sim.kinematics import ArmKinematics
+    kinematics = ArmKinematics(cfg.urdf_path or None, robot=cfg.description)
     if cfg.source == 'scripted':
         from lam_ros.description.task import get_task
         from lam_ros.sim.expert import ExpertConfig, ScriptedExpert
         expert = ScriptedExpert(cfg.task, noise_std=cfg.expert_noise_std_m,
                                 seed=None if cfg.expert_seed < 0 else cfg.expert_seed,
                                 config=ExpertConfig(control_rate_hz=cfg.rate_hz),
-                                kinematics=kinematics)
+                                kinematics=kinematics, robot=cfg.description)
         return sources.ScriptedSource(expert, get_task(cfg.task).pose_keys, cfg.state_timeout_s,
                                       cfg.reset_jump_m, bool(cfg.expert_waits_for))
     from lam_ros.teleop.cartesian import CartesianTeleop
     cartesian = CartesianTeleop(kinematics, limits, sub_configs['twist'],
-                                finger_open_m=cfg.description.gripper.open_m)
+                                robot=cfg.description)
     if cfg.source == 'keyboard':
         from lam_ros.teleop.keyboard import KeyboardTeleop
         return sources.KeyboardSource(cartesian, KeyboardTeleop(sub_configs['keyboard']),

@@ -131,8 +131,7 @@ class KeyboardSource(CartesianSource):
     def sync(self, q: np.ndarray) -> None:
         """Anchor as a Cartesian source; the gripper keys resume from the measured fingers."""
         super().sync(q)
-        self.keyboard.gripper_open_fraction = float(
-            np.clip(q[-1] / self.cartesian.finger_open_m, 0.0, 1.0))
+        self.keyboard.gripper_open_fraction = self.cartesian.gripper_open_fraction(q)
 
     def target(self, now_s: float, dt_s: float, q: np.ndarray) -> Optional[np.ndarray]:
         """Keys first; a fresh twist topic drives the tool while no motion key is held."""

@@ -43,6 +43,8 @@ class DemoConfig:
     """Camera image height (pixels)."""
     camera_rate_hz: float = CAMERA_RATE_HZ
     """Camera frame rate in simulated time."""
+    robot: str = ''
+    """Robot description (name in config/robots/ or YAML path); '' is the default robot."""
 
     def __post_init__(self) -> None:
         """Reject values that cannot produce episodes."""
@@ -57,7 +59,7 @@ class DemoConfig:
                 raise ValueError(f'{name} must be > 0, got {getattr(self, name)}')
 
 
-def demo_topics(task: str, camera: bool) -> Dict[str, str]:
+def demo_topics(task: str, camera: bool, robot: str = '') -> Dict[str, str]:
     """Return topic -> message type of the bags that ``record_demos`` writes."""
     roles = ['joint_state', 'object_pose', 'success']
     if get_task(task).has_goal:
@@ -65,7 +67,7 @@ def demo_topics(task: str, camera: bool) -> Dict[str, str]:
     if camera:
         roles += ['image', 'camera_info']
     topics = {'/' + SIM_TOPICS[r][0]: SIM_TOPICS[r][1] for r in roles}
-    topics[load_robot().topics.command] = TOPIC_TYPES['command']
+    topics[load_robot(robot or None).topics.command] = TOPIC_TYPES['command']
     return topics
 
 
@@ -73,7 +75,7 @@ def _run_episode(env: Any, expert: Any, cfg: DemoConfig, rec: DatasetRecorder) -
     """Play one expert episode to success or the step limit, writing what sim_node would."""
     stream = SimStream(env, cfg.joint_state_rate_hz, cfg.pose_rate_hz,
                        cfg.camera_rate_hz if cfg.camera else None)
-    robot = load_robot()
+    robot = env.robot
     driver = SimDriver(env, stream, robot.joint_names)
 
     def write(samples: list) -> None:
@@ -111,17 +113,17 @@ def record_demos(cfg: DemoConfig, output_dir: Union[str, Path],
     cam = CameraConfig(enabled=False, width=cfg.camera_width, height=cfg.camera_height,
                        depth=False)
     # The camera stays out of the observation so each frame is rendered only at its own rate.
-    env = make_env(cfg.task, camera=cam)
-    expert = ScriptedExpert(cfg.task, noise_std=cfg.noise_std_m, seed=cfg.seed)
+    env = make_env(cfg.task, camera=cam, robot=cfg.robot)
+    expert = ScriptedExpert(cfg.task, noise_std=cfg.noise_std_m, seed=cfg.seed, robot=env.robot)
     rates = {'control_rate_hz': float(env.config.control_rate_hz),
              'state_rate_hz': float(cfg.joint_state_rate_hz)}
     if cfg.camera:
         rates['camera_rate_hz'] = float(cfg.camera_rate_hz)
     results = []
-    robot = load_robot()
+    robot = env.robot
     try:
         with DatasetRecorder(output_dir, robot.name, robot.joint_names,
-                             demo_topics(cfg.task, cfg.camera), rates, cfg.task,
+                             demo_topics(cfg.task, cfg.camera, cfg.robot), rates, cfg.task,
                              action_topic=robot.topics.command) as rec:
             for i in range(int(cfg.episodes)):
                 env.reset(seed=cfg.seed + i)
