@@ -29,6 +29,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument('--out', required=True, metavar='RUN_DIR', help='run directory')
     parser.add_argument('--task', default='',
                         help="task name stored in the checkpoint (default: dataset.yaml's)")
+    parser.add_argument('--robot', default='', metavar='NAME_OR_YAML',
+                        help="robot the policy commands (default: the dataset's); it must be "
+                             'the robot the dataset was recorded on')
     parser.add_argument('--rate-hz', type=float, default=None,
                         help='policy rate when building from bags (default: the control rate '
                              "dataset.yaml recorded, else the robot description's)")
@@ -114,8 +117,8 @@ def run(args: argparse.Namespace) -> int:
         policy = {'head': args.head}
         for key in ('history_len', 'chunk_size', 'd_model', 'n_heads', 'n_layers', 'dropout'):
             policy[key] = getattr(args, key)
-        if dataset.robot:
-            policy['robot'] = dataset.robot
+        if args.robot or dataset.robot:
+            policy['robot'] = args.robot or dataset.robot
         policy_config = PolicyConfig(joint_names=tuple(dataset.joint_names),
                                      obs_spec={k: spec[k] for k in keys},
                                      control_rate_hz=dataset.rate_hz, **policy)

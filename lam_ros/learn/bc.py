@@ -131,11 +131,27 @@ class BCResult:
     """Path of the loss-curve plot (empty when nothing was logged)."""
 
 
+def check_same_robot(recorded: str, policy_robot: str) -> None:
+    """Raise ValueError when a dataset recorded on one arm is to train a policy for another."""
+    if not recorded or not policy_robot:
+        return
+    from lam_ros.description import load_robot
+    try:
+        target = load_robot(policy_robot).name
+    except FileNotFoundError:
+        target = policy_robot
+    if target != recorded:
+        raise ValueError(f'the dataset was recorded on robot {recorded!r} and cannot train a '
+                         f'policy for robot {target!r}: their joints and gripper differ. Record '
+                         f'demonstrations on {target!r}, or train for {recorded!r}')
+
+
 def check_compatible(dataset: Dataset, config: PolicyConfig) -> None:
     """Raise ValueError unless the dataset provides every observation and joint the policy uses."""
     if not dataset.episodes:
         raise ValueError('the dataset has no usable episodes; see its exclusion report '
                          '(lam-ros dataset info)')
+    check_same_robot(getattr(dataset, 'robot', ''), config.robot)
     if list(dataset.joint_names) != list(config.joint_names):
         raise ValueError(f'the dataset commands joints {list(dataset.joint_names)} but the '
                          f'policy config has {list(config.joint_names)}')

@@ -111,3 +111,61 @@ def test_the_rate_is_written_in_the_description_only(tmp_path):
     (tmp_path / 'norate.yaml').write_text(yaml.safe_dump(data))
     with pytest.raises(ValueError, match="missing keys \\['control_rate_hz'\\]"):
         load_robot(str(tmp_path / 'norate.yaml'))
+
+
+def _urdf_tree(robot):
+    import xml.etree.ElementTree as ET
+    root = ET.parse(robot.urdf_path()).getroot()
+    joints = {j.get('name'): j for j in root.iter('joint')}
+    links = {link.get('name') for link in root.iter('link')}
+    return joints, links
+
+
+@pytest.mark.parametrize('name', sorted(
+    f[:-5] for f in os.listdir(os.path.join(ROOT, 'config', 'robots')) if f.endswith('.yaml')))
+def test_every_description_loads_and_matches_its_urdf(name):
+    robot = load_robot(name)
+    assert robot.name == name
+    joints, links = _urdf_tree(robot)
+    missing = [j for j in robot.state_joint_names if j not in joints]
+    assert not missing, f'{name}: joints {missing} are not in {robot.urdf_path()}'
+    limits = robot.joint_limits()
+    assert limits.joint_names == robot.joint_names
+    assert np.all(np.isfinite(limits.lower)) and np.all(np.isfinite(limits.upper))
+    assert np.all(limits.velocity > 0) and np.all(np.isfinite(limits.velocity))
+    home = np.array(robot.home_pose)
+    assert np.all(home >= limits.lower) and np.all(home <= limits.upper)
+    assert robot.frames.tool in links and robot.frames.base in links
+    assert set(robot.gripper.finger_links) <= links
+    for mimic, mult in zip(robot.gripper.mimic_joints, robot.gripper.mimic_multipliers):
+        tag = joints[mimic].find('mimic')
+        if tag is not None:  # a URDF <mimic> must follow the commanded joint as described
+            assert tag.get('joint') == robot.gripper.joint
+            assert float(tag.get('multiplier', 1.0)) == pytest.approx(mult)
+    assert RobotDescription.from_dict(robot.to_dict(), robot.source) == robot
+
+
+def test_the_xarm_is_a_six_joint_arm_with_a_drive_gripper():
+    robot = load_robot('xarm6')
+    assert robot.arm_dof == 6 and robot.action_dim == 7 and robot.gripper_index == 6
+    assert robot.gripper.kind == 'drive' and robot.gripper.width_joints == ('drive_joint',)
+    assert len(robot.state_joint_names) == 12
+    assert robot.frames.tool_offset == (0.0, 0.0, 0.16)
+
+
+def test_a_binary_gripper_limits_its_action_to_zero_and_one(tmp_path):
+    robot = load_robot(_write(tmp_path / 'bin.yaml', name='panda_binary', gripper={
+        'kind': 'binary', 'open': 0.04, 'closed': 0.0}, home_pose=[
+        0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785, 1.0], urdf=load_robot().urdf_path()))
+    limits = robot.joint_limits()
+    assert (limits.lower[7], limits.upper[7]) == (0.0, 1.0)
+    np.testing.assert_allclose(limits.upper[:7], load_robot().joint_limits().upper[:7])
+
+
+def test_an_arm_without_a_gripper_has_arm_joints_only(tmp_path):
+    panda = load_robot()
+    robot = load_robot(_write(tmp_path / 'bare.yaml', name='bare', joint_names=list(
+        panda.arm_joint_names), gripper={'_replace': True, 'kind': 'none'},
+        home_pose=list(panda.home_pose[:7]), urdf=panda.urdf_path()))
+    assert robot.action_dim == 7 and robot.gripper_index == -1
+    assert robot.state_joint_names == panda.arm_joint_names

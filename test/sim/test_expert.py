@@ -11,7 +11,7 @@ import pytest
 def test_expert_succeeds_on_seeded_episodes(task):
     result = evaluate_expert(task, episodes=20, seed=1000, noise_std=DEFAULT_NOISE_STD)
     assert result['success_rate'] >= 0.9, result
-    assert result['episodes'] == 20
+    assert result['episodes'] == 20 and result['robot'] == 'panda'
     assert 0 < result['mean_steps'] < get_task(task).default_max_episode_steps
 
 
@@ -63,3 +63,23 @@ def test_expert_rejects_bad_input():
     expert = ScriptedExpert('pick_place')
     with pytest.raises(ValueError, match='goal_pose'):
         expert.act({'joint_pos': np.zeros(8), 'object_pose': np.zeros(7)})
+
+
+@pytest.mark.parametrize('task', ['lift', 'pick_place'])
+def test_the_same_expert_runs_the_xarm(task):
+    """The xArm 6: 6 arm joints and a drive-joint gripper, from its description alone."""
+    result = evaluate_expert(task, episodes=8, seed=2000, robot='xarm6')
+    assert result['robot'] == 'xarm6' and result['success_rate'] >= 0.85, result
+    assert 0 < result['mean_steps'] < get_task(task).default_max_episode_steps
+
+
+def test_an_arm_without_a_gripper_cannot_run_the_grasping_expert(tmp_path):
+    import yaml
+    from lam_ros.description import load_robot
+    panda = load_robot()
+    data = panda.to_dict()
+    data.update(name='bare', joint_names=list(panda.arm_joint_names), gripper={'kind': 'none'},
+                home_pose=list(panda.home_pose[:7]), urdf=panda.urdf_path())
+    (tmp_path / 'bare.yaml').write_text(yaml.safe_dump(data))
+    with pytest.raises(ValueError, match='has no gripper'):
+        ScriptedExpert('lift', robot=str(tmp_path / 'bare.yaml'))

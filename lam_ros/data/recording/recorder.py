@@ -149,6 +149,9 @@ class DatasetRecorder:
             index = {'format_version': idx.FORMAT_VERSION, 'robot': robot, 'task': task,
                      'joint_names': joint_names, 'topics': roles,
                      'topic_types': dict(self.topics), 'rates': rates, 'episodes': []}
+            gripper = _gripper_model(robot)
+            if gripper:
+                index['gripper'] = gripper
             idx.write_index(self.output_dir, index)
             return index
         for key, value in (('robot', robot), ('task', task), ('joint_names', joint_names)):
@@ -361,3 +364,12 @@ class DatasetRecorder:
     def __exit__(self, *exc_info: Any) -> None:
         """Close, saving an open episode as interrupted."""
         self.close()
+
+
+def _gripper_model(robot: str) -> Dict[str, Any]:
+    """Return the gripper model (kind, joint, open, closed, ...) of ``robot``, {} if unknown."""
+    from lam_ros.description import load_robot
+    try:
+        return load_robot(robot).gripper.to_dict()
+    except (FileNotFoundError, ValueError):
+        return {}
