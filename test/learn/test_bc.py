@@ -159,3 +159,74 @@ def test_the_last_command_is_held_past_the_episode_end_unless_disabled(lift_data
     assert held[3].all() and masked[3].tolist() == [[True, False, False, False, False]]
     final = torch.from_numpy(lift_dataset.episodes[0].action[-1])
     assert torch.equal(held[2][0], final.expand(5, 8))
+
+
+def test_a_dataset_of_one_arm_refuses_to_train_a_policy_for_another(
+        lift_demos, lift_dataset, tmp_path, capsys):
+    with pytest.raises(ValueError, match="recorded on robot 'panda' and cannot train a policy "
+                                         "for robot 'xarm6'"):
+        train_bc(lift_dataset, tiny_config(robot='xarm6'), quick(), str(tmp_path / 'run'))
+    assert not (tmp_path / 'run' / 'last').exists()
+    code = main(['train', '--dataset', str(lift_demos), '--robot', 'xarm6', '--out',
+                 str(tmp_path / 'cli'), '--steps', '2', '--no-progress'])
+    assert code == 2
+    assert "recorded on robot 'panda' and cannot train a policy for robot 'xarm6'" in \
+        capsys.readouterr().err
+
+
+def _binary_panda(tmp_path):
+    import yaml
+    from lam_ros.description import load_robot
+    data = load_robot('panda').to_dict()
+    data['name'] = 'panda_binary'
+    data['gripper'] = dict(data['gripper'], kind='binary')
+    data['home_pose'][7] = 1.0
+    data['urdf'] = load_robot('panda').urdf_path()
+    path = tmp_path / 'panda_binary.yaml'
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+@pytest.mark.parametrize('robot, kind', [('xarm6', 'drive'), ('binary', 'binary')])
+def test_gripper_kinds_round_trip_through_recording_dataset_and_policy(tmp_path, robot, kind):
+    """Record expert demos on the arm, build the dataset, train, run: the gripper entry keeps
+    its meaning (a drive-joint angle; open 1 / closed 0) from the bag to the policy's output."""
+    from lam_ros.data.bags.reader import read_dataset_yaml
+    from lam_ros.data.dataset.build import build_dataset
+    from lam_ros.data.recording.demos import DemoConfig, record_demos
+    from lam_ros.description import load_robot
+    from lam_ros.policy.runner import PolicyRunner
+    from lam_ros.sim import make_env
+    robot = _binary_panda(tmp_path) if robot == 'binary' else robot
+    desc = load_robot(robot)
+    out = tmp_path / 'demos'
+    summary = record_demos(DemoConfig(task='lift', episodes=2, seed=0, robot=robot), out)
+    assert summary['successes'] == 2
+    meta = read_dataset_yaml(out)
+    assert meta['robot'] == desc.name and meta['joint_names'] == list(desc.joint_names)
+    assert meta['gripper']['kind'] == kind
+    dataset = build_dataset(out)
+    grip = np.concatenate([ep.action[:, desc.gripper_index] for ep in dataset.episodes])
+    if kind == 'binary':
+        assert set(np.unique(grip)) == {0.0, 1.0}
+    else:
+        assert grip.min() == pytest.approx(desc.gripper.open)
+        assert grip.max() == pytest.approx(desc.gripper.closed)
+    n = desc.action_dim
+    spec = {'joint_pos': (n,), 'joint_vel': (n,), 'gripper_width': (1,), 'object_pose': (7,)}
+    config = PolicyConfig(joint_names=desc.joint_names, obs_spec=spec, robot=robot,
+                          **{'control_rate_hz': 20.0, **TINY})
+    result = train_bc(dataset, config, quick(steps=10, eval_interval=10), str(tmp_path / 'run'))
+    model, _ = load_checkpoint(result.last_checkpoint)
+    runner = PolicyRunner(model)
+    env = make_env('lift', robot=robot)
+    try:
+        obs, _ = env.reset(seed=5)
+        for _ in range(5):
+            action = runner.step(obs)
+            assert action.shape == (n,)
+            if kind == 'binary':
+                assert action[desc.gripper_index] in (0.0, 1.0)
+            obs, *_ = env.step(np.clip(action, env.action_space.low, env.action_space.high))
+    finally:
+        env.close()

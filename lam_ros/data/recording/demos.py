@@ -124,7 +124,8 @@ def record_demos(cfg: DemoConfig, output_dir: Union[str, Path],
     try:
         with DatasetRecorder(output_dir, robot.name, robot.joint_names,
                              demo_topics(cfg.task, cfg.camera, cfg.robot), rates, cfg.task,
-                             action_topic=robot.topics.command) as rec:
+                             action_topic=robot.topics.command,
+                             gripper=robot.gripper.to_dict()) as rec:
             for i in range(int(cfg.episodes)):
                 env.reset(seed=cfg.seed + i)
                 expert.reset(seed=cfg.seed + i)

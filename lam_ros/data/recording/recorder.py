@@ -99,8 +99,14 @@ class DatasetRecorder:
                  topics: Mapping[str, str], rates: Mapping[str, float], task: str, *,
                  action_topic: Optional[str] = None,
                  roles: Optional[Mapping[str, str]] = None,
-                 flush_interval_s: float = 0.5, normalize_cdr: bool = True) -> None:
-        """Open (create or continue) ``output_dir``, recovering a crashed session first."""
+                 flush_interval_s: float = 0.5, normalize_cdr: bool = True,
+                 gripper: Optional[Mapping[str, Any]] = None) -> None:
+        """
+        Open (create or continue) ``output_dir``, recovering a crashed session first.
+
+        ``gripper`` is the robot's gripper model written to dataset.yaml (default: that of
+        the robot description named ``robot``, when there is one).
+        """
         if not topics:
             raise ValueError('topics is empty; expected at least one topic -> message type')
         for topic, msgtype in topics.items():
@@ -118,6 +124,7 @@ class DatasetRecorder:
         self.topics = {str(k): str(v) for k, v in topics.items()}
         self.flush_interval_s = float(flush_interval_s)
         self.normalize_cdr = bool(normalize_cdr)
+        self._gripper = dict(gripper) if gripper is not None else _gripper_model(robot)
         self._lock = threading.Lock()
         try:
             self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -149,9 +156,8 @@ class DatasetRecorder:
             index = {'format_version': idx.FORMAT_VERSION, 'robot': robot, 'task': task,
                      'joint_names': joint_names, 'topics': roles,
                      'topic_types': dict(self.topics), 'rates': rates, 'episodes': []}
-            gripper = _gripper_model(robot)
-            if gripper:
-                index['gripper'] = gripper
+            if self._gripper:
+                index['gripper'] = self._gripper
             idx.write_index(self.output_dir, index)
             return index
         for key, value in (('robot', robot), ('task', task), ('joint_names', joint_names)):
