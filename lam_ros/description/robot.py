@@ -56,6 +56,26 @@ class Frames:
 
 
 @dataclass(frozen=True)
+class Workspace:
+    """The box (base frame) Cartesian teleop keeps the tool target in."""
+
+    min_m: Tuple[float, float, float]
+    """Lower corner (m)."""
+    max_m: Tuple[float, float, float]
+    """Upper corner (m)."""
+
+    def __post_init__(self) -> None:
+        """Check the box has three coordinates per corner, each below the other."""
+        lo = tuple(float(v) for v in self.min_m)
+        hi = tuple(float(v) for v in self.max_m)
+        if len(lo) != 3 or len(hi) != 3 or any(a >= b for a, b in zip(lo, hi)):
+            raise ValueError(f'workspace: min_m {list(self.min_m)} must be 3 values each below '
+                             f'max_m {list(self.max_m)}')
+        object.__setattr__(self, 'min_m', lo)
+        object.__setattr__(self, 'max_m', hi)
+
+
+@dataclass(frozen=True)
 class Topics:
     """The topic of each role (absolute names; every node can still remap them)."""
 
@@ -120,6 +140,8 @@ class RobotDescription:
     """Rate of commands and policy steps (Hz): teleop, recording, datasets, training."""
     home_pose: Tuple[float, ...]
     """A comfortable start configuration in ``joint_names`` order (rad; gripper in m)."""
+    workspace: Optional[Workspace] = None
+    """Box the Cartesian teleop target stays in; None: ``TwistConfig``'s default box."""
     source: str = ''
     """The YAML this description was read from ('' when built in code)."""
 
@@ -211,6 +233,11 @@ class RobotDescription:
         out['home_pose'] = list(self.home_pose)
         out['gripper'] = self.gripper.to_dict()
         out['frames']['tool_offset'] = list(self.frames.tool_offset)
+        if self.workspace is None:
+            out.pop('workspace')
+        else:
+            out['workspace'] = {'min_m': list(self.workspace.min_m),
+                                'max_m': list(self.workspace.max_m)}
         return out
 
     @classmethod
@@ -224,7 +251,8 @@ class RobotDescription:
         required = ('name', 'joint_names', 'gripper', 'urdf', 'frames', 'topics',
                     'control_rate_hz', 'home_pose')
         _check_keys(where, data, cls, required=required, skip=('source',))
-        for key, sub in (('gripper', GripperSpec), ('frames', Frames), ('topics', Topics)):
+        for key, sub in (('gripper', GripperSpec), ('frames', Frames), ('topics', Topics),
+                         ('workspace', Workspace)):
             if key in data:
                 value = data[key]
                 if not isinstance(value, Mapping):

@@ -52,7 +52,8 @@ class TeleopNode(Node):
         cfg = self.config = declare_config(self, TeleopConfig()).resolved()
         sub = {}
         if cfg.source in CARTESIAN_SOURCES:
-            sub['twist'] = declare_config(self, TwistConfig(), 'twist.')
+            sub['twist'] = declare_config(self, TwistConfig.for_robot(cfg.description),
+                                          'twist.')
         if cfg.source in ('keyboard', 'joy', 'leader'):
             defaults = {'keyboard': KeyboardConfig(), 'joy': JoyConfig(),
                         'leader': LeaderConfig(follower_joints=list(cfg.joint_names))}

@@ -56,7 +56,7 @@ class CartesianTeleop:
         self._grip = self.robot.gripper_index
         self.kinematics = kinematics
         self.limits = limits
-        self.config = config or TwistConfig()
+        self.config = config or TwistConfig.for_robot(self.robot)
         self.max_drift_m = float(max_drift_m)
         self._target: EndEffectorTarget | None = None
         self._command: np.ndarray | None = None

@@ -7,7 +7,7 @@ w-first quaternion), as fixed by docs/architecture.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from transforms3d.axangles import axangle2mat
@@ -28,6 +28,15 @@ class TwistConfig:
     """Lower corner of the box the target position stays in (m, base frame)."""
     workspace_max_m: tuple[float, float, float] = (0.85, 0.6, 0.8)
     """Upper corner of the box the target position stays in (m, base frame)."""
+
+    @classmethod
+    def for_robot(cls, robot: Any = None, **fields: Any) -> 'TwistConfig':
+        """Return the defaults with the workspace box of ``robot``'s description (if any)."""
+        from lam_ros.description import load_robot
+        box = load_robot(robot).workspace
+        if box is not None:
+            fields = {'workspace_min_m': box.min_m, 'workspace_max_m': box.max_m, **fields}
+        return cls(**fields)
 
     def __post_init__(self) -> None:
         """Reject speed caps and boxes that cannot work."""

@@ -87,3 +87,21 @@ def test_limits_of_another_arm_are_refused():
             CartesianTeleop(kin, load_robot('panda').joint_limits())
     finally:
         kin.close()
+
+
+def test_the_workspace_box_comes_from_the_robot_description():
+    from lam_ros.description import load_robot
+    from lam_ros.sim.kinematics import ArmKinematics
+    from lam_ros.teleop.twist import TwistConfig
+    robot = load_robot('xarm6')
+    assert TwistConfig.for_robot('xarm6').workspace_max_m == robot.workspace.max_m
+    kin = ArmKinematics(robot=robot)
+    try:
+        teleop = CartesianTeleop(kin, robot.joint_limits())
+        assert teleop.config.workspace_max_m == (0.7, 0.55, 0.7)
+        teleop.sync(np.array(robot.home_pose))
+        for _ in range(40):  # push up at full speed: the target stops at the box's top
+            teleop.step([0.0, 0.0, 0.25], [0, 0, 0], 0.1)
+        assert teleop.target_pose[2] <= 0.7 + 1e-9
+    finally:
+        kin.close()
