@@ -27,6 +27,9 @@ def register(subparsers: Any) -> None:
                              'that behaviour cloning learns well (default: %(default)s)')
     parser.add_argument('--output', required=True, metavar='DIR',
                         help='dataset directory; episodes are appended to an existing one')
+    parser.add_argument('--robot', default='', metavar='NAME_OR_YAML',
+                        help='robot description: a name in config/robots/ (panda, xarm6) or a '
+                             'YAML path (default: panda)')
     parser.add_argument('--camera', action='store_true',
                         help='also record /camera/image_raw and /camera/camera_info')
     size = [CameraConfig.width, CameraConfig.height]
@@ -43,8 +46,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         cfg = DemoConfig(task=args.task, episodes=args.episodes, seed=args.seed,
                          noise_std_m=args.noise, camera=args.camera,
-                         camera_width=args.camera_size[0], camera_height=args.camera_size[1])
-    except ValueError as exc:
+                         camera_width=args.camera_size[0], camera_height=args.camera_size[1],
+                         robot=args.robot)
+        from lam_ros.description import load_robot
+        load_robot(args.robot or None)
+    except (ValueError, FileNotFoundError) as exc:
         print(f'lam-ros demos: {exc}', file=sys.stderr)
         return 2
     start = time.perf_counter()
