@@ -28,7 +28,7 @@ class GripperSpec:
 
     joint: str = ''
     """Commanded gripper joint, one of ``joint_names`` ('' for kind ``none``)."""
-    open: float = 0.0
+    open: float = 0.0  # noqa: A003 - the YAML key; the builtin is never needed here
     """Position of ``joint`` when the gripper is fully open (m or rad)."""
     closed: float = 0.0
     """Position of ``joint`` when the gripper is fully closed (m or rad)."""
@@ -81,7 +81,8 @@ class GripperSpec:
 
     @property
     def width_joints(self) -> Tuple[str, ...]:
-        """Joints whose positions sum to the ``gripper_width`` observation.
+        """
+        Joints whose positions sum to the ``gripper_width`` observation.
 
         A finger gripper sums its fingers (the opening in m); a drive or binary gripper
         reports its commanded joint's position; no gripper, nothing.
@@ -98,7 +99,7 @@ class GripperSpec:
         return (min(self.open, self.closed), max(self.open, self.closed))
 
     def action(self, open_fraction: float) -> float:
-        """Return the action entry for an open fraction (0 closed .. 1 open)."""
+        """Return the action entry that opens the gripper by a fraction: 0 closed, 1 open."""
         frac = min(max(float(open_fraction), 0.0), 1.0)
         if self.kind == 'binary':
             return 1.0 if frac >= 0.5 else 0.0

@@ -178,7 +178,7 @@ class RobotDescription:
 
     @property
     def arm_dof(self) -> int:
-        """Number of arm joints (6 on the xArm 6, 7 on the Panda)."""
+        """Return the number of arm joints (6 on the xArm 6, 7 on the Panda)."""
         return len(self.arm_joint_names)
 
     @property

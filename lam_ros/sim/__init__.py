@@ -28,6 +28,6 @@ def make_env(task: str, **overrides: Any) -> GraspEnv:
     return GraspEnv(task=task, render_mode=render_mode, **overrides)
 
 
-__all__ = ['ALL_JOINT_NAMES', 'CameraConfig', 'DEFAULT_NOISE_STD', 'ENV_IDS', 'ExpertConfig',
-           'ArmKinematics', 'GraspEnv', 'JOINT_NAMES', 'PandaKinematics', 'ScriptedExpert', 'TASK_NAMES',
-           'TaskConfig', 'evaluate_expert', 'make_env']
+__all__ = ['ALL_JOINT_NAMES', 'ArmKinematics', 'CameraConfig', 'DEFAULT_NOISE_STD', 'ENV_IDS',
+           'ExpertConfig', 'GraspEnv', 'JOINT_NAMES', 'PandaKinematics', 'ScriptedExpert',
+           'TASK_NAMES', 'TaskConfig', 'evaluate_expert', 'make_env']

@@ -11,9 +11,8 @@ from typing import Any, Dict, Optional, Tuple
 
 import gymnasium as gym
 from gymnasium import spaces
-from lam_ros.description import get_task, LIFT_AND_HOLD
+from lam_ros.description import get_task, LIFT_AND_HOLD, load_robot
 from lam_ros.sim.config import CameraConfig, TaskConfig
-from lam_ros.description import load_robot
 from lam_ros.sim.scene import ArmScene
 import numpy as np
 

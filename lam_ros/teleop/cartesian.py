@@ -1,4 +1,5 @@
-"""Cartesian teleop: twist + gripper command -> end-effector target -> IK -> joint command.
+"""
+Cartesian teleop: twist + gripper command -> end-effector target -> IK -> joint command.
 
 Any arm: the robot description says which entries of the command are arm joints (6 on the
 xArm 6, 7 on the Panda) and what the gripper entry means (``GripperSpec.action``). The
@@ -29,7 +30,8 @@ class Kinematics(Protocol):
 
 
 class CartesianTeleop:
-    """Integrate twists into a tool target and solve it into joint commands.
+    """
+    Integrate twists into a tool target and solve it into joint commands.
 
     When IK cannot reach the target (joint limits, workspace edge) the target
     is pulled back to the pose actually reached, so the operator never has to
@@ -63,12 +65,12 @@ class CartesianTeleop:
 
     @property
     def ready(self) -> bool:
-        """True once synced to a measured joint state."""
+        """Return True once synced to a measured joint state."""
         return self._command is not None
 
     @property
     def command(self) -> np.ndarray:
-        """The last joint command (``joint_names`` order)."""
+        """Return the last joint command, in ``joint_names`` order."""
         if self._command is None:
             raise ValueError('CartesianTeleop has no command yet; call sync() with the '
                              'measured joint positions first')
@@ -76,7 +78,7 @@ class CartesianTeleop:
 
     @property
     def target_pose(self) -> np.ndarray:
-        """The current tool target pose (7 floats)."""
+        """Return the current tool target pose (7 floats)."""
         if self._target is None:
             raise ValueError('CartesianTeleop has no target yet; call sync() first')
         return self._target.pose

@@ -1,4 +1,5 @@
-"""Integrate Cartesian velocity commands into an end-effector target pose.
+"""
+Integrate Cartesian velocity commands into an end-effector target pose.
 
 Poses are ``[x, y, z, qw, qx, qy, qz]`` in the robot base frame (metres,
 w-first quaternion), as fixed by docs/architecture.md.
@@ -79,7 +80,7 @@ class EndEffectorTarget:
 
     @property
     def pose(self) -> np.ndarray:
-        """The current target pose, 7 floats."""
+        """Return the current target pose, 7 floats."""
         return self._pose.copy()
 
     def reset(self, pose: Sequence[float]) -> None:
@@ -90,7 +91,8 @@ class EndEffectorTarget:
 
     def integrate(self, linear_mps: Sequence[float], angular_radps: Sequence[float],
                   dt_s: float, frame: str = 'base') -> np.ndarray:
-        """Advance the target by a twist held for ``dt_s`` seconds and return the new pose.
+        """
+        Advance the target by a twist held for ``dt_s`` seconds and return the new pose.
 
         ``frame`` is the frame the twist is expressed in: ``'base'`` (robot base,
         MoveIt Servo's planning frame) or ``'ee'`` (the end effector itself).

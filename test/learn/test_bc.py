@@ -189,8 +189,12 @@ def _binary_panda(tmp_path):
 
 @pytest.mark.parametrize('robot, kind', [('xarm6', 'drive'), ('binary', 'binary')])
 def test_gripper_kinds_round_trip_through_recording_dataset_and_policy(tmp_path, robot, kind):
-    """Record expert demos on the arm, build the dataset, train, run: the gripper entry keeps
-    its meaning (a drive-joint angle; open 1 / closed 0) from the bag to the policy's output."""
+    """
+    Record demos on the arm, build the dataset, train, run the policy.
+
+    The gripper entry keeps its meaning (a drive-joint angle; open 1 / closed 0) from the bag
+    to the policy's output.
+    """
     from lam_ros.data.bags.reader import read_dataset_yaml
     from lam_ros.data.dataset.build import build_dataset
     from lam_ros.data.recording.demos import DemoConfig, record_demos
