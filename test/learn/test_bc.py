@@ -234,3 +234,62 @@ def test_gripper_kinds_round_trip_through_recording_dataset_and_policy(tmp_path,
             obs, *_ = env.step(np.clip(action, env.action_space.low, env.action_space.high))
     finally:
         env.close()
+
+
+class _HoldHome:
+    """Operator of an arm without a gripper: holds the home pose (no grasp to script)."""
+
+    def __init__(self, robot):
+        self.home = np.array(robot.home_pose)
+
+    def act(self, obs):
+        """Return the home pose."""
+        return self.home
+
+
+def test_an_arm_without_a_gripper_round_trips_through_recording_dataset_and_policy(tmp_path):
+    import yaml
+    from lam_ros.data.dataset.build import build_dataset
+    from lam_ros.data.recording.demos import _run_episode, demo_topics, DemoConfig
+    from lam_ros.data.recording.recorder import DatasetRecorder
+    from lam_ros.description import load_robot
+    from lam_ros.policy.runner import PolicyRunner
+    from lam_ros.sim import make_env
+    panda = load_robot('panda')
+    data = panda.to_dict()
+    data.update(name='panda_bare', joint_names=list(panda.arm_joint_names),
+                gripper={'kind': 'none'}, home_pose=list(panda.home_pose[:7]),
+                urdf=panda.urdf_path())
+    path = tmp_path / 'bare.yaml'
+    path.write_text(yaml.safe_dump(data))
+    robot = load_robot(str(path))
+    cfg = DemoConfig(task='lift', episodes=1, robot=str(path))
+    env = make_env('lift', robot=str(path), max_episode_steps=30)
+    try:
+        assert env.action_space.shape == (7,) and env.joint_state()[0] == robot.joint_names
+        with DatasetRecorder(tmp_path / 'ds', robot.name, robot.joint_names,
+                             demo_topics('lift', False, str(path)),
+                             {'control_rate_hz': 20.0, 'state_rate_hz': 100.0}, 'lift',
+                             action_topic=robot.topics.command,
+                             gripper=robot.gripper.to_dict()) as rec:
+            for seed in range(2):
+                env.reset(seed=seed)
+                rec.start_episode()
+                _run_episode(env, _HoldHome(robot), cfg, rec)
+                rec.stop_episode(False)
+    finally:
+        env.close()
+    dataset = build_dataset(tmp_path / 'ds')
+    assert dataset.joint_names == list(robot.joint_names)
+    assert len(dataset.episodes) == 2, dataset.exclusions
+    assert dataset.episodes[0].action.shape[1] == 7
+    assert 'gripper_width' not in dataset.episodes[0].obs  # no gripper joints to sum
+    spec = {'joint_pos': (7,), 'object_pose': (7,)}
+    config = PolicyConfig(joint_names=robot.joint_names, obs_spec=spec, robot=str(path),
+                          **{'control_rate_hz': 20.0, **TINY})
+    result = train_bc(dataset, config, quick(steps=5, eval_interval=5, val_fraction=0.0),
+                      str(tmp_path / 'run'))
+    model, _ = load_checkpoint(result.last_checkpoint)
+    obs = {'joint_pos': np.array(robot.home_pose, dtype=np.float32),
+           'object_pose': np.array([0.5, 0, 0.025, 1, 0, 0, 0], dtype=np.float32)}
+    assert PolicyRunner(model).step(obs).shape == (7,)

@@ -248,6 +248,14 @@ def mapping_for_source(source: PathLike) -> TopicMapping:
         data.update(TopicMapping.for_robot(robot).to_dict())
     if meta.get('joint_names'):
         data['joint_names'] = [str(n) for n in meta['joint_names']]
+    if isinstance(meta.get('gripper'), dict):
+        # The recorded gripper model says which joints make gripper_width (none: no width).
+        from lam_ros.description.gripper import gripper_from_dict
+        try:
+            data['gripper_joints'] = list(gripper_from_dict(meta['gripper'],
+                                                            'dataset.yaml').width_joints)
+        except ValueError:
+            pass  # a model this version cannot read: the robot description's joints stay
     roles = meta.get('topics')
     if isinstance(roles, dict) and roles:
         for role in ('joint_state', 'command'):
