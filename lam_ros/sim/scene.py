@@ -1,7 +1,7 @@
 """
 The PyBullet workcell: an arm (any robot description) on a table, a cube, a target zone.
 
-``PandaScene`` knows bodies, joints, motors, contacts and cameras, and nothing about
+``ArmScene`` knows bodies, joints, motors, contacts and cameras, and nothing about
 tasks or rewards; ``GraspEnv`` builds the tasks on top of it.
 """
 
