@@ -123,11 +123,19 @@ class DatasetRecorder:
                                  'expected a writable directory path') from exc
         if not self.output_dir.is_dir():
             raise ValueError(f'output_dir {self.output_dir} exists and is not a directory')
-        self._dir_lock = idx.DirectoryLock(self.output_dir)
+        try:
+            self._dir_lock = idx.DirectoryLock(self.output_dir)
+        except OSError as exc:
+            raise RecordingError(f'cannot lock output_dir {self.output_dir}: {exc.strerror}; '
+                                 'expected a writable directory') from None
         try:
             self.last_recovery = recover_locked(self.output_dir)
             self._index = self._open_index(robot, list(joint_names), task, dict(rates),
                                            dict(roles or infer_roles(self.topics, action_topic)))
+        except OSError as exc:
+            self._dir_lock.release()
+            raise RecordingError(f'cannot prepare {self.output_dir}: {exc.strerror}; check free '
+                                 'disk space and write permission') from None
         except BaseException:
             self._dir_lock.release()
             raise
