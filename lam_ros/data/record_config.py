@@ -58,8 +58,8 @@ class RecorderConfig:
     def __post_init__(self) -> None:
         """Check that topic lists line up and types are known."""
         if not str(self.output_dir).strip():
-            raise ValueError("output_dir is empty; give the dataset directory, e.g. "
-                             "output_dir:=~/lam_ros_demos")
+            raise ValueError('output_dir is empty; give the dataset directory, e.g. '
+                             'output_dir:=~/lam_ros_demos')
         if len(self.topics) != len(self.topic_types):
             raise ValueError(f'topics ({len(self.topics)}) and topic_types '
                              f'({len(self.topic_types)}) must have the same length: one type '

@@ -30,11 +30,14 @@ from lam_ros.data.messages import (FLOAT64_ARRAY, JOINT_TRAJECTORY, MessageBuild
 import numpy as np
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 import rclpy
-from rclpy.exceptions import NameValidationException, ParameterException
+from rclpy.exceptions import (InvalidTopicNameException, NameValidationException,
+                              ParameterException)
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
+from rclpy.validate_full_topic_name import validate_full_topic_name
+from rclpy.validate_topic_name import validate_topic_name
 from sensor_msgs.msg import JointState
 
 COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
@@ -265,6 +268,19 @@ def _element_type(annotation: Any) -> type | None:
     return args[0] if args and args[0] in _ARRAY_TYPES else None
 
 
+def _check_topic_names(name: str, value: Any) -> None:
+    """Refuse an invalid topic name in parameter ``name`` before anything is created."""
+    for topic in value if isinstance(value, (list, tuple)) else [value]:
+        if not isinstance(topic, str) or not topic:
+            continue
+        try:
+            (validate_full_topic_name if topic.startswith('/') else validate_topic_name)(topic)
+        except InvalidTopicNameException as err:
+            reason = str(err).splitlines()[0].split(': ', 1)[-1].rstrip(':')
+            raise ValueError(f'parameter {name!r}: invalid topic name {topic!r}: '
+                             f'{reason}') from None
+
+
 def declare_config(node: Node, config: Any, prefix: str = '',
                    skip: Iterable[str] = ()) -> Any:
     """
@@ -288,6 +304,8 @@ def declare_config(node: Node, config: Any, prefix: str = '',
                               element_type=_element_type(hints.get(f.name)))
         if isinstance(current, tuple):
             value = tuple(value)
+        if f.name.endswith(('_topic', 'topics')):
+            _check_topic_names(prefix + f.name, value)
         values[f.name] = value
     try:
         return type(config)(**values)
@@ -315,7 +333,8 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _build(node_factory: Callable[[], Node]) -> Node:
-    """Call ``node_factory``; a class whose constructor fails is torn down here.
+    """
+    Call ``node_factory``; a class whose constructor fails is torn down here.
 
     The half-built node is already registered with the rclpy context, whose shutdown would
     call the subclass's ``destroy_node`` on an object that lacks what it cleans up.

@@ -14,10 +14,8 @@ import json
 from functools import partial
 from typing import Any, Optional
 
-from rclpy.exceptions import InvalidTopicNameException
 from rclpy.node import Node
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
-from rclpy.validate_topic_name import validate_topic_name
 from rosbags.serde import SerdeError
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
@@ -49,13 +47,6 @@ class RecorderNode(Node):
         super().__init__('recorder_node', **node_kwargs)
         self.config: RecorderConfig = declare_config(self, RecorderConfig())
         cfg = self.config
-        for topic in [*cfg.topic_map(), cfg.success_topic, cfg.joy_topic]:
-            if topic:
-                try:
-                    validate_topic_name(topic)
-                except InvalidTopicNameException as exc:
-                    reason = str(exc).splitlines()[0].split(': ', 1)[-1].rstrip(':')
-                    raise ValueError(f'invalid topic name {topic!r}: {reason}') from None
         self.recorder = DatasetRecorder(
             cfg.output_dir, cfg.robot, cfg.joint_names, cfg.topic_map(), cfg.rates(),
             cfg.task, action_topic=cfg.command_topic or None,
