@@ -5,8 +5,8 @@ from pathlib import Path
 import sys
 from typing import Callable, Optional
 
-from lam_ros.data.bag_reader import (EpisodeError, find_episodes, mapping_for_source,
-                                     read_commands, TopicMapping)
+from lam_ros.data.bag_reader import EpisodeError, mapping_for_source, TopicMapping
+from lam_ros.data.replay import load_episode
 
 
 def _mapping(args: argparse.Namespace) -> TopicMapping:
@@ -58,14 +58,8 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    mapping = _mapping(args)
-    entries = {e.name: e for e in find_episodes(args.source)}
-    if args.episode not in entries:
-        print(f'error: no episode {args.episode!r} in {args.source}; it has '
-              f'{sorted(entries)}', file=sys.stderr)
-        return 2
     try:
-        times_ns, commands = read_commands(entries[args.episode], mapping)
+        times_ns, commands, mapping = load_episode(args.source, args.episode, _mapping(args))
     except EpisodeError as exc:
         print(f'error: cannot replay {args.episode}: {exc}', file=sys.stderr)
         return 1

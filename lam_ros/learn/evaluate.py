@@ -93,7 +93,7 @@ def evaluate_policy(checkpoint_or_model: Union[str, TransformerPolicy], task: st
     env = make_eval_env(model, task, render=bool(video_path))
     dt = 1.0 / model.config.control_rate_hz
     # The env's action space is the robot description's limits; the gate adds the rest.
-    gate = CommandGate(load_robot(metadata.get('robot') or None).joint_limits(),
+    gate = CommandGate(load_robot(model.config.robot).joint_limits(model.config.joint_names),
                        model.config.control_rate_hz, gate_config)
     records: List[Dict[str, Any]] = []
     frames: List[np.ndarray] = []

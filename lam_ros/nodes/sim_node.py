@@ -1,11 +1,11 @@
 """
 The PyBullet task behind the robot-side ROS interface of a ros2_control arm.
 
-Publishes ``/joint_states`` (9 joints), ``/object_pose``, ``/goal_pose`` (pick_place),
+Publishes ``/joint_states`` (all joints), ``/object_pose``, ``/goal_pose`` (tasks with a goal),
 ``/task_success``, optionally ``/camera/image_raw`` (+ ``/camera/depth/image_raw``) and
 ``/camera/camera_info``, and ``/clock`` (simulated time, for ``use_sim_time`` nodes).
-Accepts ``/forward_position_controller/commands`` (Float64MultiArray, 8 values in
-``JOINT_NAMES`` order) and ``/joint_trajectory_controller/joint_trajectory``
+Accepts ``/forward_position_controller/commands`` (Float64MultiArray, one value per joint in
+the robot description's order) and ``/joint_trajectory_controller/joint_trajectory``
 (JointTrajectory by joint name, linearly interpolated over ``time_from_start``).
 ``~/reset`` (std_srvs/Trigger) starts a new randomised episode.
 
@@ -22,10 +22,10 @@ import time
 from typing import Any, Optional
 
 from lam_ros.data.messages import seconds_to_ns, stamp_to_ns
+from lam_ros.description.robot import load_robot
 from lam_ros.nodes.common import (
     COMMAND_QOS, declare_config, IMAGE_PUB_QOS, message_class, MSG, run_node, STATE_PUB_QOS)
 from lam_ros.sim import make_env
-from lam_ros.sim.robot import JOINT_NAMES
 from lam_ros.sim.stream import (
     CommandRejected, Sample, sample_message, SIM_TOPICS, SimClock, SimDriver, SimStream)
 from rclpy.clock import Clock, ClockType
@@ -68,10 +68,13 @@ class SimNodeConfig:
     stay close to wall time for nodes without use_sim_time; False starts at 0."""
     max_catch_up_s: float = 0.25
     """When the sim falls further behind real time than this (s), it drops the backlog."""
-    base_frame: str = 'panda_link0'
-    """Frame id of poses (the robot base, the world origin of the sim)."""
-    camera_frame: str = 'sim_camera_optical_frame'
-    """Frame id of camera images."""
+    robot: str = ''
+    """Description of the simulated arm (config/robots/<name>.yaml or a path); empty: the
+    default robot. Its joints, frames and topics are what the node publishes."""
+    base_frame: str = ''
+    """Frame id of poses (the world origin of the sim); empty: the robot's base frame."""
+    camera_frame: str = ''
+    """Frame id of camera images; empty: the robot's camera frame."""
     gui: bool = False
     """Open the PyBullet GUI window (needs a display)."""
 
@@ -104,7 +107,10 @@ class SimNode(Node):
         self.env.reset(seed=None if cfg.seed < 0 else cfg.seed)
         stream = SimStream(self.env, cfg.joint_state_rate_hz, cfg.pose_rate_hz,
                            cfg.camera_rate_hz if cfg.camera_enabled else None, cfg.camera_depth)
-        self.driver = SimDriver(self.env, stream, JOINT_NAMES)
+        robot = load_robot(cfg.robot or None)
+        self.base_frame = cfg.base_frame or robot.frames.base
+        self.camera_frame = cfg.camera_frame or robot.frames.camera
+        self.driver = SimDriver(self.env, stream, robot.joint_names)
         self.clock = SimClock(cfg.real_time_factor, cfg.max_catch_up_s)
         self.episode = 0
         self.commands_rejected = 0
@@ -176,13 +182,12 @@ class SimNode(Node):
         self._publish(self.driver.run_until(target))
 
     def _publish(self, samples: list[Sample]) -> None:
-        cfg = self.config
         for sample in samples:
             stamp_ns = self._offset_ns + seconds_to_ns(sample.t_s)
             if sample.role == 'joint_state':
                 self.clock_pub.publish(ClockMsg(clock=MSG.time(stamp_ns)))
             self.pubs[sample.role].publish(
-                sample_message(MSG, sample, stamp_ns, cfg.base_frame, cfg.camera_frame))
+                sample_message(MSG, sample, stamp_ns, self.base_frame, self.camera_frame))
 
     def destroy_node(self) -> None:
         """Close the simulation with the node."""
