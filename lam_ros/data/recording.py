@@ -208,7 +208,13 @@ class DatasetRecorder:
                 writer.open()
                 connections = {t: writer.add_connection(t, m, typestore=messages.TYPESTORE)
                                for t, m in self.topics.items()}
+                self._writer = writer
+                # The MCAP header and channels reach the file now, so a crash at any later
+                # moment leaves a bag that recovery can rebuild (if only an empty one).
+                self._flush()
+                self._writer = None
             except (OSError, WriterError) as exc:
+                self._writer = None
                 self._index['episodes'].remove(entry)
                 if writer.storage is not None:
                     writer.abort()
