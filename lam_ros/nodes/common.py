@@ -360,8 +360,8 @@ def run_node(node_factory: Callable[[], Node], args: Optional[list] = None) -> i
 
     One SIGINT (or an external shutdown) ends the spin quietly with status 0. Bad
     parameters, names or files at start-up (:data:`STARTUP_ERRORS`) and ``NodeFailed`` at
-    any time are printed as one line, without a traceback, with status 1. A node with a ``finished``
-    future (rclpy.task.Future) stops by itself when that future completes.
+    any time are printed as one line, without a traceback, with status 1. A node with a
+    ``finished`` future (rclpy.task.Future) stops by itself when that future completes.
     """
     # SimNode -> sim_node: the executable's name, for an error before the node exists.
     name = re.sub(r'(?<!^)(?=[A-Z])', '_', getattr(node_factory, '__name__', 'node')).lower()

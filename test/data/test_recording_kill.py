@@ -1,4 +1,5 @@
-"""SIGKILL a recording process at random moments; every restart leaves a readable dataset.
+"""
+SIGKILL a recording process at random moments; every restart leaves a readable dataset.
 
 A child process records 1 kHz joint states into one output directory and takes ``start`` /
 ``stop`` commands on stdin. The test kills it in an episode's first 50 ms, later in an
@@ -16,11 +17,10 @@ import subprocess
 import sys
 import time
 
-from rosbags.highlevel import AnyReader
-import yaml
-
 from lam_ros.data import messages
 from lam_ros.data.recording import DatasetRecorder
+from rosbags.highlevel import AnyReader
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 JOINTS = [f'panda_joint{i}' for i in range(1, 8)] + ['panda_finger_joint1']

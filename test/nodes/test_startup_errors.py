@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip('rclpy')
 
-from lam_ros.nodes.common import run_node  # noqa: E402
+from lam_ros.nodes.common import run_node  # noqa: E402, I100
 
 from .ros_harness import isolate_dds, NodeProcess, ROOT  # noqa: E402
 
@@ -61,7 +61,7 @@ def _assert_one_line(node: str, text: str, words: list, ignore: str = '') -> Non
 
 @pytest.mark.parametrize('node,param,words', BAD, ids=[f'{n}-{p}' for n, p, _ in BAD])
 def test_bad_parameter_is_one_line_and_status_1(node, param, words, tmp_path, capfd,
-                                                 monkeypatch) -> None:
+                                                monkeypatch) -> None:
     isolate_dds()
     monkeypatch.chdir(tmp_path)  # a recorder that wrongly accepted '' would write here
     params = [param] if 'output_dir' in param or node != 'recorder_node' else \
