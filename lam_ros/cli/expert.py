@@ -29,8 +29,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate the expert per task; exit code 0 when every episode ran."""
-    from tqdm import tqdm
-
+    from lam_ros.cli._progress import episode_progress
     from lam_ros.description import TASK_NAMES
     from lam_ros.sim.expert import evaluate_expert
     if args.episodes < 1:
@@ -42,16 +41,9 @@ def run(args: argparse.Namespace) -> int:
     tasks = list(TASK_NAMES) if args.task == 'all' else [args.task]
     results: Dict[str, Dict] = {}
     for task in tasks:
-        with tqdm(total=args.episodes, desc=f'expert {task}', unit='ep') as bar:
-            counts = {'ok': 0}
-
-            def on_episode(index: int, success: bool) -> None:
-                counts['ok'] += int(success)
-                bar.set_postfix(success=f'{counts["ok"]}/{index + 1}')
-                bar.update(1)
-
+        with episode_progress(args.episodes, f'expert {task}') as done:
             results[task] = evaluate_expert(task, args.episodes, args.seed, args.noise,
-                                            on_episode=on_episode)
+                                            on_episode=lambda _index, ok: done(ok))
     for task, res in results.items():
         steps = res['mean_steps_success']
         steps_txt = f'{steps:.1f}' if steps is not None else 'n/a'

@@ -18,11 +18,12 @@ from typing import Any, List
 
 def register(subparsers: Any) -> None:
     """Add the ``quickstart`` sub-command."""
+    from lam_ros.description import TASK_NAMES
     parser = subparsers.add_parser(
         'quickstart', help='expert -> demos -> dataset -> behaviour cloning -> evaluation',
         description=__doc__.split('\n\n')[1] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--task', default='lift', choices=['lift', 'pick_place'],
+    parser.add_argument('--task', default='lift', choices=TASK_NAMES,
                         help='task to learn (default: %(default)s)')
     parser.add_argument('--out', default='runs/quickstart', metavar='DIR',
                         help='where demos, dataset, checkpoints and results go '

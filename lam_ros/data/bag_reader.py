@@ -13,10 +13,10 @@ from rosbags.highlevel import AnyReader, AnyReaderError
 from rosbags.rosbag2 import ReaderError
 
 from lam_ros.data import messages
-from lam_ros.data.bag_source import (DEFAULT_JOINT_NAMES, EpisodeEntry, find_episodes, is_bag,
-                                     mapping_for_source, read_dataset_yaml, TopicMapping)
+from lam_ros.data.bag_source import (EpisodeEntry, find_episodes, is_bag, mapping_for_source,
+                                     read_dataset_yaml, TopicMapping)
 
-__all__ = ['COMMAND_TYPES', 'DEFAULT_JOINT_NAMES', 'EpisodeEntry', 'EpisodeError',
+__all__ = ['COMMAND_TYPES', 'EpisodeEntry', 'EpisodeError',
            'find_episodes', 'mapping_for_source', 'POSE_TYPES', 'RawEpisode', 'read_commands',
            'read_dataset_yaml', 'read_episode', 'Stream', 'TopicMapping']
 

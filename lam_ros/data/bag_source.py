@@ -11,11 +11,13 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import yaml
 
-DEFAULT_JOINT_NAMES: Tuple[str, ...] = tuple(
-    [f'panda_joint{i}' for i in range(1, 8)] + ['panda_finger_joint1'])
-"""The Panda's commanded joints in action order (the same as ``lam_ros.sim.robot.JOINT_NAMES``)."""
+from lam_ros.description import load_robot, RobotDescription
 
 PathLike = Union[str, Path]
+
+
+def _robot() -> RobotDescription:
+    return load_robot()
 
 
 @dataclass
@@ -26,13 +28,13 @@ class TopicMapping:
     name in the mapping is a name after renaming.
     """
 
-    joint_names: List[str] = field(default_factory=lambda: list(DEFAULT_JOINT_NAMES))
+    joint_names: List[str] = field(default_factory=lambda: list(_robot().joint_names))
     """Policy joints in action / observation order; each must be in the joint states."""
 
-    joint_state_topic: str = '/joint_states'
+    joint_state_topic: str = field(default_factory=lambda: _robot().topics.joint_state)
     """``sensor_msgs/JointState`` topic; extra joints in it are ignored, missing ones are not."""
 
-    command_topic: str = '/forward_position_controller/commands'
+    command_topic: str = field(default_factory=lambda: _robot().topics.command)
     """``std_msgs/Float64MultiArray`` or ``trajectory_msgs/JointTrajectory`` command topic."""
 
     command_joint_names: Optional[List[str]] = None
@@ -42,27 +44,27 @@ class TopicMapping:
     joint_rename: Dict[str, str] = field(default_factory=dict)
     """Bag joint name -> policy joint name, applied to joint states and trajectory commands."""
 
-    object_pose_topic: Optional[str] = '/object_pose'
+    object_pose_topic: Optional[str] = field(default_factory=lambda: _robot().topics.object_pose)
     """``geometry_msgs/PoseStamped`` of the object -> ``object_pose``; used when in the bags."""
 
-    goal_pose_topic: Optional[str] = '/goal_pose'
+    goal_pose_topic: Optional[str] = field(default_factory=lambda: _robot().topics.goal_pose)
     """``geometry_msgs/PoseStamped`` of the goal -> ``goal_pose``; used when in the bags."""
 
     ee_pose_topic: Optional[str] = None
     """``geometry_msgs/PoseStamped`` of the end effector -> ``ee_pose`` (or pass an FK)."""
 
-    image_topic: Optional[str] = '/camera/image_raw'
+    image_topic: Optional[str] = field(default_factory=lambda: _robot().topics.image)
     """``sensor_msgs/Image`` colour camera -> ``rgb`` (H, W, 3) uint8; used when in the bags."""
 
-    depth_topic: Optional[str] = '/camera/depth/image_raw'
+    depth_topic: Optional[str] = field(default_factory=lambda: _robot().topics.depth)
     """``sensor_msgs/Image`` depth (32FC1 m or 16UC1 mm) -> ``depth`` (H, W, 1) m, pixels
     without a return (NaN/Inf) as 0; used when in the bags."""
 
-    success_topic: Optional[str] = '/task_success'
+    success_topic: Optional[str] = field(default_factory=lambda: _robot().topics.success)
     """``std_msgs/Bool``; its last value is the outcome unless ``dataset.yaml`` gives one."""
 
     gripper_joints: List[str] = field(
-        default_factory=lambda: ['panda_finger_joint1', 'panda_finger_joint2'])
+        default_factory=lambda: list(_robot().gripper.width_joints))
     """Joints whose positions (m) sum to ``gripper_width``, as in the sim; the observation
     exists when all of them are in the joint states. Empty for no gripper observation."""
 
@@ -85,6 +87,19 @@ class TopicMapping:
         if not self.joint_state_topic or not self.command_topic:
             raise ValueError('joint_state_topic and command_topic are required topic names')
         self.gripper_joints = [str(n) for n in (self.gripper_joints or [])]
+
+    @classmethod
+    def for_robot(cls, robot: Optional[str] = None, **overrides: Any) -> 'TopicMapping':
+        """Return the mapping of a robot description's joints and topics, then ``overrides``."""
+        desc = load_robot(robot)
+        t = desc.topics
+        values: Dict[str, Any] = dict(
+            joint_names=list(desc.joint_names), joint_state_topic=t.joint_state,
+            command_topic=t.command, object_pose_topic=t.object_pose,
+            goal_pose_topic=t.goal_pose, image_topic=t.image, depth_topic=t.depth,
+            success_topic=t.success, gripper_joints=list(desc.gripper.width_joints))
+        values.update(overrides)
+        return cls.from_dict(values)
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> 'TopicMapping':
@@ -186,8 +201,31 @@ def find_episodes(source: PathLike) -> List[EpisodeEntry]:
     return [EpisodeEntry(p.name, p) for p in bags]
 
 
+def _recorded_robot(meta: Dict[str, Any]) -> Optional[RobotDescription]:
+    """Return the description of the robot ``dataset.yaml`` names, when this machine has it."""
+    name = meta.get('robot')
+    if not isinstance(name, str) or not name:
+        return None
+    try:
+        return load_robot(name)
+    except (FileNotFoundError, ValueError):
+        return None  # recorded elsewhere: the dataset.yaml's own joints and topics still apply
+
+
+def recorded_rate_hz(source: PathLike) -> Optional[float]:
+    """Return the control rate ``dataset.yaml`` recorded (``rates.control_rate_hz``), if any."""
+    meta = read_dataset_yaml(source) if Path(source).is_dir() else None
+    rates = (meta or {}).get('rates')
+    rate = rates.get('control_rate_hz') if isinstance(rates, dict) else None
+    if isinstance(rate, (int, float)) and not isinstance(rate, bool) and rate > 0:
+        return float(rate)
+    return None
+
+
 def mapping_for_source(source: PathLike) -> TopicMapping:
-    """Return the default mapping, with joints and topic roles from ``dataset.yaml`` if any.
+    """Return the mapping of the recorded robot, with joints and topics from ``dataset.yaml``.
+
+    Without a ``dataset.yaml`` (plain bags) the default robot's mapping applies.
 
     A recorder's ``topics`` (role -> topic) name every recorded signal, so optional roles it
     lacks are switched off rather than guessed.
@@ -196,6 +234,9 @@ def mapping_for_source(source: PathLike) -> TopicMapping:
     if not meta:
         return TopicMapping()
     data: Dict[str, Any] = {}
+    robot = _recorded_robot(meta)
+    if robot is not None:
+        data.update(TopicMapping.for_robot(robot).to_dict())
     if meta.get('joint_names'):
         data['joint_names'] = [str(n) for n in meta['joint_names']]
     roles = meta.get('topics')

@@ -18,9 +18,11 @@ from safetensors.numpy import save_file
 
 from lam_ros.data.bag_reader import (EpisodeError, find_episodes, mapping_for_source,
                                      read_episode, TopicMapping)
+from lam_ros.data.bag_source import recorded_rate_hz
 from lam_ros.data.dataset_align import (BuildOptions, EePoseFn, IMAGE_KEYS,
                                         resample_episode)
 from lam_ros.data.dataset_windows import Windows
+from lam_ros.description import load_robot
 
 FORMAT_VERSION = 1
 _META_KEY = 'lam_ros_dataset'
@@ -267,17 +269,26 @@ class Dataset:
                    meta['mapping'])
 
 
+def dataset_rate_hz(source: PathLike, rate_hz: Optional[float] = None) -> float:
+    """Return the rate to build at: ``rate_hz`` if given, else the control rate ``dataset.yaml``
+    recorded, else the default robot description's (plain bags)."""
+    if rate_hz is not None:
+        return float(rate_hz)
+    return recorded_rate_hz(source) or load_robot().control_rate_hz
+
+
 def build_dataset(source: PathLike, mapping: Optional[TopicMapping] = None,
-                  rate_hz: float = 20.0, ee_pose_fn: Optional[EePoseFn] = None,
+                  rate_hz: Optional[float] = None, ee_pose_fn: Optional[EePoseFn] = None,
                   **options: Any) -> Dataset:
     """Build a dataset from a recorder directory, a folder of bags or one bag.
 
-    ``mapping`` defaults to the topics and joints in ``dataset.yaml`` (or the package's
-    defaults); ``options`` are :class:`BuildOptions` fields. ``ee_pose_fn`` computes
-    ``ee_pose`` from ``joint_pos`` when no end-effector pose topic is recorded.
+    ``mapping`` defaults to the topics and joints in ``dataset.yaml`` (or the robot
+    description's); ``rate_hz`` to the recorded control rate (see :func:`dataset_rate_hz`);
+    ``options`` are :class:`BuildOptions` fields. ``ee_pose_fn`` computes ``ee_pose`` from
+    ``joint_pos`` when no end-effector pose topic is recorded.
     """
     mapping = mapping or mapping_for_source(source)
-    opts = BuildOptions(rate_hz=rate_hz, **options)
+    opts = BuildOptions(rate_hz=dataset_rate_hz(source, rate_hz), **options)
     exclusions: List[Exclusion] = []
     statuses = ('complete', 'interrupted') if opts.include_interrupted else ('complete',)
     raws = []
@@ -321,7 +332,7 @@ def _exclude_odd_shapes(episodes: List[Episode], exclusions: List[Exclusion]) ->
 
 
 def load_or_build(source: PathLike, cache: PathLike, mapping: Optional[TopicMapping] = None,
-                  rate_hz: float = 20.0, ee_pose_fn: Optional[EePoseFn] = None,
+                  rate_hz: Optional[float] = None, ee_pose_fn: Optional[EePoseFn] = None,
                   observation_spec: Optional[Dict[str, Any]] = None,
                   **options: Any) -> Tuple[Dataset, bool]:
     """Return ``(dataset, from_cache)``: the cache when it matches the source, else a rebuild.
@@ -330,7 +341,7 @@ def load_or_build(source: PathLike, cache: PathLike, mapping: Optional[TopicMapp
     provide those observations (see :meth:`Dataset.load`).
     """
     mapping = mapping or mapping_for_source(source)
-    opts = BuildOptions(rate_hz=rate_hz, **options)
+    opts = BuildOptions(rate_hz=dataset_rate_hz(source, rate_hz), **options)
     expected = source_fingerprint(source, mapping, opts, ee_pose_fn)
     cache = Path(cache)
     if cache.is_file():
@@ -340,7 +351,7 @@ def load_or_build(source: PathLike, cache: PathLike, mapping: Optional[TopicMapp
             fresh = False  # an unreadable or old-format cache is simply rebuilt
         if fresh:
             return Dataset.load(cache, observation_spec), True
-    dataset = build_dataset(source, mapping, rate_hz, ee_pose_fn, **options)
+    dataset = build_dataset(source, mapping, opts.rate_hz, ee_pose_fn, **options)
     dataset.save(cache)
     if observation_spec is not None:
         check_observation_spec(dataset.observation_spec(), observation_spec, str(source))

@@ -6,12 +6,13 @@ most recent frame, and ``action[k]`` is the last command received strictly befor
 ``t_k + 1 / rate_hz``: the command that governs the interval after observation ``k``.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
 from lam_ros.data.bag_reader import EpisodeError, RawEpisode, Stream, TopicMapping
+from lam_ros.description import load_robot
 
 INTERPOLATED_POSES = ('object_pose', 'goal_pose', 'ee_pose')
 # gripper_width comes from the joint states, so it needs no gap check of its own.
@@ -22,8 +23,8 @@ IMAGE_KEYS = ('rgb', 'depth')
 class BuildOptions:
     """How episodes are resampled and which ones are accepted."""
 
-    rate_hz: float = 20.0
-    """Policy rate: samples per second of every episode."""
+    rate_hz: float = field(default_factory=lambda: load_robot().control_rate_hz)
+    """Policy rate: samples per second of every episode (default: the robot description's)."""
 
     max_gap_s: float = 0.5
     """Longest allowed silence on a required topic inside the sampled span."""

@@ -1,11 +1,18 @@
-"""Configuration of a recording session (mirrored into the recorder node's ROS parameters)."""
+"""
+Configuration of a recording session (mirrored into the recorder node's ROS parameters).
 
-from dataclasses import dataclass, field
+Empty joints, topics and rate mean the robot description's (``config/robots/<robot>.yaml``);
+:meth:`RecorderConfig.resolved` fills them in.
+"""
+
+from dataclasses import dataclass, field, replace
 from typing import Dict, List
 
 from lam_ros.data import messages
+from lam_ros.description import load_robot, RobotDescription, TOPIC_TYPES
 
-PANDA_JOINTS = [f'panda_joint{i}' for i in range(1, 8)] + ['panda_finger_joint1']
+RECORDED_ROLES = ('joint_state', 'object_pose', 'goal_pose', 'success')
+"""Observation topic roles recorded unless ``topics`` says otherwise (the command on top)."""
 
 
 @dataclass
@@ -14,28 +21,30 @@ class RecorderConfig:
 
     output_dir: str = 'lam_ros_demos'
     """Dataset directory (created if missing); a later session appends episodes to it."""
-    robot: str = 'panda'
-    """Robot name stored in dataset.yaml; a directory holds one robot's episodes."""
+    robot: str = ''
+    """Robot description (config/robots/<name>.yaml or a path; empty: the default robot); its
+    name is stored in dataset.yaml, and a directory holds one robot's episodes."""
     task: str = 'lift'
     """Task name stored in dataset.yaml (e.g. lift, pick_place)."""
-    joint_names: List[str] = field(default_factory=lambda: list(PANDA_JOINTS))
-    """Commanded joints in the order of the command vector (the action order)."""
-    topics: List[str] = field(default_factory=lambda: [
-        '/joint_states', '/object_pose', '/goal_pose', '/task_success'])
-    """Observation topics to record (absolute names)."""
-    topic_types: List[str] = field(default_factory=lambda: [
-        messages.JOINT_STATE, messages.POSE_STAMPED, messages.POSE_STAMPED, messages.BOOL])
+    joint_names: List[str] = field(default_factory=list)
+    """Commanded joints in the order of the command vector (the action order); empty: the
+    robot's."""
+    topics: List[str] = field(default_factory=list)
+    """Observation topics to record (absolute names); empty: the robot's joint state, object
+    pose, goal pose and success topics."""
+    topic_types: List[str] = field(default_factory=list)
     """Message type of each entry of ``topics``, e.g. sensor_msgs/msg/JointState."""
-    command_topic: str = '/forward_position_controller/commands'
-    """The command that reaches the robot: the recorded action label."""
+    command_topic: str = ''
+    """The command that reaches the robot: the recorded action label; empty: the robot's."""
     command_type: str = messages.FLOAT64_ARRAY
     """std_msgs/msg/Float64MultiArray or trajectory_msgs/msg/JointTrajectory."""
-    success_topic: str = '/task_success'
-    """std_msgs/msg/Bool; its last value in an episode is the episode's outcome ('' = none)."""
+    success_topic: str = ''
+    """std_msgs/msg/Bool; its last value in an episode is the episode's outcome; empty: the
+    robot's."""
     best_effort_topics: List[str] = field(default_factory=list)
     """Topics whose publishers are best-effort (subscribed best-effort, may drop)."""
-    control_rate_hz: float = 20.0
-    """Nominal rate of the command stream, stored in dataset.yaml."""
+    control_rate_hz: float = 0.0
+    """Nominal rate of the command stream, stored in dataset.yaml; 0: the robot's."""
     state_rate_hz: float = 100.0
     """Nominal rate of the joint states, stored in dataset.yaml."""
     flush_interval_s: float = 0.5
@@ -71,12 +80,32 @@ class RecorderConfig:
         if self.command_type not in (messages.FLOAT64_ARRAY, messages.JOINT_TRAJECTORY):
             raise ValueError(f'command_type must be {messages.FLOAT64_ARRAY} or '
                              f'{messages.JOINT_TRAJECTORY}, got {self.command_type!r}')
-        if not self.joint_names:
-            raise ValueError('joint_names is empty; expected the commanded joints in order')
-        for name in ('control_rate_hz', 'state_rate_hz', 'flush_interval_s', 'status_rate_hz',
+        if self.control_rate_hz < 0:
+            raise ValueError(f'control_rate_hz must be > 0 (0: the robot\'s), got '
+                             f'{self.control_rate_hz}')
+        for name in ('state_rate_hz', 'flush_interval_s', 'status_rate_hz',
                      'queue_depth', 'image_queue_depth'):
             if getattr(self, name) <= 0:
                 raise ValueError(f'{name} must be > 0, got {getattr(self, name)}')
+
+    @property
+    def description(self) -> RobotDescription:
+        """Return the robot description named by ``robot``."""
+        return load_robot(self.robot)
+
+    def resolved(self) -> 'RecorderConfig':
+        """Return a copy with every empty setting filled from the robot description."""
+        robot = self.description
+        topics, types = self.topics, self.topic_types
+        if not topics:
+            topics = [robot.topics.topic_of(role) for role in RECORDED_ROLES]
+            types = [TOPIC_TYPES[role] for role in RECORDED_ROLES]
+        return replace(
+            self, robot=robot.name, joint_names=list(self.joint_names or robot.joint_names),
+            topics=list(topics), topic_types=list(types),
+            command_topic=self.command_topic or robot.topics.command,
+            success_topic=self.success_topic or robot.topics.success,
+            control_rate_hz=self.control_rate_hz or robot.control_rate_hz)
 
     def topic_map(self) -> Dict[str, str]:
         """Return every recorded topic -> message type, the command topic included."""

@@ -13,13 +13,9 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Union
 
 from lam_ros.data import messages as m
-from lam_ros.data.record_config import PANDA_JOINTS
 from lam_ros.data.recording import DatasetRecorder
+from lam_ros.description import CameraConfig, get_task, load_robot, TOPIC_TYPES
 from lam_ros.sim.stream import sample_message, SIM_TOPICS, SimDriver, SimStream
-
-COMMAND_TOPIC = '/forward_position_controller/commands'
-BASE_FRAME = 'panda_link0'
-CAMERA_FRAME = 'sim_camera_optical_frame'
 
 
 @dataclass
@@ -27,7 +23,7 @@ class DemoConfig:
     """What to generate: task, how many episodes, noise, rates and camera."""
 
     task: str = 'lift'
-    """Task: lift or pick_place."""
+    """Task name (``lam_ros.description.TASK_NAMES``)."""
     episodes: int = 10
     """Number of episodes to record."""
     seed: int = 0
@@ -40,17 +36,16 @@ class DemoConfig:
     """Rate of /object_pose, /goal_pose and /task_success in simulated time."""
     camera: bool = False
     """Record /camera/image_raw (rgb8) and /camera/camera_info."""
-    camera_width: int = 84
+    camera_width: int = CameraConfig.width
     """Camera image width (pixels)."""
-    camera_height: int = 84
+    camera_height: int = CameraConfig.height
     """Camera image height (pixels)."""
     camera_rate_hz: float = 10.0
     """Camera frame rate in simulated time."""
 
     def __post_init__(self) -> None:
         """Reject values that cannot produce episodes."""
-        if self.task not in ('lift', 'pick_place'):
-            raise ValueError(f"task must be 'lift' or 'pick_place', got {self.task!r}")
+        get_task(self.task)
         if int(self.episodes) < 1:
             raise ValueError(f'episodes must be >= 1, got {self.episodes}')
         if not (math.isfinite(self.noise_std_m) and self.noise_std_m >= 0):
@@ -64,12 +59,12 @@ class DemoConfig:
 def demo_topics(task: str, camera: bool) -> Dict[str, str]:
     """Return topic -> message type of the bags that ``record_demos`` writes."""
     roles = ['joint_state', 'object_pose', 'success']
-    if task == 'pick_place':
+    if get_task(task).has_goal:
         roles.append('goal_pose')
     if camera:
         roles += ['image', 'camera_info']
     topics = {'/' + SIM_TOPICS[r][0]: SIM_TOPICS[r][1] for r in roles}
-    topics[COMMAND_TOPIC] = m.FLOAT64_ARRAY
+    topics[load_robot().topics.command] = TOPIC_TYPES['command']
     return topics
 
 
@@ -77,13 +72,14 @@ def _run_episode(env: Any, expert: Any, cfg: DemoConfig, rec: DatasetRecorder) -
     """Play one expert episode to success or the step limit, writing what sim_node would."""
     stream = SimStream(env, cfg.joint_state_rate_hz, cfg.pose_rate_hz,
                        cfg.camera_rate_hz if cfg.camera else None)
-    driver = SimDriver(env, stream, PANDA_JOINTS)
+    robot = load_robot()
+    driver = SimDriver(env, stream, robot.joint_names)
 
     def write(samples: list) -> None:
         for sample in samples:
             ns = m.seconds_to_ns(sample.t_s)
-            rec.write('/' + SIM_TOPICS[sample.role][0], ns,
-                      sample_message(m.ROSBAGS, sample, ns, BASE_FRAME, CAMERA_FRAME))
+            rec.write('/' + SIM_TOPICS[sample.role][0], ns, sample_message(
+                m.ROSBAGS, sample, ns, robot.frames.base, robot.frames.camera))
 
     write(driver.due_now())
     obs = env.observation()
@@ -91,7 +87,8 @@ def _run_episode(env: Any, expert: Any, cfg: DemoConfig, rec: DatasetRecorder) -
     for _ in range(env.config.max_episode_steps):
         command = env.check_command(expert.act(obs))
         driver.command(command)
-        rec.write(COMMAND_TOPIC, m.seconds_to_ns(driver.sim_s), m.float64_array(command))
+        rec.write(robot.topics.command, m.seconds_to_ns(driver.sim_s),
+                  m.float64_array(command))
         write(driver.run_until(driver.sim_s + period_s))
         if env.is_success():
             break
@@ -109,7 +106,7 @@ def record_demos(cfg: DemoConfig, output_dir: Union[str, Path],
 
     Appends to an existing dataset of the same robot and task.
     """
-    from lam_ros.sim import CameraConfig, make_env, ScriptedExpert
+    from lam_ros.sim import make_env, ScriptedExpert
     cam = CameraConfig(enabled=False, width=cfg.camera_width, height=cfg.camera_height,
                        depth=False)
     # The camera stays out of the observation so each frame is rendered only at its own rate.
@@ -120,9 +117,11 @@ def record_demos(cfg: DemoConfig, output_dir: Union[str, Path],
     if cfg.camera:
         rates['camera_rate_hz'] = float(cfg.camera_rate_hz)
     results = []
+    robot = load_robot()
     try:
-        with DatasetRecorder(output_dir, 'panda', PANDA_JOINTS, demo_topics(cfg.task, cfg.camera),
-                             rates, cfg.task, action_topic=COMMAND_TOPIC) as rec:
+        with DatasetRecorder(output_dir, robot.name, robot.joint_names,
+                             demo_topics(cfg.task, cfg.camera), rates, cfg.task,
+                             action_topic=robot.topics.command) as rec:
             for i in range(int(cfg.episodes)):
                 env.reset(seed=cfg.seed + i)
                 expert.reset(seed=cfg.seed + i)

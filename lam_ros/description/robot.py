@@ -79,9 +79,31 @@ class Topics:
     success: str = '/task_success'
     """``std_msgs/Bool``: whether the task is accomplished."""
     image: str = '/camera/image_raw'
-    """``sensor_msgs/Image`` of the workspace camera."""
+    """``sensor_msgs/Image`` (rgb8) of the workspace camera."""
+    depth: str = '/camera/depth/image_raw'
+    """``sensor_msgs/Image`` (32FC1 m) depth of the workspace camera."""
     camera_info: str = '/camera/camera_info'
     """``sensor_msgs/CameraInfo`` of the workspace camera."""
+
+    def topic_of(self, role: str) -> str:
+        """Return the topic of ``role`` (a key of :data:`TOPIC_TYPES`)."""
+        if role not in TOPIC_TYPES:
+            raise ValueError(f'unknown topic role {role!r}; expected one of {list(TOPIC_TYPES)}')
+        return getattr(self, role)
+
+
+TOPIC_TYPES: Dict[str, str] = {
+    'joint_state': 'sensor_msgs/msg/JointState',
+    'command': 'std_msgs/msg/Float64MultiArray',
+    'trajectory_command': 'trajectory_msgs/msg/JointTrajectory',
+    'object_pose': 'geometry_msgs/msg/PoseStamped',
+    'goal_pose': 'geometry_msgs/msg/PoseStamped',
+    'success': 'std_msgs/msg/Bool',
+    'image': 'sensor_msgs/msg/Image',
+    'depth': 'sensor_msgs/msg/Image',
+    'camera_info': 'sensor_msgs/msg/CameraInfo',
+}
+"""Message type of each topic role (the fields of :class:`Topics`)."""
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from lam_ros.nodes.common import declare_config, NodeFailed, run_node
-from lam_ros.teleop.episodes import EpisodeFailed, EpisodeLoop
+from lam_ros.teleop.episodes import EpisodeFailed, EpisodeLoop, ServiceWait
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.task import Future
@@ -87,10 +87,11 @@ class DemoRunnerNode(Node):
         self.loop = EpisodeLoop(cfg.episodes, cfg.episode_timeout_s, cfg.settle_s,
                                 cfg.reset_settle_s, resets)
         self.finished = Future()
-        self._call: Optional[tuple] = None  # (action, future or None, wall s since)
+        self._call: Optional[str] = None
+        self._future: Any = None
         self._wall = Clock(clock_type=ClockType.STEADY_TIME)
         self._ready = False
-        self._started_wall_s = self._wall_s()
+        self.wait = ServiceWait(cfg.service_timeout_s, self._wall_s())
         self.create_subscription(Bool, cfg.success_topic, self._on_success, 10)
         self._recorder_alive = not cfg.recorder_status_topic
         if cfg.recorder_status_topic:
@@ -115,61 +116,44 @@ class DemoRunnerNode(Node):
         if now is not None:
             self.loop.on_success(bool(msg.data), now)
 
-    def _services_ready(self) -> bool:
-        # Every service is found before the first reset: discovery can take a second or
-        # more, and a scripted operator works on the new scene meanwhile, unrecorded.
-        missing = [getattr(self.config, self.ACTIONS[a])
-                   for a, c in self.clients_by_action.items() if not c.service_is_ready()]
-        waited_s = self._wall_s() - self._started_wall_s
-        if not missing and not self._recorder_alive:
-            if waited_s > self.config.service_timeout_s:
-                raise NodeFailed(
-                    f'no message on {self.config.recorder_status_topic} after {waited_s:.0f} s:'
-                    ' the recorder is not running or (use_sim_time) receives no /clock')
-            return False
-        if missing and waited_s > self.config.service_timeout_s:
-            params = [p for a, p in self.ACTIONS.items()
-                      if getattr(self.config, p) in missing]
-            raise NodeFailed(
-                f'services {missing} are not available after {waited_s:.0f} s; start the '
-                f'nodes that offer them, or set the parameters {params}')
-        return not missing
-
     def _tick(self) -> None:
-        now = self._now_s()
+        try:
+            self._step()
+        except EpisodeFailed as exc:
+            raise NodeFailed(str(exc)) from exc
+
+    def _step(self) -> None:
+        now, wall = self._now_s(), self._wall_s()
         if now is None or self.finished.done():
             return
         if not self._ready:
-            self._ready = self._services_ready()
+            # Every service is found before the first reset: discovery can take a second or
+            # more, and a scripted operator works on the new scene meanwhile, unrecorded.
+            missing = {getattr(self.config, self.ACTIONS[a]): self.ACTIONS[a]
+                       for a, c in self.clients_by_action.items() if not c.service_is_ready()}
+            self._ready = self.wait.ready(wall, missing, self._recorder_alive,
+                                          self.config.recorder_status_topic)
             if not self._ready:
                 return
         if self._call is None:
             action = self.loop.next_call(now)
             if action is None:
                 return
-            self._call = (action, None, self._wall_s())
-        action, future, since = self._call
-        name = getattr(self.config, self.ACTIONS[action])
-        waited_s = self._wall_s() - since
-        if future is None:
-            client = self.clients_by_action[action]
+            self._call, self._future = action, None
+            self.wait.restart(wall)
+        param = self.ACTIONS[self._call]
+        if self._future is None:
+            client = self.clients_by_action[self._call]
             if client.service_is_ready():
-                self._call = (action, client.call_async(Trigger.Request()), self._wall_s())
-            elif waited_s > self.config.service_timeout_s:
-                raise NodeFailed(
-                    f'service {name} is not available after {waited_s:.0f} s; start the node '
-                    f'that offers it, or set the {self.ACTIONS[action]} parameter')
+                self._future = client.call_async(Trigger.Request())
+                self.wait.restart(wall)
+            self.wait.check(wall, getattr(self.config, param), param, False)
             return
-        if not future.done():
-            if waited_s > self.config.service_timeout_s:
-                raise NodeFailed(f'service {name} did not answer within {waited_s:.0f} s')
+        if not self._future.done():
+            self.wait.check(wall, getattr(self.config, param), param, True)
             return
-        self._call = None
-        response = future.result()
-        try:
-            result = self.loop.call_done(response.success, response.message, now)
-        except EpisodeFailed as exc:
-            raise NodeFailed(str(exc)) from exc
+        response, self._call = self._future.result(), None
+        result = self.loop.call_done(response.success, response.message, now)
         if result is not None:
             self.get_logger().info(
                 f'episode {result.index + 1}/{self.config.episodes}: '

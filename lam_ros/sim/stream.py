@@ -16,18 +16,15 @@ import math
 from typing import Any, Optional, Sequence
 
 from lam_ros.control.trajectory import points_by_name, TrajectoryFollower
+from lam_ros.description import pinhole_intrinsics, TOPIC_TYPES
+from lam_ros.sim.robot import ROBOT
 import numpy as np
 
-SIM_TOPICS = {
-    'joint_state': ('joint_states', 'sensor_msgs/msg/JointState'),
-    'object_pose': ('object_pose', 'geometry_msgs/msg/PoseStamped'),
-    'goal_pose': ('goal_pose', 'geometry_msgs/msg/PoseStamped'),
-    'success': ('task_success', 'std_msgs/msg/Bool'),
-    'image': ('camera/image_raw', 'sensor_msgs/msg/Image'),
-    'depth': ('camera/depth/image_raw', 'sensor_msgs/msg/Image'),
-    'camera_info': ('camera/camera_info', 'sensor_msgs/msg/CameraInfo'),
-}
-"""Sample role -> (topic relative to the node's namespace, message type)."""
+SIM_TOPICS = {role: (ROBOT.topics.topic_of(role).lstrip('/'), TOPIC_TYPES[role])
+              for role in ('joint_state', 'object_pose', 'goal_pose', 'success', 'image',
+                           'depth', 'camera_info')}
+"""Sample role -> (topic relative to the node's namespace, message type), from the robot
+description's topics."""
 
 _EPS = 1e-9
 
@@ -114,20 +111,13 @@ class SimStream:
             out.append(Sample('success', t_s, bool(env.is_success())))
         if self._camera is not None and self._camera.due(t_s, force):
             rgb, depth = env.camera_image()
-            cam = env.config.camera
+            height, width = rgb.shape[:2]
+            k = pinhole_intrinsics(width, height, env.config.camera.fov_deg)
             out.append(Sample('image', t_s, rgb))
-            out.append(Sample('camera_info', t_s, (
-                rgb.shape[1], rgb.shape[0], camera_k(rgb.shape[1], rgb.shape[0], cam.fov_deg))))
+            out.append(Sample('camera_info', t_s, (width, height, k)))
             if self.depth and depth is not None:
                 out.append(Sample('depth', t_s, np.asarray(depth, dtype=np.float32)))
         return out
-
-
-def camera_k(width: int, height: int, fov_y_deg: float) -> np.ndarray:
-    """Return the 3x3 intrinsics of the sim's pinhole camera (vertical field of view)."""
-    f = 0.5 * height / math.tan(math.radians(fov_y_deg) / 2.0)
-    return np.array([[f, 0.0, (width - 1) / 2.0], [0.0, f, (height - 1) / 2.0],
-                     [0.0, 0.0, 1.0]])
 
 
 class SimDriver:

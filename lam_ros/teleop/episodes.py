@@ -8,7 +8,7 @@ their answers and each ``/task_success`` value back.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import List, Mapping, Optional
 
 
 class EpisodeFailed(RuntimeError):
@@ -120,3 +120,46 @@ class EpisodeLoop:
             self._seen_false = True
         elif self._seen_false and self._success_s is None:
             self._success_s = now_s
+
+
+class ServiceWait:
+    """
+    Wall-clock patience of the runner: services must appear and answer within ``timeout_s``.
+
+    Every check raises EpisodeFailed with what to do once the wait is over.
+    """
+
+    def __init__(self, timeout_s: float, start_wall_s: float) -> None:
+        """Count the start-up wait from ``start_wall_s``."""
+        if not timeout_s > 0:
+            raise ValueError(f'timeout_s must be positive, got {timeout_s}')
+        self.timeout_s = float(timeout_s)
+        self._start_s = float(start_wall_s)
+        self._since_s = float(start_wall_s)
+
+    def ready(self, wall_s: float, missing: Mapping[str, str], recorder_alive: bool,
+              status_topic: str = '') -> bool:
+        """Return True once no service is ``missing`` (name: parameter), the recorder up."""
+        waited_s = wall_s - self._start_s
+        if missing and waited_s > self.timeout_s:
+            raise EpisodeFailed(f'services {list(missing)} are not available after '
+                                f'{waited_s:.0f} s; start the nodes that offer them, or set '
+                                f'the parameters {list(missing.values())}')
+        if not missing and not recorder_alive and waited_s > self.timeout_s:
+            raise EpisodeFailed(f'no message on {status_topic} after {waited_s:.0f} s: the '
+                                'recorder is not running or (use_sim_time) receives no /clock')
+        return not missing and recorder_alive
+
+    def restart(self, wall_s: float) -> None:
+        """Start timing a new wait (a call is due, or was just sent)."""
+        self._since_s = float(wall_s)
+
+    def check(self, wall_s: float, service: str, param: str, answered: bool) -> None:
+        """Raise when ``service`` (named by ``param``) was not found or did not answer."""
+        waited_s = wall_s - self._since_s
+        if waited_s <= self.timeout_s:
+            return
+        if not answered:
+            raise EpisodeFailed(f'service {service} is not available after {waited_s:.0f} s; '
+                                f'start the node that offers it, or set the {param} parameter')
+        raise EpisodeFailed(f'service {service} did not answer within {waited_s:.0f} s')

@@ -4,10 +4,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from lam_ros.data import messages as m
-from lam_ros.data.bag_reader import (DEFAULT_JOINT_NAMES, EpisodeError, find_episodes,
-                                     read_commands, read_episode, TopicMapping)
+from lam_ros.data.bag_reader import (EpisodeError, find_episodes, read_commands, read_episode,
+                                     TopicMapping)
 from lam_ros.data.bag_writer import write_bag
 from lam_ros.data.dataset import build_dataset
 
@@ -153,9 +154,23 @@ def test_mapping_yaml_example_and_errors(tmp_path):
     assert TopicMapping.from_dict(example.to_dict()) == example
 
 
-def test_default_joints_are_the_sims():
-    robot = pytest.importorskip('lam_ros.sim.robot')
-    assert tuple(DEFAULT_JOINT_NAMES) == tuple(robot.JOINT_NAMES)
+def test_default_mapping_is_the_robot_descriptions(tmp_path):
+    from lam_ros.description import load_robot
+    from lam_ros.description.robot import robot_yaml_path
+    panda = load_robot()
+    mapping = TopicMapping()
+    assert tuple(mapping.joint_names) == panda.joint_names
+    assert (mapping.joint_state_topic, mapping.command_topic) == (
+        panda.topics.joint_state, panda.topics.command)
+    assert tuple(mapping.gripper_joints) == panda.gripper.width_joints
+    data = yaml.safe_load(Path(robot_yaml_path('panda')).read_text())
+    data.update(name='fr3', joint_names=[f'fr3_joint{i}' for i in range(1, 8)] + ['fr3_finger'],
+                gripper={'joint': 'fr3_finger'}, topics={'joint_state': '/franka/joint_states'})
+    (tmp_path / 'fr3.yaml').write_text(yaml.safe_dump(data))
+    fr3 = TopicMapping.for_robot(str(tmp_path / 'fr3.yaml'), success_topic=None)
+    assert fr3.joint_names[-1] == 'fr3_finger' and fr3.gripper_joints == ['fr3_finger']
+    assert fr3.joint_state_topic == '/franka/joint_states'
+    assert fr3.command_topic == panda.topics.command and fr3.success_topic is None
 
 
 def test_bytes_from_a_real_ros2_recording_are_read(tmp_path):

@@ -120,6 +120,16 @@ def test_recorder_directory_keeps_complete_episodes_and_reports_the_rest(recorde
     assert more.episodes[-1].success is None
 
 
+def test_a_dataset_builds_at_the_rate_its_dataset_yaml_recorded(recorded):
+    index = yaml.safe_load((recorded / 'dataset.yaml').read_text())
+    index['rates']['control_rate_hz'] = 10.0
+    (recorded / 'dataset.yaml').write_text(yaml.safe_dump(index))
+    ds = build_dataset(recorded)
+    assert ds.rate_hz == 10.0
+    assert len(ds.episodes[0]) == pytest.approx(ds.episodes[0].duration_s * 10.0)
+    assert build_dataset(recorded, rate_hz=20.0).rate_hz == 20.0  # unless told otherwise
+
+
 def test_alignment_matches_analytic_signals(recorded):
     ep = build_dataset(recorded).episodes[0]
     steps = len(ep)

@@ -9,9 +9,11 @@ import yaml
 
 from lam_ros.cli import main as cli_main
 from lam_ros.data import messages as m
-from lam_ros.data.record_demos import COMMAND_TOPIC, DemoConfig, record_demos
+from lam_ros.data.record_demos import DemoConfig, record_demos
 
 pytest.importorskip('pybullet')
+
+COMMAND_TOPIC = '/forward_position_controller/commands'
 
 
 def _read(bag: Path) -> dict:

@@ -159,7 +159,7 @@ def test_params_file_matches_config_defaults(tmp_path: Path) -> None:
                                       '-p', f'output_dir:={tmp_path / "ds"}'])
     try:
         node = RecorderNode(context=context)
-        expected = RecorderConfig(output_dir=str(tmp_path / 'ds'))
+        expected = RecorderConfig(output_dir=str(tmp_path / 'ds')).resolved()
         assert node.config == expected
         node.close()
         node.destroy_node()

@@ -1,6 +1,6 @@
 """The hands-free episode loop, without ROS: resets, start, success or timeout, stop."""
 
-from lam_ros.teleop.episodes import EpisodeFailed, EpisodeLoop
+from lam_ros.teleop.episodes import EpisodeFailed, EpisodeLoop, ServiceWait
 import pytest
 
 
@@ -45,3 +45,22 @@ def test_episode_loop_failed_call_and_bad_settings_are_clear_errors():
         loop.call_done(False, 'disk full', 1.4)
     with pytest.raises(ValueError, match='episodes must be >= 1'):
         EpisodeLoop(0, episode_timeout_s=1.0)
+
+
+def test_service_wait_names_what_is_missing_and_what_to_set():
+    wait = ServiceWait(2.0, start_wall_s=10.0)
+    missing = {'/nobody/start': 'start_service'}
+    assert not wait.ready(11.0, missing, recorder_alive=True)
+    with pytest.raises(EpisodeFailed, match=r"\['/nobody/start'\] are not available after 3 s"
+                       r".*\['start_service'\]"):
+        wait.ready(13.0, missing, recorder_alive=True)
+    assert not wait.ready(11.0, {}, recorder_alive=False, status_topic='/rec/status')
+    with pytest.raises(EpisodeFailed, match='no message on /rec/status'):
+        wait.ready(12.5, {}, recorder_alive=False, status_topic='/rec/status')
+    assert wait.ready(20.0, {}, recorder_alive=True)
+    wait.restart(20.0)
+    wait.check(21.9, '/sim/reset', 'sim_reset_service', answered=False)
+    with pytest.raises(EpisodeFailed, match='set the sim_reset_service parameter'):
+        wait.check(22.5, '/sim/reset', 'sim_reset_service', answered=False)
+    with pytest.raises(EpisodeFailed, match='did not answer within 3 s'):
+        wait.check(23.0, '/sim/reset', 'sim_reset_service', answered=True)
