@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lam_ros.cli import main as lam_ros  # noqa: E402
 from lam_ros.cli.train import load_dataset  # noqa: E402
-from lam_ros.data.bag_reader import read_dataset_yaml  # noqa: E402
+from lam_ros.data.bags.reader import read_dataset_yaml  # noqa: E402
 from lam_ros.learn.evaluate import EVAL_SEED_START, evaluate_policy  # noqa: E402
 from lam_ros.policy import read_checkpoint_config  # noqa: E402
 

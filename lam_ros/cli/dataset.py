@@ -5,8 +5,8 @@ from pathlib import Path
 import sys
 from typing import Callable, Optional
 
-from lam_ros.data.bag_reader import EpisodeError, mapping_for_source, TopicMapping
-from lam_ros.data.replay import load_episode
+from lam_ros.data.bags.reader import EpisodeError, mapping_for_source, TopicMapping
+from lam_ros.data.bags.replay import load_episode
 
 
 def _mapping(args: argparse.Namespace) -> TopicMapping:
@@ -21,12 +21,12 @@ def _build_options(args: argparse.Namespace) -> dict:
 
 
 def _print_summary(dataset) -> None:
-    from lam_ros.data.dataset_report import summary_lines
+    from lam_ros.data.dataset.report import summary_lines
     print('\n'.join(summary_lines(dataset)))
 
 
 def _build(args: argparse.Namespace) -> int:
-    from lam_ros.data.dataset import build_dataset, load_or_build
+    from lam_ros.data.dataset.build import build_dataset, load_or_build
     mapping = _mapping(args)
     if args.force:
         dataset = build_dataset(args.source, mapping, args.rate_hz, **_build_options(args))
@@ -44,8 +44,8 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from lam_ros.data.dataset import build_dataset, Dataset
-    from lam_ros.data.dataset_report import plot_dataset
+    from lam_ros.data.dataset.build import build_dataset, Dataset
+    from lam_ros.data.dataset.report import plot_dataset
     if Path(args.source).is_file():
         dataset = Dataset.load(args.source)
     else:

@@ -38,7 +38,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Record the episodes; print episodes/min and the success rate."""
     from lam_ros.cli._progress import episode_progress
-    from lam_ros.data.record_demos import DemoConfig, record_demos
+    from lam_ros.data.recording.demos import DemoConfig, record_demos
     try:
         cfg = DemoConfig(task=args.task, episodes=args.episodes, seed=args.seed,
                          noise_std_m=args.noise, camera=args.camera,

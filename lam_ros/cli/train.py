@@ -70,7 +70,7 @@ def register(subparsers: Any) -> None:
 
 def load_dataset(source: str, rate_hz: Optional[float] = None) -> Any:
     """Load a cache file, or build (and cache) a dataset from a directory of bags."""
-    from lam_ros.data.dataset import Dataset, load_or_build
+    from lam_ros.data.dataset.build import Dataset, load_or_build
     if os.path.isfile(source):
         return Dataset.load(source)
     if not os.path.isdir(source):
@@ -98,7 +98,7 @@ def choose_obs(requested: str, available: Dict[str, tuple]) -> List[str]:
 
 def _task_of(source: str) -> str:
     if os.path.isdir(source):
-        from lam_ros.data.bag_reader import read_dataset_yaml
+        from lam_ros.data.bags.reader import read_dataset_yaml
         return str((read_dataset_yaml(source) or {}).get('task') or '')
     return ''
 

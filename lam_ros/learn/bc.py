@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from lam_ros.data.dataset import Dataset
-from lam_ros.data.dataset_windows import Windows
+from lam_ros.data.dataset.build import Dataset
+from lam_ros.data.dataset.windows import Windows
 from lam_ros.learn import run_files
 from lam_ros.policy import (CheckpointError, compute_stats, load_checkpoint, PolicyConfig,
                             resolve_device, save_checkpoint, TransformerPolicy)

@@ -21,8 +21,8 @@ from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
 from lam_ros.data.messages import IMAGE
-from lam_ros.data.record_config import RecorderConfig
-from lam_ros.data.recording import DatasetRecorder, RecordingError
+from lam_ros.data.recording.config import RecorderConfig
+from lam_ros.data.recording.recorder import DatasetRecorder, RecordingError
 from lam_ros.nodes.common import declare_config, run_node
 
 

@@ -4,7 +4,7 @@ Republish a recorded episode's joint commands at their original timing.
 ``ros2 run lam_ros replay_node --ros-args -p source:=DIR -p episode:=NAME`` (or
 ``lam-ros dataset replay DIR --episode NAME``) sends them to a robot's or ``sim_node``'s
 command topic, as a ``Float64MultiArray`` (forward_command_controller) or a one-point
-``JointTrajectory``. ``lam_ros.data.replay.ReplayPlan`` decides when it may start (a
+``JointTrajectory``. ``lam_ros.data.bags.replay.ReplayPlan`` decides when it may start (a
 subscriber, and an arm close to the first command) and what is due; this node publishes.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import time
 from typing import Any, Optional, Sequence
 
-from lam_ros.data.replay import load_episode, ReplayPlan, ReplaySettings
+from lam_ros.data.bags.replay import load_episode, ReplayPlan, ReplaySettings
 from lam_ros.nodes.common import (CommandOutput, declare_config, NodeFailed, positions_by_name,
                                   run_node, STATE_SUB_QOS)
 import numpy as np
@@ -55,7 +55,7 @@ class ReplayNode(Node):
             if not cfg.source or not cfg.episode:
                 raise ValueError('set the source and episode parameters (a recorded dataset '
                                  'and the episode to replay)')
-            from lam_ros.data.bag_reader import TopicMapping
+            from lam_ros.data.bags.reader import TopicMapping
             times_ns, commands, mapping = load_episode(
                 cfg.source, cfg.episode, TopicMapping.from_yaml(cfg.mapping) if cfg.mapping
                 else None)

@@ -15,7 +15,7 @@ from std_msgs.msg import Float64MultiArray  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
 from lam_ros.data import messages as m  # noqa: E402
-from lam_ros.data.bag_writer import write_bag  # noqa: E402
+from lam_ros.data.bags.writer import write_bag  # noqa: E402
 from lam_ros.nodes.common import MSG  # noqa: E402
 
 from .ros_harness import isolate_dds, Probe, ROOT  # noqa: E402

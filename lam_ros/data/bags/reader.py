@@ -1,6 +1,6 @@
 """Read demonstration episodes from rosbag2 bags into per-topic time series (no ROS runtime).
 
-Sources and mappings are described in :mod:`lam_ros.data.bag_source`; its names are
+Sources and mappings are described in :mod:`lam_ros.data.bags.source`; its names are
 re-exported here.
 """
 
@@ -13,7 +13,7 @@ from rosbags.highlevel import AnyReader, AnyReaderError
 from rosbags.rosbag2 import ReaderError
 
 from lam_ros.data import messages
-from lam_ros.data.bag_source import (EpisodeEntry, find_episodes, is_bag, mapping_for_source,
+from lam_ros.data.bags.source import (EpisodeEntry, find_episodes, is_bag, mapping_for_source,
                                      read_dataset_yaml, TopicMapping)
 
 __all__ = ['COMMAND_TYPES', 'EpisodeEntry', 'EpisodeError',

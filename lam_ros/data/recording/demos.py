@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Union
 
 from lam_ros.data import messages as m
-from lam_ros.data.recording import DatasetRecorder
+from lam_ros.data.recording.recorder import DatasetRecorder
 from lam_ros.description import CameraConfig, get_task, load_robot, TOPIC_TYPES
 from lam_ros.sim.stream import sample_message, SIM_TOPICS, SimDriver, SimStream
 

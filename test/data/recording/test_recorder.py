@@ -1,4 +1,4 @@
-"""Tests for lam_ros.data.recording: bag round trip, crash recovery, write errors."""
+"""Tests for lam_ros.data.recording.recorder: bag round trip, crash recovery, write errors."""
 
 import hashlib
 import os
@@ -16,7 +16,7 @@ from rosbags.highlevel import AnyReader
 import yaml
 
 from lam_ros.data import messages as m
-from lam_ros.data.recording import DatasetRecorder, recover_dataset, RecordingError
+from lam_ros.data.recording.recorder import DatasetRecorder, recover_dataset, RecordingError
 
 JOINTS9 = [f'panda_joint{i}' for i in range(1, 8)] + ['panda_finger_joint1',
                                                       'panda_finger_joint2']
@@ -24,7 +24,7 @@ JOINTS8 = JOINTS9[:8]
 CMD = '/forward_position_controller/commands'
 TOPICS = {'/joint_states': m.JOINT_STATE, CMD: m.FLOAT64_ARRAY,
           '/object_pose': m.POSE_STAMPED, '/task_success': m.BOOL}
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _recorder(out: Path, **kwargs) -> DatasetRecorder:
@@ -169,7 +169,7 @@ _CHILD = textwrap.dedent('''
     import sys, time
     import numpy as np
     from lam_ros.data import messages as m
-    from lam_ros.data.recording import DatasetRecorder
+    from lam_ros.data.recording.recorder import DatasetRecorder
     out, mode = sys.argv[1], sys.argv[2]
     joints = [f'panda_joint{i}' for i in range(1, 8)] + ['panda_finger_joint1',
                                                         'panda_finger_joint2']
@@ -248,7 +248,7 @@ def test_sigkill_mid_episode_keeps_finished_and_recovers_open(tmp_path: Path) ->
                          'lift') as rec:
         assert rec.start_episode() == 'episode_000003'
         rec.discard_episode()
-    dataset = pytest.importorskip('lam_ros.data.dataset')
+    dataset = pytest.importorskip('lam_ros.data.dataset.build')
     built = dataset.build_dataset(out)
     names = [ep.name for ep in built.episodes]
     assert 'episode_000000' in names and 'episode_000001' in names
@@ -325,7 +325,7 @@ def test_repair_survives_truncation_at_any_byte(tmp_path: Path) -> None:
     """Cutting the open episode's MCAP anywhere yields a readable bag of a message prefix."""
     import shutil
 
-    from lam_ros.data.record_repair import repair_bag
+    from lam_ros.data.recording.repair import repair_bag
     crashed = _snapshot_open_episode(tmp_path)
     mcap = crashed / 'episode_000001' / 'episode_000001.mcap'
     data = mcap.read_bytes()

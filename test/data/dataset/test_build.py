@@ -7,9 +7,9 @@ import pytest
 import yaml
 
 from lam_ros.data import messages as m
-from lam_ros.data.bag_reader import TopicMapping
-from lam_ros.data.dataset import build_dataset
-from lam_ros.data.recording import DatasetRecorder
+from lam_ros.data.bags.reader import TopicMapping
+from lam_ros.data.dataset.build import build_dataset
+from lam_ros.data.recording.recorder import DatasetRecorder
 
 ARM = [f'panda_joint{i}' for i in range(1, 8)]
 JOINTS = ARM + ['panda_finger_joint1']
@@ -159,7 +159,7 @@ def test_command_jitter_holds_the_last_command_before_the_next_sample(tmp_path):
     records = [r for r in episode_records(2.0, pose_hz=0) if r[0] != CMD]
     records += [(CMD, m.FLOAT64_ARRAY, ns(t), m.float64_array(command(i)))
                 for i, t in enumerate(cmd_times)]
-    from lam_ros.data.bag_writer import write_bag
+    from lam_ros.data.bags.writer import write_bag
     write_bag(tmp_path / 'bags' / 'ep', records)
     ep = build_dataset(tmp_path / 'bags', max_gap_s=1.0).episodes[0]
     t = cmd_times[0] + np.arange(len(ep)) / 20.0
@@ -170,7 +170,7 @@ def test_command_jitter_holds_the_last_command_before_the_next_sample(tmp_path):
 
 
 def test_images_are_the_most_recent_frame(tmp_path):
-    from lam_ros.data.bag_writer import write_bag
+    from lam_ros.data.bags.writer import write_bag
     outcome = [(OK, m.BOOL, ns(1.0), m.bool_msg(False)), (OK, m.BOOL, ns(1.9), m.bool_msg(True))]
     write_bag(tmp_path / 'ep', episode_records(2.0, image_hz=7) + outcome)
     ds = build_dataset(tmp_path / 'ep')
@@ -188,7 +188,7 @@ def test_images_are_the_most_recent_frame(tmp_path):
 
 
 def _bad_bags(root):
-    from lam_ros.data.bag_writer import write_bag
+    from lam_ros.data.bags.writer import write_bag
     write_bag(root / 'good', episode_records(2.0))
     write_bag(root / 'short_cmd', episode_records(
         2.0, cmd_fn=lambda i: command(i)[:7] if i == 5 else command(i)))
@@ -244,7 +244,7 @@ def test_stats_cover_included_episodes_with_floored_std(recorded):
 
 
 def test_mapping_from_dataset_yaml_switches_off_unrecorded_topics(recorded):
-    from lam_ros.data.bag_reader import mapping_for_source
+    from lam_ros.data.bags.reader import mapping_for_source
     mapping = mapping_for_source(recorded)
     assert mapping.command_topic == CMD and mapping.joint_names == JOINTS
     assert mapping.goal_pose_topic is None and mapping.image_topic is None

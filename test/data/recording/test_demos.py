@@ -1,4 +1,4 @@
-"""Tests for lam_ros.data.record_demos and the ``lam-ros demos`` command."""
+"""Tests for lam_ros.data.recording.demos and the ``lam-ros demos`` command."""
 
 from pathlib import Path
 
@@ -9,7 +9,7 @@ import yaml
 
 from lam_ros.cli import main as cli_main
 from lam_ros.data import messages as m
-from lam_ros.data.record_demos import DemoConfig, record_demos
+from lam_ros.data.recording.demos import DemoConfig, record_demos
 
 pytest.importorskip('pybullet')
 
@@ -52,7 +52,7 @@ def test_demos_write_recorder_bags_with_sim_time(tmp_path: Path) -> None:
     image = data['/camera/image_raw'][0][1]
     assert (image.width, image.height, image.encoding) == (32, 24, 'rgb8')
     assert data['/camera/camera_info'][0][1].k[0] > 0
-    dataset = pytest.importorskip('lam_ros.data.dataset')
+    dataset = pytest.importorskip('lam_ros.data.dataset.build')
     built = dataset.build_dataset(out)
     if entry['success']:
         assert [ep.name for ep in built.episodes] == ['episode_000000']

@@ -9,8 +9,8 @@ import pytest
 
 from lam_ros.cli import main as lam_ros_main
 from lam_ros.data import messages as m
-from lam_ros.data.bag_writer import write_bag
-from lam_ros.data.dataset import build_dataset, Dataset, load_or_build
+from lam_ros.data.bags.writer import write_bag
+from lam_ros.data.dataset.build import build_dataset, Dataset, load_or_build
 
 JOINTS = [f'panda_joint{i}' for i in range(1, 8)] + ['panda_finger_joint1', 'panda_finger_joint2']
 BASE_NS = 1_764_400_000 * 10**9

@@ -11,7 +11,7 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from lam_ros.data.bag_reader import EpisodeError, RawEpisode, Stream, TopicMapping
+from lam_ros.data.bags.reader import EpisodeError, RawEpisode, Stream, TopicMapping
 from lam_ros.description import load_robot
 
 INTERPOLATED_POSES = ('object_pose', 'goal_pose', 'ee_pose')

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from lam_ros.data import messages
-from lam_ros.data import record_index as idx
-from lam_ros.data.record_repair import bag_mcap_path, read_bag_info, repair_bag, topic_counts
+from lam_ros.data.recording import index as idx
+from lam_ros.data.recording.repair import bag_mcap_path, read_bag_info, repair_bag, topic_counts
 from lam_ros.description.files import fsync_dir
 
 STAGING = '.recovery'
@@ -22,7 +22,7 @@ QUARANTINE = 'quarantine'
 
 @dataclass
 class RecoveryReport:
-    """What :func:`lam_ros.data.recording.recover_dataset` did."""
+    """What :func:`lam_ros.data.recording.recorder.recover_dataset` did."""
 
     recovered: List[str] = field(default_factory=list)
     """Unfinished bags rebuilt from their intact chunks (now ``interrupted``)."""

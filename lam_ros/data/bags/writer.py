@@ -15,7 +15,7 @@ def write_bag(path: Union[str, Path], records: Iterable[Record]) -> Path:
     """Write ``records`` (in any order) to a new MCAP bag directory at ``path``; return it.
 
     The bag is what ``ros2 bag record`` would produce: ``ros2 bag info``, Foxglove and
-    :mod:`lam_ros.data.bag_reader` read it.
+    :mod:`lam_ros.data.bags.reader` read it.
     """
     path = Path(path)
     if path.exists():

@@ -5,7 +5,7 @@ from typing import List, Union
 
 import numpy as np
 
-from lam_ros.data.dataset import Dataset
+from lam_ros.data.dataset.build import Dataset
 
 
 def summary_lines(dataset: Dataset) -> List[str]:

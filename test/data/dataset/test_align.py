@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from lam_ros.data.bag_reader import Stream
-from lam_ros.data.dataset_align import BuildOptions, interpolate_pose, slerp
+from lam_ros.data.bags.reader import Stream
+from lam_ros.data.dataset.align import BuildOptions, interpolate_pose, slerp
 
 
 def zrot(angle):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lam_ros.data.dataset_windows import Windows
+from lam_ros.data.dataset.windows import Windows
 
 
 def _episodes():

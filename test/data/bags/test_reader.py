@@ -7,12 +7,12 @@ import pytest
 import yaml
 
 from lam_ros.data import messages as m
-from lam_ros.data.bag_reader import (EpisodeError, find_episodes, read_commands, read_episode,
+from lam_ros.data.bags.reader import (EpisodeError, find_episodes, read_commands, read_episode,
                                      TopicMapping)
-from lam_ros.data.bag_writer import write_bag
-from lam_ros.data.dataset import build_dataset
+from lam_ros.data.bags.writer import write_bag
+from lam_ros.data.dataset.build import build_dataset
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 POLICY = [f'panda_joint{i}' for i in range(1, 8)] + ['panda_finger_joint1']
 # The robot's driver: its own prefix, its own order, and joints the policy does not use.
 BAG_NAMES = ['fr3_joint3', 'fr3_finger_joint2', 'fr3_joint1', 'fr3_joint7', 'base_yaw',

@@ -103,9 +103,9 @@ def load_episode(source: str, episode: str, mapping: Any = None
     Return ``(times_ns, commands, mapping)`` of episode ``episode`` of ``source``.
 
     ``mapping`` is a TopicMapping (None: the dataset's own topics). A missing episode is a
-    ValueError listing the ones there are; an unusable one raises bag_reader.EpisodeError.
+    ValueError listing the ones there are; an unusable one raises bags.reader.EpisodeError.
     """
-    from lam_ros.data.bag_reader import find_episodes, mapping_for_source, read_commands
+    from lam_ros.data.bags.reader import find_episodes, mapping_for_source, read_commands
     mapping = mapping if mapping is not None else mapping_for_source(source)
     entries = {e.name: e for e in find_episodes(source)}
     if episode not in entries:

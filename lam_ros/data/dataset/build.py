@@ -1,7 +1,7 @@
 """Training datasets built from rosbag2 episodes: aligned arrays, statistics and a cache.
 
-``build_dataset`` reads every episode of a source (see :mod:`lam_ros.data.bag_reader`),
-resamples it at the policy rate (:mod:`lam_ros.data.dataset_align`) and keeps the episodes that
+``build_dataset`` reads every episode of a source (see :mod:`lam_ros.data.bags.reader`),
+resamples it at the policy rate (:mod:`lam_ros.data.dataset.align`) and keeps the episodes that
 pass validation; the others are listed with their reason in ``Dataset.exclusions``. Each episode
 has ``obs[key]`` (T, ...) with the env's observation keys and shapes and ``action`` (T, A).
 """
@@ -16,12 +16,12 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
-from lam_ros.data.bag_reader import (EpisodeError, find_episodes, mapping_for_source,
+from lam_ros.data.bags.reader import (EpisodeError, find_episodes, mapping_for_source,
                                      read_episode, TopicMapping)
-from lam_ros.data.bag_source import recorded_rate_hz
-from lam_ros.data.dataset_align import (BuildOptions, EePoseFn, IMAGE_KEYS,
+from lam_ros.data.bags.source import recorded_rate_hz
+from lam_ros.data.dataset.align import (BuildOptions, EePoseFn, IMAGE_KEYS,
                                         resample_episode)
-from lam_ros.data.dataset_windows import Windows
+from lam_ros.data.dataset.windows import Windows
 from lam_ros.description import load_robot
 
 FORMAT_VERSION = 1

@@ -21,9 +21,9 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Union
 from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 
 from lam_ros.data import messages
-from lam_ros.data import record_index as idx
-from lam_ros.data.record_recover import recover_locked, RecoveryReport
-from lam_ros.data.record_repair import bag_mcap_path
+from lam_ros.data.recording import index as idx
+from lam_ros.data.recording.recover import recover_locked, RecoveryReport
+from lam_ros.data.recording.repair import bag_mcap_path
 from lam_ros.description.files import fsync_dir
 
 PathLike = Union[str, Path]
