@@ -18,18 +18,18 @@ import sys
 import time
 
 from lam_ros.data import messages
-from lam_ros.data.recording import DatasetRecorder
+from lam_ros.data.recording.recorder import DatasetRecorder
 from rosbags.highlevel import AnyReader
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 JOINTS = [f'panda_joint{i}' for i in range(1, 8)] + ['panda_finger_joint1']
 TOPICS = {'/joint_states': messages.JOINT_STATE}
 
 CHILD = """
 import sys, threading, time
 from lam_ros.data import messages
-from lam_ros.data.recording import DatasetRecorder
+from lam_ros.data.recording.recorder import DatasetRecorder
 rec = DatasetRecorder(sys.argv[1], 'panda', {joints!r}, {topics!r}, {{}}, 'lift',
                       flush_interval_s=0.1)
 raw = messages.serialize(messages.ROSBAGS.joint_state(0, {joints!r}, [0.0] * 8, [], []),
