@@ -50,7 +50,9 @@ class RecorderNode(Node):
         self.recorder = DatasetRecorder(
             cfg.output_dir, cfg.robot, cfg.joint_names, cfg.topic_map(), cfg.rates(),
             cfg.task, action_topic=cfg.command_topic or None,
-            flush_interval_s=cfg.flush_interval_s)
+            flush_interval_s=cfg.flush_interval_s,
+            required_topics=cfg.required_topics if cfg.required_max_age_s > 0 else (),
+            required_max_age_s=cfg.required_max_age_s)
         if self.recorder.last_recovery.changed:
             self.get_logger().warning(f'recovered {cfg.output_dir}: '
                                       f'{self.recorder.last_recovery}')
@@ -75,6 +77,7 @@ class RecorderNode(Node):
         self.get_logger().info(f'recording {sorted(cfg.topic_map())} into {cfg.output_dir}')
 
     def _on_message(self, topic: str, raw: bytes) -> None:
+        self.recorder.heard(topic)
         if not self.recorder.recording:
             return
         now_ns = self.get_clock().now().nanoseconds
@@ -83,7 +86,7 @@ class RecorderNode(Node):
                                       '(waiting for /clock)', throttle_duration_sec=5.0)
             return
         try:
-            self.recorder.write(topic, now_ns, raw)
+            problem = self.recorder.write(topic, now_ns, raw)
         except RecordingError as exc:
             self._last_error = str(exc)
             self.get_logger().error(self._last_error)
@@ -91,6 +94,11 @@ class RecorderNode(Node):
         except (ValueError, SerdeError) as exc:  # skip an undecodable message, keep recording
             self.get_logger().warning(f'{topic}: dropped a malformed message: {exc}',
                                       throttle_duration_sec=5.0)
+            return
+        if problem is not None:
+            self.get_logger().warning(f'{topic}: recorded an invalid command ({problem}); the '
+                                      'episode will be flagged in dataset.yaml',
+                                      throttle_duration_sec=2.0)
 
     def _on_timer(self) -> None:
         # Data of a topic that went quiet must still reach the file within a few periods.
@@ -141,9 +149,12 @@ class RecorderNode(Node):
         except (RuntimeError, OSError) as exc:
             return False, str(exc)
         self.publish_status()
-        return True, (f'saved {entry["name"]}: success={entry["success"]}, '
-                      f'{entry["duration_s"]:.1f} s, {sum(entry["message_counts"].values())} '
-                      'messages')
+        text = (f'saved {entry["name"]}: success={entry["success"]}, '
+                f'{entry["duration_s"]:.1f} s, {sum(entry["message_counts"].values())} messages')
+        if entry.get('warnings'):
+            text += '; WARNING: ' + '; '.join(entry['warnings'])
+            self.get_logger().warning(text)
+        return True, text
 
     def _discard(self) -> tuple:
         if not self.recorder.recording:

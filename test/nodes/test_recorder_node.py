@@ -14,9 +14,9 @@ from rosbags.highlevel import AnyReader  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 from std_msgs.msg import Bool, Float64MultiArray, String  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
-import yaml  # noqa: E402
+import yaml  # noqa: E402, I100
 
-from lam_ros.data import messages  # noqa: E402
+from lam_ros.data import messages  # noqa: E402, I100
 from lam_ros.nodes.recorder_node import RecorderNode  # noqa: E402
 
 from .ros_harness import isolate_dds, NodeProcess, Probe  # noqa: E402
@@ -133,6 +133,9 @@ def test_sigint_saves_open_episode_as_interrupted(tmp_path: Path) -> None:
     probe = Probe('recorder_sigint_probe')
     try:
         pubs = Publishers(probe)
+        start = probe.call(Trigger, '/recorder_node/start_episode', timeout_s=20)
+        assert not start.success and '/joint_states (never heard)' in start.message
+        pubs.publish_for(0.5)
         assert probe.call(Trigger, '/recorder_node/start_episode', timeout_s=20).success
         pubs.publish_for(1.0)
         probe.spin_for(0.3)
@@ -179,3 +182,57 @@ def test_output_dir_in_use_exits_with_clear_error(tmp_path: Path) -> None:
         text = proc.output()
         proc.stop()
     assert code == 1 and 'in use by another recorder' in text
+
+
+def test_start_refuses_until_required_topics_are_heard(session) -> None:
+    """No episode starts before the joint states arrive, nor after they go quiet."""
+    probe, node, pubs, statuses, out = session
+    refused = probe.call(Trigger, '/recorder_node/start_episode')
+    assert not refused.success
+    assert 'required topics are silent: /joint_states (never heard)' in refused.message
+    pubs.publish_for(0.3)
+    assert probe.call(Trigger, '/recorder_node/start_episode').success
+    pubs.publish_for(0.3)
+    assert probe.call(Trigger, '/recorder_node/stop_episode').success
+    probe.spin_for(1.3)  # the joint states stop: older than required_max_age_s (1 s)
+    stale = probe.call(Trigger, '/recorder_node/start_episode')
+    assert not stale.success and '/joint_states (silent for' in stale.message
+    index = yaml.safe_load((out / 'dataset.yaml').read_text())
+    assert [e['status'] for e in index['episodes']] == ['complete']
+    assert 'warnings' not in index['episodes'][0]
+
+
+def test_invalid_commands_and_missing_topics_flag_the_episode(tmp_path: Path) -> None:
+    """Record NaN and wrong-length commands but flag them; flag a silent required topic too."""
+    isolate_dds()
+    probe = Probe('recorder_flag_probe')
+    node = RecorderNode(context=probe.context, parameter_overrides=[
+        Parameter('output_dir', value=str(tmp_path / 'ds')),
+        Parameter('topics', value=['/joint_states', '/task_success']),
+        Parameter('topic_types', value=[messages.JOINT_STATE, messages.BOOL]),
+        Parameter('required_topics', value=['/joint_states', '/task_success']),
+        Parameter('required_max_age_s', value=5.0)])
+    probe.executor.add_node(node)
+    try:
+        pubs = Publishers(probe)
+        pubs.publish_for(0.3, success=False)
+        assert probe.call(Trigger, '/recorder_node/start_episode').success
+        pubs.publish_for(0.3)  # no /task_success in the episode itself
+        pubs.cmd.publish(Float64MultiArray(data=[float('nan')] + [0.0] * 7))
+        pubs.cmd.publish(Float64MultiArray(data=[1e308] * 5))
+        pubs.publish_for(0.3)
+        res = probe.call(Trigger, '/recorder_node/stop_episode')
+    finally:
+        node.close()
+        probe.executor.remove_node(node)
+        node.destroy_node()
+        probe.close()
+    assert res.success and 'WARNING: 2 of' in res.message, res.message
+    entry = yaml.safe_load((tmp_path / 'ds' / 'dataset.yaml').read_text())['episodes'][0]
+    first, missing = entry['warnings']
+    assert "NaN/Inf for ['panda_joint1']" in first and '[nan, 0, 0' in first
+    assert 'required topic /task_success has no messages' in missing
+    assert entry['status'] == 'complete'
+    assert len(res.message) < 400  # 1e308 is printed short, not as 309 digits
+    data = _read(tmp_path / 'ds' / 'episode_000000')
+    assert any(len(m.data) == 5 for _, m in data[CMD])  # recorded all the same

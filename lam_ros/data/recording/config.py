@@ -47,6 +47,13 @@ class RecorderConfig:
     """Nominal rate of the command stream, stored in dataset.yaml; 0: the robot's."""
     state_rate_hz: float = 100.0
     """Nominal rate of the joint states, stored in dataset.yaml."""
+    required_topics: List[str] = field(default_factory=list)
+    """Topics that must have delivered a message within ``required_max_age_s`` for
+    ~/start_episode to start; an episode stopped without them is flagged; empty: the
+    robot's joint state."""
+    required_max_age_s: float = 1.0
+    """How recent (s) the last message of each required topic must be at start; 0: start
+    without checking."""
     flush_interval_s: float = 0.5
     """Longest time recorded data waits in memory; a crash loses at most this much."""
     queue_depth: int = 2000
@@ -87,6 +94,9 @@ class RecorderConfig:
                      'queue_depth', 'image_queue_depth'):
             if getattr(self, name) <= 0:
                 raise ValueError(f'{name} must be > 0, got {getattr(self, name)}')
+        if self.required_max_age_s < 0:
+            raise ValueError(f'required_max_age_s must be >= 0 (0: no check), got '
+                             f'{self.required_max_age_s}')
 
     @property
     def description(self) -> RobotDescription:
@@ -105,7 +115,9 @@ class RecorderConfig:
             topics=list(topics), topic_types=list(types),
             command_topic=self.command_topic or robot.topics.command,
             success_topic=self.success_topic or robot.topics.success,
-            control_rate_hz=self.control_rate_hz or robot.control_rate_hz)
+            control_rate_hz=self.control_rate_hz or robot.control_rate_hz,
+            required_topics=list(self.required_topics
+                                 or [robot.topics.topic_of('joint_state')]))
 
     def topic_map(self) -> Dict[str, str]:
         """Return every recorded topic -> message type, the command topic included."""

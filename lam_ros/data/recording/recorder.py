@@ -21,6 +21,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Union
 from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 
 from lam_ros.data import messages
+from lam_ros.data.recording.checks import EpisodeChecks, TopicWatch
 from lam_ros.data.recording import index as idx
 from lam_ros.data.recording.recover import recover_locked, RecoveryReport
 from lam_ros.data.recording.repair import bag_mcap_path
@@ -28,12 +29,16 @@ from lam_ros.description.files import fsync_dir
 
 PathLike = Union[str, Path]
 
-__all__ = ['DatasetRecorder', 'RecordingError', 'RecoveryReport', 'recover_dataset',
-           'infer_roles']
+__all__ = ['DatasetRecorder', 'NotReady', 'RecordingError', 'RecoveryReport',
+           'recover_dataset', 'infer_roles']
 
 
 class RecordingError(RuntimeError):
     """Writing an episode failed (disk full, permissions); the episode has been stopped."""
+
+
+class NotReady(RuntimeError):
+    """An episode cannot start yet: a required topic is silent."""
 
 
 def infer_roles(topics: Mapping[str, str], action_topic: Optional[str] = None) -> Dict[str, str]:
@@ -96,8 +101,14 @@ class DatasetRecorder:
                  topics: Mapping[str, str], rates: Mapping[str, float], task: str, *,
                  action_topic: Optional[str] = None,
                  roles: Optional[Mapping[str, str]] = None,
-                 flush_interval_s: float = 0.5, normalize_cdr: bool = True) -> None:
-        """Open (create or continue) ``output_dir``, recovering a crashed session first."""
+                 flush_interval_s: float = 0.5, normalize_cdr: bool = True,
+                 required_topics: Sequence[str] = (), required_max_age_s: float = 1.0) -> None:
+        """
+        Open (create or continue) ``output_dir``, recovering a crashed session first.
+
+        ``required_topics`` must have been :meth:`heard` within ``required_max_age_s`` for
+        :meth:`start_episode` to start; an episode without them is flagged when it stops.
+        """
         if not topics:
             raise ValueError('topics is empty; expected at least one topic -> message type')
         for topic, msgtype in topics.items():
@@ -109,12 +120,22 @@ class DatasetRecorder:
         if action_topic is not None and action_topic not in topics:
             raise ValueError(f'action_topic {action_topic!r} is not one of the recorded topics '
                              f'{sorted(topics)}')
+        missing = [t for t in required_topics if t not in topics]
+        if missing:
+            raise ValueError(f'required_topics {missing} are not recorded; expected some of '
+                             f'{sorted(topics)}')
         if flush_interval_s <= 0:
             raise ValueError(f'flush_interval_s must be > 0 seconds, got {flush_interval_s}')
         self.output_dir = Path(output_dir).expanduser()
         self.topics = {str(k): str(v) for k, v in topics.items()}
         self.flush_interval_s = float(flush_interval_s)
         self.normalize_cdr = bool(normalize_cdr)
+        self.required_topics = list(required_topics)
+        self.required_max_age_s = float(required_max_age_s)
+        self.watch = TopicWatch()
+        self._joint_names = list(joint_names)
+        self._action_topic = action_topic
+        self._checks = EpisodeChecks(None, None, self._joint_names)
         self._lock = threading.Lock()
         try:
             self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -189,8 +210,21 @@ class DatasetRecorder:
         """Messages written per topic in the open episode."""
         return dict(self._counts)
 
+    def heard(self, topic: str) -> None:
+        """Note that ``topic`` delivered a message now (recording or not)."""
+        self.watch.heard(topic)
+
     def start_episode(self) -> str:
-        """Open a new bag and return the episode name; RuntimeError when one is open."""
+        """
+        Open a new bag and return the episode name.
+
+        RuntimeError when one is open; :class:`NotReady` while a required topic is silent.
+        """
+        silent = self.watch.silent(self.required_topics, self.required_max_age_s)
+        if silent:
+            raise NotReady(f'not starting: required topics are silent: {", ".join(silent)}; '
+                           'start the robot (or sim) that publishes them, or wait and call '
+                           'start_episode again')
         with self._lock:
             if self._writer is not None:
                 raise RuntimeError(f'episode {self.episode_name} is being recorded; stop or '
@@ -222,12 +256,19 @@ class DatasetRecorder:
                                      'free disk space and write permission') from exc
             self._writer, self._entry, self._connections = writer, entry, connections
             self._counts = {t: 0 for t in self.topics}
+            command_type = self.topics.get(self._action_topic) if self._action_topic else None
+            self._checks = EpisodeChecks(self._action_topic, command_type, self._joint_names)
             self._first_ns, self._last_ns = None, 0
             self._last_flush = time.monotonic()
             return name
 
-    def write(self, topic: str, timestamp_ns: int, data: Any) -> None:
-        """Append one message (CDR bytes or a rosbags message) received at ``timestamp_ns``."""
+    def write(self, topic: str, timestamp_ns: int, data: Any) -> Optional[str]:
+        """
+        Append one message (CDR bytes or a rosbags message) received at ``timestamp_ns``.
+
+        Returns what is wrong with it when it is an invalid command (it is recorded all the
+        same, and the episode is flagged when it stops), else None.
+        """
         if self._writer is None:
             raise RuntimeError('no episode is being recorded; call start_episode() first')
         connection = self._connections.get(topic)
@@ -239,6 +280,7 @@ class DatasetRecorder:
                 else data
         else:
             raw = messages.serialize(data, self.topics[topic])
+        problem = self._checks.check(topic, raw)
         timestamp_ns = int(timestamp_ns)
         with self._lock:
             if self._writer is None:
@@ -255,6 +297,7 @@ class DatasetRecorder:
             if self._first_ns is None:
                 self._first_ns = timestamp_ns
             self._last_ns = max(self._last_ns, timestamp_ns)
+        return problem
 
     def flush(self) -> None:
         """Push buffered data of the open episode to the file now (e.g. when input pauses)."""
@@ -305,6 +348,11 @@ class DatasetRecorder:
         entry['duration_s'] = round(span / 1e9, 6)
         if error:
             entry['error'] = error
+        if status != idx.DISCARDED:
+            commands = self._counts.get(self._action_topic, 0) if self._action_topic else 0
+            notes = self._checks.notes(commands, self._counts, self.required_topics)
+            if notes:
+                entry['warnings'] = notes
 
     def stop_episode(self, success: Optional[bool] = None,
                      status: str = idx.COMPLETE) -> Dict[str, Any]:
