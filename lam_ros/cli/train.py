@@ -114,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
         policy = {'head': args.head}
         for key in ('history_len', 'chunk_size', 'd_model', 'n_heads', 'n_layers', 'dropout'):
             policy[key] = getattr(args, key)
+        if dataset.robot:
+            policy['robot'] = dataset.robot
         policy_config = PolicyConfig(joint_names=tuple(dataset.joint_names),
                                      obs_spec={k: spec[k] for k in keys},
                                      control_rate_hz=dataset.rate_hz, **policy)

@@ -201,6 +201,13 @@ def find_episodes(source: PathLike) -> List[EpisodeEntry]:
     return [EpisodeEntry(p.name, p) for p in bags]
 
 
+def recorded_robot(source: PathLike) -> str:
+    """Return the robot name ``dataset.yaml`` recorded, or '' (plain bags)."""
+    meta = read_dataset_yaml(source) if Path(source).is_dir() else None
+    name = (meta or {}).get('robot')
+    return name if isinstance(name, str) else ''
+
+
 def _recorded_robot(meta: Dict[str, Any]) -> Optional[RobotDescription]:
     """Return the description of the robot ``dataset.yaml`` names, when this machine has it."""
     name = meta.get('robot')

@@ -18,9 +18,10 @@ from safetensors.numpy import save_file
 
 from lam_ros.data.bags.reader import (EpisodeError, find_episodes, mapping_for_source,
                                      read_episode, TopicMapping)
-from lam_ros.data.bags.source import recorded_rate_hz
+from lam_ros.data.bags.source import recorded_rate_hz, recorded_robot
 from lam_ros.data.dataset.align import (BuildOptions, EePoseFn, IMAGE_KEYS,
                                         resample_episode)
+from lam_ros.data.dataset.stats import compute_stats, Stats
 from lam_ros.data.dataset.windows import Windows
 from lam_ros.description import load_robot
 
@@ -28,7 +29,6 @@ FORMAT_VERSION = 1
 _META_KEY = 'lam_ros_dataset'
 _SMALL_FILE_BYTES = 1 << 16
 PathLike = Union[str, Path]
-Stats = Dict[str, Dict[str, np.ndarray]]
 
 
 @dataclass
@@ -64,42 +64,6 @@ class Exclusion:
 
     reason: str
     """What was wrong, in words a user can act on."""
-
-
-def _merge_moments(acc: Optional[List[Any]], values: np.ndarray) -> List[Any]:
-    """Fold (count, mean, M2, min, max) of ``values`` (N, D) into ``acc`` (Chan et al.)."""
-    n = values.shape[0]
-    mean = values.mean(axis=0)
-    m2 = ((values - mean) ** 2).sum(axis=0)
-    vmin, vmax = values.min(axis=0), values.max(axis=0)
-    if acc is None:
-        return [n, mean, m2, vmin, vmax]
-    n_a, mean_a, m2_a, min_a, max_a = acc
-    total = n_a + n
-    delta = mean - mean_a
-    return [total, mean_a + delta * n / total, m2_a + m2 + delta ** 2 * n_a * n / total,
-            np.minimum(min_a, vmin), np.maximum(max_a, vmax)]
-
-
-def compute_stats(episodes: List[Episode], std_floor: float) -> Stats:
-    """Return mean, std (floored), min and max per observation key and for ``action``.
-
-    Vectors get per-element statistics; images (``rgb``, ``depth``) per channel, in their
-    stored units (0-255 for rgb, metres for depth).
-    """
-    acc: Dict[str, Optional[List[Any]]] = {}
-    for ep in episodes:
-        arrays = dict(ep.obs, action=ep.action)
-        for key, value in arrays.items():
-            flat = value.reshape(-1, value.shape[-1]).astype(np.float64)
-            acc[key] = _merge_moments(acc.get(key), flat)
-    stats: Stats = {}
-    for key, (count, mean, m2, vmin, vmax) in acc.items():
-        std = np.sqrt(m2 / max(count, 1))
-        stats[key] = {'mean': mean.astype(np.float32),
-                      'std': np.maximum(std, std_floor).astype(np.float32),
-                      'min': vmin.astype(np.float32), 'max': vmax.astype(np.float32)}
-    return stats
 
 
 def source_fingerprint(source: PathLike, mapping: TopicMapping, options: BuildOptions,
@@ -172,6 +136,9 @@ class Dataset:
     mapping: Dict[str, Any] = field(default_factory=dict)
     """The topic mapping used, as plain data."""
 
+    robot: str = ''
+    """Robot name the recording's ``dataset.yaml`` gives ('' for plain bags)."""
+
     def observation_spec(self) -> Dict[str, Tuple[int, ...]]:
         """Return observation key -> per-step shape, as in the env's observation space."""
         if not self.episodes:
@@ -213,6 +180,7 @@ class Dataset:
         meta = {
             'format_version': FORMAT_VERSION, 'joint_names': self.joint_names,
             'rate_hz': self.rate_hz, 'fingerprint': self.fingerprint, 'mapping': self.mapping,
+            'robot': self.robot,
             'observation_spec': {k: list(v) for k, v in self.observation_spec().items()},
             'episodes': [{'name': ep.name, 'success': ep.success, 'duration_s': ep.duration_s}
                          for ep in self.episodes],
@@ -266,7 +234,7 @@ class Dataset:
                     stats.setdefault(key, {})[stat] = handle.get_tensor(name)
         return cls(episodes, list(meta['joint_names']), float(meta['rate_hz']), stats,
                    [Exclusion(**e) for e in meta['exclusions']], meta['fingerprint'],
-                   meta['mapping'])
+                   meta['mapping'], str(meta.get('robot') or ''))
 
 
 def dataset_rate_hz(source: PathLike, rate_hz: Optional[float] = None) -> float:
@@ -313,8 +281,10 @@ def build_dataset(source: PathLike, mapping: Optional[TopicMapping] = None,
                                 len(action) / opts.rate_hz))
     _exclude_odd_shapes(episodes, exclusions)
     return Dataset(episodes, list(mapping.joint_names), opts.rate_hz,
-                   compute_stats(episodes, opts.std_floor), exclusions,
-                   source_fingerprint(source, mapping, opts, ee_pose_fn), mapping.to_dict())
+                   compute_stats((dict(ep.obs, action=ep.action) for ep in episodes),
+                                 opts.std_floor), exclusions,
+                   source_fingerprint(source, mapping, opts, ee_pose_fn), mapping.to_dict(),
+                   recorded_robot(source))
 
 
 def _exclude_odd_shapes(episodes: List[Episode], exclusions: List[Exclusion]) -> None:

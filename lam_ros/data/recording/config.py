@@ -35,7 +35,8 @@ class RecorderConfig:
     topic_types: List[str] = field(default_factory=list)
     """Message type of each entry of ``topics``, e.g. sensor_msgs/msg/JointState."""
     command_topic: str = ''
-    """The command that reaches the robot: the recorded action label; empty: the robot's."""
+    """The command that reaches the robot: the recorded action label; empty: the robot's
+    command (or trajectory command) topic."""
     command_type: str = messages.FLOAT64_ARRAY
     """std_msgs/msg/Float64MultiArray or trajectory_msgs/msg/JointTrajectory."""
     success_topic: str = ''
@@ -113,7 +114,9 @@ class RecorderConfig:
         return replace(
             self, robot=robot.name, joint_names=list(self.joint_names or robot.joint_names),
             topics=list(topics), topic_types=list(types),
-            command_topic=self.command_topic or robot.topics.command,
+            command_topic=self.command_topic or (
+                robot.topics.trajectory_command if self.command_type == messages.JOINT_TRAJECTORY
+                else robot.topics.command),
             success_topic=self.success_topic or robot.topics.success,
             control_rate_hz=self.control_rate_hz or robot.control_rate_hz,
             required_topics=list(self.required_topics

@@ -125,7 +125,7 @@ def test_a_dataset_builds_at_the_rate_its_dataset_yaml_recorded(recorded):
     index['rates']['control_rate_hz'] = 10.0
     (recorded / 'dataset.yaml').write_text(yaml.safe_dump(index))
     ds = build_dataset(recorded)
-    assert ds.rate_hz == 10.0
+    assert ds.rate_hz == 10.0 and ds.robot == 'panda'
     assert len(ds.episodes[0]) == pytest.approx(ds.episodes[0].duration_s * 10.0)
     assert build_dataset(recorded, rate_hz=20.0).rate_hz == 20.0  # unless told otherwise
 

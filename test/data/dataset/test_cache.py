@@ -50,6 +50,7 @@ def test_save_load_round_trip(bags, tmp_path):
     assert back.joint_names == ds.joint_names and back.rate_hz == ds.rate_hz
     assert back.observation_spec() == ds.observation_spec()
     assert back.fingerprint == ds.fingerprint and back.mapping == ds.mapping
+    assert back.robot == ds.robot
     for a, b in zip(ds.episodes, back.episodes):
         assert (a.name, a.success, a.duration_s) == (b.name, b.success, b.duration_s)
         np.testing.assert_array_equal(a.action, b.action)
