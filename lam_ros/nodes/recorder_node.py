@@ -11,9 +11,12 @@ Messages are taken raw (CDR bytes) and stamped with the node clock on arrival, a
 
 import importlib
 import json
+import time
 from functools import partial
 from typing import Any, Optional
 
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
 from rosbags.serde import SerdeError
@@ -116,7 +119,7 @@ class RecorderNode(Node):
     def _on_joy(self, msg: Any) -> None:
         cfg, previous = self.config, self._joy_buttons
         self._joy_buttons = list(msg.buttons)
-        for index, action in ((cfg.joy_start_button, self._start),
+        for index, action in ((cfg.joy_start_button, partial(self._start, False)),
                               (cfg.joy_stop_button, self._stop),
                               (cfg.joy_discard_button, self._discard)):
             pressed = 0 <= index < len(msg.buttons) and msg.buttons[index]
@@ -132,7 +135,39 @@ class RecorderNode(Node):
             return response
         return handle
 
-    def _start(self) -> tuple:
+    def _wait_for_required(self) -> None:
+        """
+        Listen to the silent required topics for up to ``start_wait_s``.
+
+        A helper node spun here, in the service callback, hears them while the recorder's
+        own executor is busy answering; it exists only for the wait.
+        """
+        silent = [t for t in self.recorder.required_topics
+                  if any(s.startswith(f'{t} (') for s in self.recorder.silent_required())]
+        if not silent or self.config.start_wait_s <= 0:
+            return
+        waiter = rclpy.create_node('_recorder_start_wait', context=self.context,
+                                   start_parameter_services=False)
+        executor = SingleThreadedExecutor(context=self.context)
+        executor.add_node(waiter)
+        types = self.config.topic_map()
+        for topic in silent:
+            waiter.create_subscription(message_class(types[topic]), topic,
+                                       partial(self._heard, topic), _qos(False, 1), raw=True)
+        end = time.monotonic() + self.config.start_wait_s
+        try:
+            while self.recorder.silent_required() and time.monotonic() < end:
+                executor.spin_once(timeout_sec=0.05)
+        finally:
+            executor.shutdown()
+            waiter.destroy_node()
+
+    def _heard(self, topic: str, _raw: bytes) -> None:
+        self.recorder.heard(topic)
+
+    def _start(self, wait: bool = True) -> tuple:
+        if wait and not self.recorder.recording:
+            self._wait_for_required()
         try:
             name = self.recorder.start_episode()
         except (RuntimeError, OSError) as exc:

@@ -63,6 +63,12 @@ class PandaScene:
         self.grasp_link = link_index(cid, self.robot, GRASP_LINK_NAME)
         limits = joint_limits(ALL_JOINT_NAMES)
         self.effort = limits.effort.tolist()
+        # The simulated controller limits its setpoint as ros2_control's joint limits do:
+        # inside the position limits, moving at most the velocity limit per step.
+        self.lower, self.upper = limits.lower.copy(), limits.upper.copy()
+        self._max_step = limits.velocity * self.dt_s
+        self._goal = np.zeros(len(self.joints))
+        self._setpoint = np.zeros(len(self.joints))
         for finger in self.fingers:
             p.changeDynamics(self.robot, finger, lateralFriction=FINGER_FRICTION,
                              spinningFriction=0.001, physicsClientId=cid)
@@ -91,22 +97,38 @@ class PandaScene:
 
     def reset_joints(self, q8: Sequence[float]) -> None:
         """Teleport the robot to ``q8`` (7 arm rad + finger m) at rest and hold it there."""
-        q9 = np.concatenate([np.asarray(q8, dtype=np.float64), [q8[7]]])
+        q9 = np.clip(np.concatenate([np.asarray(q8, dtype=np.float64), [q8[7]]]),
+                     self.lower, self.upper)
         for idx, value in zip(self.joints, q9):
             self.p.resetJointState(self.robot, idx, float(value), 0.0,
                                    physicsClientId=self.client)
-        self.set_joint_targets(q8)
+        self._goal = q9.copy()
+        self._setpoint = q9.copy()
+        self._command()
 
     def set_joint_targets(self, q8: Sequence[float]) -> None:
-        """Command position targets for the 8 joints; the second finger mirrors the first."""
-        q9 = [float(v) for v in q8] + [float(q8[7])]
+        """
+        Command position targets for the 8 joints; the second finger mirrors the first.
+
+        The targets are clipped into the URDF position limits; the controller's setpoint
+        then moves towards them at no more than each joint's URDF velocity limit.
+        """
+        q9 = np.concatenate([np.asarray(q8, dtype=np.float64), [q8[7]]])
+        self._goal = np.clip(q9, self.lower, self.upper)
+
+    def _command(self) -> None:
         self.p.setJointMotorControlArray(
-            self.robot, self.joints, self.p.POSITION_CONTROL, targetPositions=q9,
-            forces=self.effort, physicsClientId=self.client)
+            self.robot, self.joints, self.p.POSITION_CONTROL,
+            targetPositions=self._setpoint.tolist(), forces=self.effort,
+            physicsClientId=self.client)
 
     def step(self, n: int) -> None:
-        """Advance the physics by ``n`` time steps."""
+        """Advance the physics by ``n`` time steps, moving the setpoint within the limits."""
         for _ in range(int(n)):
+            gap = self._goal - self._setpoint
+            if gap.any():
+                self._setpoint = self._setpoint + np.clip(gap, -self._max_step, self._max_step)
+                self._command()
             self.p.stepSimulation(physicsClientId=self.client)
 
     def joint_states(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:

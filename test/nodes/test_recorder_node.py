@@ -68,7 +68,7 @@ def session(tmp_path: Path):
         Parameter('output_dir', value=str(tmp_path / 'ds')),
         Parameter('topics', value=['/joint_states', '/task_success']),
         Parameter('topic_types', value=[messages.JOINT_STATE, messages.BOOL]),
-        Parameter('flush_interval_s', value=0.2)])
+        Parameter('flush_interval_s', value=0.2), Parameter('start_wait_s', value=0.5)])
     probe.executor.add_node(node)
     statuses = []
     probe.node.create_subscription(String, '/recorder_node/status',

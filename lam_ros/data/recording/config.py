@@ -55,6 +55,8 @@ class RecorderConfig:
     required_max_age_s: float = 1.0
     """How recent (s) the last message of each required topic must be at start; 0: start
     without checking."""
+    start_wait_s: float = 5.0
+    """How long ~/start_episode waits (s) for silent required topics before refusing."""
     flush_interval_s: float = 0.5
     """Longest time recorded data waits in memory; a crash loses at most this much."""
     queue_depth: int = 2000

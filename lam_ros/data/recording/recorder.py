@@ -214,13 +214,17 @@ class DatasetRecorder:
         """Note that ``topic`` delivered a message now (recording or not)."""
         self.watch.heard(topic)
 
+    def silent_required(self) -> list:
+        """Return the required topics not heard recently, each with its age."""
+        return self.watch.silent(self.required_topics, self.required_max_age_s)
+
     def start_episode(self) -> str:
         """
         Open a new bag and return the episode name.
 
         RuntimeError when one is open; :class:`NotReady` while a required topic is silent.
         """
-        silent = self.watch.silent(self.required_topics, self.required_max_age_s)
+        silent = self.silent_required()
         if silent:
             raise NotReady(f'not starting: required topics are silent: {", ".join(silent)}; '
                            'start the robot (or sim) that publishes them, or wait and call '
