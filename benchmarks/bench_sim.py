@@ -1,4 +1,5 @@
-"""Benchmark the simulated tasks: env throughput against raw PyBullet, and expert success.
+"""
+Benchmark the simulated tasks: env throughput against raw PyBullet, and expert success.
 
 Run: ``python benchmarks/bench_sim.py --out bench_sim.json [--episodes 100]``.
 The ratio is env physics steps per second divided by raw ``stepSimulation`` calls per
@@ -23,7 +24,8 @@ from lam_ros.sim.robot import HOME_JOINT_POS  # noqa: E402
 
 def measure_throughput(task: str, camera: bool, env_steps: int,
                        rounds: int = 20) -> Dict[str, float]:
-    """Time env steps and the same number of raw physics steps on the same scene.
+    """
+    Time env steps and the same number of raw physics steps on the same scene.
 
     Env and raw chunks alternate over ``rounds`` and the fastest chunk of each counts, so
     load from other processes on the machine affects both sides alike.

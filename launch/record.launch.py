@@ -1,4 +1,5 @@
-"""Record demonstrations on a real arm: teleop_node + recorder_node against its controllers.
+"""
+Record demonstrations on a real arm: teleop_node + recorder_node against its controllers.
 
 ros2 launch lam_ros record.launch.py source:=joy robot:=/path/to/my_arm.yaml
 The arm's ros2_control stack (joint_state_broadcaster and a forward position or joint

@@ -1,4 +1,5 @@
-"""Record demonstrations in simulation: sim_node + teleop_node + recorder_node.
+"""
+Record demonstrations in simulation: sim_node + teleop_node + recorder_node.
 
 ros2 launch lam_ros sim_record.launch.py source:=keyboard|joy|scripted task:=lift
 Episodes are started / stopped / discarded with the recorder's Trigger services

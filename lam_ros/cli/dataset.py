@@ -99,7 +99,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--mapping', metavar='YAML',
                         help='topic mapping (see config/dataset_mapping.example.yaml); default: '
                              'dataset.yaml topics or the sim defaults')
-    parser.add_argument('--rate-hz', type=float, default=20.0, help='policy rate (Hz)')
+    parser.add_argument('--rate-hz', type=float, default=None,
+                        help='policy rate (Hz; default: the control rate dataset.yaml recorded, '
+                             "else the robot description's)")
     parser.add_argument('--max-gap-s', type=float, default=0.5,
                         help='longest silence allowed on a required topic (s)')
     parser.add_argument('--min-duration-s', type=float, default=1.0,
@@ -131,7 +133,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     replay = sub.add_parser('replay', help="republish an episode's commands over ROS 2")
     replay.add_argument('source', help='recorder output dir, folder of bags, or one bag')
     replay.add_argument('--episode', required=True, help='episode (bag directory) name')
-    replay.add_argument('--topic', help='command topic (default: the mapping\'s)')
+    replay.add_argument('--topic', help="command topic (default: the mapping's)")
     replay.add_argument('--interface', choices=('forward', 'trajectory'), default='forward',
                         help='Float64MultiArray (forward) or JointTrajectory (trajectory)')
     replay.add_argument('--speed', type=float, default=1.0, help='time scale (1 = original)')

@@ -1,4 +1,5 @@
-"""``lam-ros demos``: record scripted-expert demonstrations from the simulator, without ROS.
+"""
+``lam-ros demos``: record scripted-expert demonstrations from the simulator, without ROS.
 
 The episodes land in the same bag format and topics that ``recorder_node`` produces.
 """

@@ -1,4 +1,5 @@
-"""``lam-ros quickstart``: the whole loop on the embedded PyBullet Panda, in one command.
+"""
+``lam-ros quickstart``: the whole loop on the embedded PyBullet Panda, in one command.
 
 1. the scripted expert performs every task (its success rate per task);
 2. it records noisy demonstrations of one task as rosbag2 (MCAP) episodes;
@@ -35,7 +36,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument('--eval-episodes', type=int, default=50,
                         help='evaluation episodes in step 5 (default: %(default)s)')
     parser.add_argument('--steps', type=int, default=0,
-                        help='training steps (default: lam-ros train\'s default)')
+                        help="training steps (default: lam-ros train's default)")
     parser.set_defaults(func=run)
 
 

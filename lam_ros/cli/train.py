@@ -31,7 +31,7 @@ def register(subparsers: Any) -> None:
                         help="task name stored in the checkpoint (default: dataset.yaml's)")
     parser.add_argument('--rate-hz', type=float, default=None,
                         help='policy rate when building from bags (default: the control rate '
-                             'dataset.yaml recorded, else the robot description\'s)')
+                             "dataset.yaml recorded, else the robot description's)")
     model = parser.add_argument_group('policy')
     model.add_argument('--obs', default='',
                        help='comma-separated observation keys (default: those of '

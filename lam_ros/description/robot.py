@@ -18,10 +18,9 @@ import math
 import os
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
-import yaml
-
 from lam_ros.control.limits import JointLimits, load_urdf_limits
 from lam_ros.description.files import share_path
+import yaml
 
 DEFAULT_ROBOT = 'panda'
 """The robot every entry point uses unless it is given another name or path."""

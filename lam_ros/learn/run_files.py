@@ -1,4 +1,5 @@
-"""What a training run leaves on disk besides checkpoints: metrics, curves and resume state.
+"""
+What a training run leaves on disk besides checkpoints: metrics, curves and resume state.
 
 ``metrics.csv`` has one row per logging interval (validation columns filled on evaluation
 steps); ``curves.png`` plots it; TensorBoard event files are written too when the

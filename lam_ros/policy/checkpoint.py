@@ -15,13 +15,12 @@ import shutil
 import tempfile
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
-from safetensors import SafetensorError
-from safetensors.torch import load, save
-import torch
-
 from lam_ros.description.files import dir_mode, fsync_dir
 from lam_ros.policy.config import PolicyConfig
 from lam_ros.policy.model import TransformerPolicy
+from safetensors import SafetensorError
+from safetensors.torch import load, save
+import torch
 
 WEIGHTS_FILE = 'model.safetensors'
 CONFIG_FILE = 'config.json'
@@ -101,7 +100,8 @@ def load_checkpoint(directory: PathLike, device: str = 'cpu',
                     expected_joint_names: Optional[Sequence[str]] = None,
                     expected_obs_spec: Optional[Mapping[str, Sequence[int]]] = None,
                     ) -> Tuple[TransformerPolicy, Dict[str, Any]]:
-    """Load a checkpoint as (model in eval mode on device, metadata).
+    """
+    Load a checkpoint as (model in eval mode on device, metadata).
 
     expected_joint_names / expected_obs_spec, when given, must equal what the policy was
     trained with. Every failure raises CheckpointError with the reason.

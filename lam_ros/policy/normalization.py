@@ -1,4 +1,5 @@
-"""Per-key normalisation of observations and actions, kept as buffers inside the model.
+"""
+Per-key normalisation of observations and actions, kept as buffers inside the model.
 
 Vector observations and actions are standardised with mean/std fitted on the training data;
 images are scaled to [0, 1] and then standardised with fixed constants, so that the statistics
@@ -7,12 +8,11 @@ travel with the weights and a checkpoint needs nothing else to run.
 
 from typing import Dict, Mapping
 
+from lam_ros.data.dataset.stats import compute_stats
+from lam_ros.policy.config import IMAGE_KEYS, PolicyConfig
 import numpy as np
 import torch
 from torch import nn
-
-from lam_ros.data.dataset.stats import compute_stats
-from lam_ros.policy.config import IMAGE_KEYS, PolicyConfig
 
 __all__ = ['compute_stats', 'MIN_STD', 'Normalizer']  # compute_stats: the one in data.dataset
 
@@ -62,7 +62,8 @@ class Normalizer(nn.Module):
         return self.config.lowdim_keys + ('action',)
 
     def fit(self, stats: Stats) -> None:
-        """Set mean/std of every vector key and 'action' from numpy arrays; extras are ignored.
+        """
+        Set mean/std of every vector key and 'action' from numpy arrays; extras are ignored.
 
         Image keys keep their fixed statistics, so stats for them are not needed.
         """

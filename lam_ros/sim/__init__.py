@@ -3,7 +3,6 @@
 from typing import Any
 
 import gymnasium as gym
-
 from lam_ros.description import get_task, TASK_NAMES, TASKS
 from lam_ros.sim.config import CameraConfig, TaskConfig
 from lam_ros.sim.env import GraspEnv

@@ -11,12 +11,11 @@ from typing import Any, Dict, Optional, Tuple
 
 import gymnasium as gym
 from gymnasium import spaces
-import numpy as np
-
 from lam_ros.description import get_task, LIFT_AND_HOLD
 from lam_ros.sim.config import CameraConfig, TaskConfig
-from lam_ros.sim.robot import ALL_JOINT_NAMES, HOME_JOINT_POS, JOINT_NAMES, joint_limits
+from lam_ros.sim.robot import ALL_JOINT_NAMES, HOME_JOINT_POS, joint_limits, JOINT_NAMES
 from lam_ros.sim.scene import PandaScene
+import numpy as np
 
 _RENDER_CAMERA = CameraConfig(eye_m=(1.4, 0.9, 1.0), target_m=(0.3, 0.0, 0.25), fov_deg=50.0)
 

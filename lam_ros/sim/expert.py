@@ -9,12 +9,10 @@ from topics exactly as it runs here against ``GraspEnv``.
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Mapping, Optional
 
-import numpy as np
-
 from lam_ros.description import get_task, LIFT_AND_HOLD, load_robot
-from lam_ros.sim.kinematics import (
-    orientation_error_rad, PandaKinematics, top_down_quat, yaw_of)
+from lam_ros.sim.kinematics import orientation_error_rad, PandaKinematics, top_down_quat, yaw_of
 from lam_ros.sim.robot import FINGER_CLOSED_M, FINGER_OPEN_M
+import numpy as np
 
 DEFAULT_NOISE_STD = 0.01
 """Default demonstration noise (m): waypoint scatter and smooth wander of the hand."""

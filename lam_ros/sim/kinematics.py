@@ -7,12 +7,10 @@ teleop node and the scripted expert can use it with nothing but joint states fro
 
 from typing import Optional, Sequence, Tuple
 
+from lam_ros.sim.robot import (ALL_JOINT_NAMES, ARM_JOINT_NAMES, GRASP_LINK_NAME, HOME_JOINT_POS,
+                               joint_indices, joint_limits, link_index, panda_urdf_path)
 import numpy as np
 import transforms3d
-
-from lam_ros.sim.robot import (
-    ALL_JOINT_NAMES, ARM_JOINT_NAMES, GRASP_LINK_NAME, HOME_JOINT_POS, joint_indices,
-    joint_limits, link_index, panda_urdf_path)
 
 
 def quat_xyzw_to_wxyz(q: Sequence[float]) -> np.ndarray:

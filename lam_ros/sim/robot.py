@@ -8,11 +8,10 @@ Every name, the home pose and the gripper range come from ``config/robots/panda.
 import os
 from typing import Dict, Sequence, Tuple
 
-import numpy as np
-
 from lam_ros.control.limits import JointLimits
 from lam_ros.description import load_robot
 from lam_ros.description.robot import urdf_joint_limits
+import numpy as np
 
 ROBOT = load_robot()
 """The description of the simulated arm (``DEFAULT_ROBOT``)."""

@@ -8,14 +8,12 @@ tasks or rewards; ``GraspEnv`` builds the tasks on top of it.
 import os
 from typing import Optional, Sequence, Tuple
 
-import numpy as np
-
 from lam_ros.description.files import urdf_path
 from lam_ros.sim.config import CameraConfig
 from lam_ros.sim.kinematics import quat_wxyz_to_xyzw, quat_xyzw_to_wxyz
-from lam_ros.sim.robot import (
-    ALL_JOINT_NAMES, GRASP_LINK_NAME, joint_indices, joint_limits, link_index,
-    panda_light_visuals_urdf_path, panda_urdf_path)
+from lam_ros.sim.robot import (ALL_JOINT_NAMES, GRASP_LINK_NAME, joint_indices, joint_limits,
+                               link_index, panda_light_visuals_urdf_path, panda_urdf_path)
+import numpy as np
 
 FINGER_FRICTION = 1.0
 """Lateral friction of the finger pads; PyBullet's default slips on a 100 g cube."""

@@ -2,10 +2,9 @@
 
 import math
 
+from lam_ros.description import CameraConfig, pinhole_intrinsics
 import numpy as np
 import pytest
-
-from lam_ros.description import CameraConfig, pinhole_intrinsics
 
 
 def test_intrinsics_project_the_field_of_view_onto_the_image_edge():

@@ -2,9 +2,8 @@
 
 import os
 
-import pytest
-
 from lam_ros.description.files import share_path, urdf_path
+import pytest
 
 
 def test_urdf_path_finds_the_authored_assets():

@@ -4,12 +4,11 @@ import os
 import subprocess
 import sys
 
+from lam_ros.description import load_robot, RobotDescription
+from lam_ros.description.robot import robot_yaml_path
 import numpy as np
 import pytest
 import yaml
-
-from lam_ros.description import load_robot, RobotDescription
-from lam_ros.description.robot import robot_yaml_path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -1,9 +1,8 @@
 """Tests for the task objects."""
 
-import pytest
-
 from lam_ros.description import get_task, LIFT_AND_HOLD, PLACE_IN_ZONE, TASK_NAMES, TASKS
 from lam_ros.sim.config import TaskConfig
+import pytest
 
 
 def test_each_task_answers_what_the_package_asks():

@@ -3,16 +3,16 @@
 import json
 import os
 
-import pytest
-import torch
-
+from lam_ros.policy import checkpoint
 from lam_ros.policy.checkpoint import (CheckpointError, CONFIG_FILE, load_checkpoint,
                                        read_checkpoint_config, resolve_device, save_checkpoint,
                                        WEIGHTS_FILE)
-from lam_ros.policy import checkpoint
 from lam_ros.policy.model import TransformerPolicy
-from .helpers import fitted_model, IMAGE, JOINTS, random_obs, small_config, STATE, \
-    synthetic_episode
+import pytest
+import torch
+
+from .helpers import (fitted_model, IMAGE, JOINTS, random_obs, small_config, STATE,
+                      synthetic_episode)
 
 torch.set_num_threads(1)
 

@@ -1,11 +1,10 @@
 """Tests for the scripted expert (the CI smoke of its success rate)."""
 
+from lam_ros.description import get_task
+from lam_ros.sim import make_env, ScriptedExpert
+from lam_ros.sim.expert import DEFAULT_NOISE_STD, evaluate_expert
 import numpy as np
 import pytest
-
-from lam_ros.sim import make_env, ScriptedExpert
-from lam_ros.description import get_task
-from lam_ros.sim.expert import DEFAULT_NOISE_STD, evaluate_expert
 
 
 @pytest.mark.parametrize('task', ['lift', 'pick_place'])

@@ -2,11 +2,10 @@
 
 import os
 
+from lam_ros.sim.robot import (ALL_JOINT_NAMES, HOME_JOINT_POS, joint_limits, JOINT_NAMES,
+                               panda_urdf_path)
 import numpy as np
 import pytest
-
-from lam_ros.sim.robot import (
-    ALL_JOINT_NAMES, HOME_JOINT_POS, JOINT_NAMES, joint_limits, panda_urdf_path)
 
 
 def test_joint_names_follow_the_contract():

@@ -1,4 +1,5 @@
-"""Read demonstration episodes from rosbag2 bags into per-topic time series (no ROS runtime).
+"""
+Read demonstration episodes from rosbag2 bags into per-topic time series (no ROS runtime).
 
 Sources and mappings are described in :mod:`lam_ros.data.bags.source`; its names are
 re-exported here.
@@ -8,13 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from lam_ros.data import messages
+from lam_ros.data.bags.source import (EpisodeEntry, find_episodes, is_bag, mapping_for_source,
+                                      read_dataset_yaml, TopicMapping)
 import numpy as np
 from rosbags.highlevel import AnyReader, AnyReaderError
 from rosbags.rosbag2 import ReaderError
-
-from lam_ros.data import messages
-from lam_ros.data.bags.source import (EpisodeEntry, find_episodes, is_bag, mapping_for_source,
-                                     read_dataset_yaml, TopicMapping)
 
 __all__ = ['COMMAND_TYPES', 'EpisodeEntry', 'EpisodeError',
            'find_episodes', 'mapping_for_source', 'POSE_TYPES', 'RawEpisode', 'read_commands',
@@ -126,7 +126,8 @@ def _deserialize(reader: AnyReader, raw: bytes, msgtype: str) -> Any:
 
 def read_episode(entry: EpisodeEntry, mapping: TopicMapping,
                  statuses: Sequence[str] = ('complete',)) -> RawEpisode:
-    """Read an episode's topics; raise :class:`EpisodeError` with the reason it is unusable.
+    """
+    Read an episode's topics; raise :class:`EpisodeError` with the reason it is unusable.
 
     Only episodes whose ``dataset.yaml`` status is in ``statuses`` are read.
     """
@@ -250,7 +251,7 @@ def _frame(msg: Any, key: str) -> np.ndarray:
 
 def _load_frames(path: Path, topic: str, key: str, indices: np.ndarray) -> np.ndarray:
     """Decode the frames with the given message indices of one image topic, in that order."""
-    needed = set(int(i) for i in np.unique(indices))
+    needed = {int(i) for i in np.unique(indices)}
     frames: Dict[int, np.ndarray] = {}
     with _open_reader(path) as reader:
         conns = [c for c in reader.connections if c.topic == topic]

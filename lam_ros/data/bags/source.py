@@ -1,4 +1,5 @@
-"""Where a source's episodes are, and how its topics and joints map onto the policy's signals.
+"""
+Where a source's episodes are, and how its topics and joints map onto the policy's signals.
 
 A source is either a recorder output directory (``dataset.yaml`` plus one bag per episode),
 a folder of bags made by plain ``ros2 bag record``, or a single bag. A :class:`TopicMapping`
@@ -7,11 +8,10 @@ says which topic carries what and how the bag's joints map onto the policy's joi
 
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
-
-import yaml
+from typing import Any, Dict, List, Optional, Union
 
 from lam_ros.description import load_robot, RobotDescription
+import yaml
 
 PathLike = Union[str, Path]
 
@@ -22,7 +22,8 @@ def _robot() -> RobotDescription:
 
 @dataclass
 class TopicMapping:
-    """Which bag topic carries which signal, and how bag joints map onto policy joints.
+    """
+    Which bag topic carries which signal, and how bag joints map onto policy joints.
 
     Joint names in the bag are first renamed through ``joint_rename``; every other joint
     name in the mapping is a name after renaming.
@@ -93,11 +94,11 @@ class TopicMapping:
         """Return the mapping of a robot description's joints and topics, then ``overrides``."""
         desc = load_robot(robot)
         t = desc.topics
-        values: Dict[str, Any] = dict(
-            joint_names=list(desc.joint_names), joint_state_topic=t.joint_state,
-            command_topic=t.command, object_pose_topic=t.object_pose,
-            goal_pose_topic=t.goal_pose, image_topic=t.image, depth_topic=t.depth,
-            success_topic=t.success, gripper_joints=list(desc.gripper.width_joints))
+        values: Dict[str, Any] = {
+            'joint_names': list(desc.joint_names), 'joint_state_topic': t.joint_state,
+            'command_topic': t.command, 'object_pose_topic': t.object_pose,
+            'goal_pose_topic': t.goal_pose, 'image_topic': t.image, 'depth_topic': t.depth,
+            'success_topic': t.success, 'gripper_joints': list(desc.gripper.width_joints)}
         values.update(overrides)
         return cls.from_dict(values)
 
@@ -230,7 +231,8 @@ def recorded_rate_hz(source: PathLike) -> Optional[float]:
 
 
 def mapping_for_source(source: PathLike) -> TopicMapping:
-    """Return the mapping of the recorded robot, with joints and topics from ``dataset.yaml``.
+    """
+    Return the mapping of the recorded robot, with joints and topics from ``dataset.yaml``.
 
     Without a ``dataset.yaml`` (plain bags) the default robot's mapping applies.
 

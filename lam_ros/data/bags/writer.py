@@ -3,16 +3,16 @@
 from pathlib import Path
 from typing import Any, Dict, Iterable, Tuple, Union
 
-from rosbags.rosbag2 import StoragePlugin, Writer
-
 from lam_ros.data import messages
+from rosbags.rosbag2 import StoragePlugin, Writer
 
 Record = Tuple[str, str, int, Any]
 """``(topic, msgtype, log_time_ns, message)`` with a message from :mod:`messages`."""
 
 
 def write_bag(path: Union[str, Path], records: Iterable[Record]) -> Path:
-    """Write ``records`` (in any order) to a new MCAP bag directory at ``path``; return it.
+    """
+    Write ``records`` (in any order) to a new MCAP bag directory at ``path``; return it.
 
     The bag is what ``ros2 bag record`` would produce: ``ros2 bag info``, Foxglove and
     :mod:`lam_ros.data.bags.reader` read it.

@@ -1,4 +1,5 @@
-"""Resample one episode's topics onto the policy-rate grid, and check it is fit for training.
+"""
+Resample one episode's topics onto the policy-rate grid, and check it is fit for training.
 
 Grid step ``k`` is at ``t0 + k / rate_hz``, where ``t0`` is the first time every required topic
 has a message. Joint states and poses are interpolated (quaternions by slerp), images are the
@@ -9,10 +10,9 @@ most recent frame, and ``action[k]`` is the last command received strictly befor
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
-import numpy as np
-
 from lam_ros.data.bags.reader import EpisodeError, RawEpisode, Stream, TopicMapping
 from lam_ros.description import load_robot
+import numpy as np
 
 INTERPOLATED_POSES = ('object_pose', 'goal_pose', 'ee_pose')
 # gripper_width comes from the joint states, so it needs no gap check of its own.
@@ -139,7 +139,8 @@ def _check_gaps(key: str, times_ns: np.ndarray, t0_ns: int, t_end_ns: int, held:
 def resample_episode(raw: RawEpisode, mapping: TopicMapping, obs_keys: Sequence[str],
                      options: BuildOptions, ee_pose_fn: Optional[EePoseFn] = None
                      ) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
-    """Return ``(obs, action)`` on the policy-rate grid, or raise :class:`EpisodeError`.
+    """
+    Return ``(obs, action)`` on the policy-rate grid, or raise :class:`EpisodeError`.
 
     ``obs_keys`` are the optional observation keys (poses, images) the dataset uses; the
     episode must have every one of them.

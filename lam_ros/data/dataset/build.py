@@ -1,4 +1,5 @@
-"""Training datasets built from rosbag2 episodes: aligned arrays, statistics and a cache.
+"""
+Training datasets built from rosbag2 episodes: aligned arrays, statistics and a cache.
 
 ``build_dataset`` reads every episode of a source (see :mod:`lam_ros.data.bags.reader`),
 resamples it at the policy rate (:mod:`lam_ros.data.dataset.align`) and keeps the episodes that
@@ -12,18 +13,16 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
-import numpy as np
-from safetensors import safe_open
-from safetensors.numpy import save_file
-
 from lam_ros.data.bags.reader import (EpisodeError, find_episodes, mapping_for_source,
-                                     read_episode, TopicMapping)
+                                      read_episode, TopicMapping)
 from lam_ros.data.bags.source import recorded_rate_hz, recorded_robot
-from lam_ros.data.dataset.align import (BuildOptions, EePoseFn, IMAGE_KEYS,
-                                        resample_episode)
+from lam_ros.data.dataset.align import BuildOptions, EePoseFn, IMAGE_KEYS, resample_episode
 from lam_ros.data.dataset.stats import compute_stats, Stats
 from lam_ros.data.dataset.windows import Windows
 from lam_ros.description import load_robot
+import numpy as np
+from safetensors import safe_open
+from safetensors.numpy import save_file
 
 FORMAT_VERSION = 1
 _META_KEY = 'lam_ros_dataset'
@@ -68,7 +67,8 @@ class Exclusion:
 
 def source_fingerprint(source: PathLike, mapping: TopicMapping, options: BuildOptions,
                        ee_pose_fn: Optional[EePoseFn] = None) -> str:
-    """Return a hash of the episodes' files (names, sizes, times) and of the build settings.
+    """
+    Return a hash of the episodes' files (names, sizes, times) and of the build settings.
 
     Only ``dataset.yaml`` and the bag directories count, so a cache kept inside the source
     directory, or a recorder's lock file, does not make the cache stale.
@@ -211,7 +211,8 @@ class Dataset:
     @classmethod
     def load(cls, path: PathLike,
              observation_spec: Optional[Dict[str, Tuple[int, ...]]] = None) -> 'Dataset':
-        """Load a cache; with ``observation_spec``, insist that it provides those observations.
+        """
+        Load a cache; with ``observation_spec``, insist that it provides those observations.
 
         Every key of ``observation_spec`` must be in the cache with exactly that per-step
         shape; the cache may hold more keys (a policy observes a subset).
@@ -238,8 +239,12 @@ class Dataset:
 
 
 def dataset_rate_hz(source: PathLike, rate_hz: Optional[float] = None) -> float:
-    """Return the rate to build at: ``rate_hz`` if given, else the control rate ``dataset.yaml``
-    recorded, else the default robot description's (plain bags)."""
+    """
+    Return the rate to build at, in Hz.
+
+    ``rate_hz`` if given, else the control rate ``dataset.yaml`` recorded, else the default
+    robot description's (plain bags).
+    """
     if rate_hz is not None:
         return float(rate_hz)
     return recorded_rate_hz(source) or load_robot().control_rate_hz
@@ -248,7 +253,8 @@ def dataset_rate_hz(source: PathLike, rate_hz: Optional[float] = None) -> float:
 def build_dataset(source: PathLike, mapping: Optional[TopicMapping] = None,
                   rate_hz: Optional[float] = None, ee_pose_fn: Optional[EePoseFn] = None,
                   **options: Any) -> Dataset:
-    """Build a dataset from a recorder directory, a folder of bags or one bag.
+    """
+    Build a dataset from a recorder directory, a folder of bags or one bag.
 
     ``mapping`` defaults to the topics and joints in ``dataset.yaml`` (or the robot
     description's); ``rate_hz`` to the recorded control rate (see :func:`dataset_rate_hz`);
@@ -305,7 +311,8 @@ def load_or_build(source: PathLike, cache: PathLike, mapping: Optional[TopicMapp
                   rate_hz: Optional[float] = None, ee_pose_fn: Optional[EePoseFn] = None,
                   observation_spec: Optional[Dict[str, Any]] = None,
                   **options: Any) -> Tuple[Dataset, bool]:
-    """Return ``(dataset, from_cache)``: the cache when it matches the source, else a rebuild.
+    """
+    Return ``(dataset, from_cache)``: the cache when it matches the source, else a rebuild.
 
     A rebuilt dataset replaces the cache file. With ``observation_spec`` the dataset must
     provide those observations (see :meth:`Dataset.load`).

@@ -3,9 +3,8 @@
 from pathlib import Path
 from typing import List, Union
 
-import numpy as np
-
 from lam_ros.data.dataset.build import Dataset
+import numpy as np
 
 
 def summary_lines(dataset: Dataset) -> List[str]:

@@ -1,4 +1,5 @@
-"""Training windows over aligned episodes: an observation history and an action chunk per step.
+"""
+Training windows over aligned episodes: an observation history and an action chunk per step.
 
 Window ``(e, t)`` holds observations ``t - H + 1 .. t`` and actions ``t .. t + K - 1`` of
 episode ``e``. Steps outside the episode repeat its first observation / last action and are
@@ -46,7 +47,8 @@ class Windows:
         return self.sample(index)
 
     def sample(self, index: int) -> Dict[str, Any]:
-        """Return one window as a dict of arrays.
+        """
+        Return one window as a dict of arrays.
 
         Keys: ``obs`` {key: (H, ...)}, ``obs_mask`` (H,), ``action`` (K, A), ``action_mask`` (K,).
         """

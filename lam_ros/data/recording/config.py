@@ -91,7 +91,7 @@ class RecorderConfig:
             raise ValueError(f'command_type must be {messages.FLOAT64_ARRAY} or '
                              f'{messages.JOINT_TRAJECTORY}, got {self.command_type!r}')
         if self.control_rate_hz < 0:
-            raise ValueError(f'control_rate_hz must be > 0 (0: the robot\'s), got '
+            raise ValueError(f"control_rate_hz must be > 0 (0: the robot's), got "
                              f'{self.control_rate_hz}')
         for name in ('state_rate_hz', 'flush_interval_s', 'status_rate_hz',
                      'queue_depth', 'image_queue_depth'):

@@ -2,14 +2,13 @@
 
 import fcntl
 import os
+from pathlib import Path
 import re
 import tempfile
-from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-import yaml
-
 from lam_ros.description.files import file_mode, fsync_dir
+import yaml
 
 INDEX_NAME = 'dataset.yaml'
 LOCK_NAME = '.lam_ros_recorder.lock'

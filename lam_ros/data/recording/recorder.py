@@ -1,4 +1,5 @@
-"""Crash-safe recording of demonstration episodes: one rosbag2 MCAP bag per episode.
+"""
+Crash-safe recording of demonstration episodes: one rosbag2 MCAP bag per episode.
 
 Layout of an output directory (see ``docs/architecture.md``)::
 
@@ -12,13 +13,11 @@ again (or :func:`recover_dataset`) rewrites an unfinished bag from its intact ch
 marks it ``interrupted``. Episode numbers only grow; an existing bag is never replaced.
 """
 
+from pathlib import Path
 import shutil
 import threading
 import time
-from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Union
-
-from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 
 from lam_ros.data import messages
 from lam_ros.data.recording.checks import EpisodeChecks, TopicWatch
@@ -26,6 +25,7 @@ from lam_ros.data.recording import index as idx
 from lam_ros.data.recording.recover import recover_locked, RecoveryReport
 from lam_ros.data.recording.repair import bag_mcap_path
 from lam_ros.description.files import fsync_dir
+from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 
 PathLike = Union[str, Path]
 
@@ -42,7 +42,8 @@ class NotReady(RuntimeError):
 
 
 def infer_roles(topics: Mapping[str, str], action_topic: Optional[str] = None) -> Dict[str, str]:
-    """Return role -> topic (``joint_state``, ``command``, ``object_pose``, ...) from types.
+    """
+    Return role -> topic (``joint_state``, ``command``, ``object_pose``, ...) from types.
 
     Dataset readers use the roles to find signals without knowing the topic names.
     """
@@ -72,7 +73,8 @@ def infer_roles(topics: Mapping[str, str], action_topic: Optional[str] = None) -
 
 
 def recover_dataset(output_dir: PathLike) -> RecoveryReport:
-    """Finish what a crashed recorder left in ``output_dir`` and return what was done.
+    """
+    Finish what a crashed recorder left in ``output_dir`` and return what was done.
 
     Unfinished bags are rebuilt from their intact MCAP chunks and marked ``interrupted``;
     bags that were closed but not yet listed get the outcome stored in their metadata.
@@ -89,7 +91,8 @@ def recover_dataset(output_dir: PathLike) -> RecoveryReport:
 
 
 class DatasetRecorder:
-    """Writes episodes of ROS messages into bags under one output directory.
+    """
+    Writes episodes of ROS messages into bags under one output directory.
 
     ``topics`` maps topic -> message type (``sensor_msgs/msg/JointState``); ``rates`` holds
     nominal rates such as ``control_rate_hz``. Data passed to :meth:`write` may be CDR bytes
@@ -192,7 +195,7 @@ class DatasetRecorder:
 
     @property
     def recording(self) -> bool:
-        """True while an episode is open."""
+        """Return whether an episode is open."""
         return self._writer is not None
 
     @property
@@ -202,7 +205,7 @@ class DatasetRecorder:
 
     @property
     def episodes(self) -> list:
-        """Copies of the episode entries of ``dataset.yaml``."""
+        """Return copies of the episode entries of ``dataset.yaml``."""
         return [dict(e) for e in self._index['episodes']]
 
     @property
@@ -237,7 +240,7 @@ class DatasetRecorder:
                 raise RuntimeError('the recorder is closed; create a new DatasetRecorder')
             name = idx.episode_name(idx.next_episode_index(self.output_dir, self._index))
             entry = {'name': name, 'status': idx.RECORDING, 'success': None,
-                     'duration_s': 0.0, 'message_counts': {t: 0 for t in self.topics},
+                     'duration_s': 0.0, 'message_counts': dict.fromkeys(self.topics, 0),
                      'start_time_ns': None}
             self._index['episodes'].append(entry)
             writer = Writer(self.output_dir / name, version=9, storage_plugin=StoragePlugin.MCAP)
@@ -259,7 +262,7 @@ class DatasetRecorder:
                 raise RecordingError(f'cannot start {name} in {self.output_dir}: {exc}; check '
                                      'free disk space and write permission') from exc
             self._writer, self._entry, self._connections = writer, entry, connections
-            self._counts = {t: 0 for t in self.topics}
+            self._counts = dict.fromkeys(self.topics, 0)
             command_type = self.topics.get(self._action_topic) if self._action_topic else None
             self._checks = EpisodeChecks(self._action_topic, command_type, self._joint_names)
             self._first_ns, self._last_ns = None, 0
@@ -404,7 +407,8 @@ class DatasetRecorder:
             return dict(entry)
 
     def close(self) -> Optional[Dict[str, Any]]:
-        """Save an open episode as ``interrupted`` and release the directory.
+        """
+        Save an open episode as ``interrupted`` and release the directory.
 
         Returns the entry of the episode that was open, if any.
         """

@@ -1,13 +1,14 @@
-"""Bring a recorder output directory back to a consistent state after a crash.
+"""
+Bring a recorder output directory back to a consistent state after a crash.
 
 Every step is safe to repeat after a crash of the recovery itself: a rebuilt bag is written
 under ``.recovery/`` and only swapped in (rename) once it is closed and synced; the broken
 original is parked next to it and deleted last.
 """
 
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+import shutil
 from typing import Any, Dict, List, Optional
 
 from lam_ros.data import messages
@@ -38,7 +39,7 @@ class RecoveryReport:
 
     @property
     def changed(self) -> bool:
-        """Return True when anything was repaired or cleaned up."""
+        """Return whether anything was repaired or cleaned up."""
         return bool(self.recovered or self.unrecoverable or self.finalized or self.removed
                     or self.quarantined)
 

@@ -1,4 +1,5 @@
-"""Salvage the messages of an MCAP file cut short by a crash into a complete rosbag2 bag.
+"""
+Salvage the messages of an MCAP file cut short by a crash into a complete rosbag2 bag.
 
 A recorder killed mid-episode leaves an MCAP file with a header, the chunks flushed so far
 and perhaps a torn record at the end, but no summary, footer or ``metadata.yaml``. The MCAP
@@ -6,14 +7,14 @@ record framing (opcode, length, body) lets a reader walk the file up to the torn
 complete chunks are rewritten here into a new bag with the ``rosbags`` writer.
 """
 
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+import struct
 from typing import Dict, Iterator, Optional, Tuple, Union
 
-import yaml
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys.store import Typestore
+import yaml
 
 MAGIC = b'\x89MCAP0\r\n'
 _OP_HEADER, _OP_FOOTER, _OP_SCHEMA, _OP_CHANNEL, _OP_MESSAGE, _OP_CHUNK = 1, 2, 3, 4, 5, 6
@@ -110,7 +111,8 @@ def _handle(opcode: int, body: memoryview, schemas: Dict[int, str], result: Scan
 
 def scan_mcap(data: Union[bytes, memoryview], result: ScanResult
               ) -> Iterator[Tuple[int, int, memoryview]]:
-    """Yield (channel id, log time ns, CDR bytes) of every intact message in MCAP ``data``.
+    """
+    Yield (channel id, log time ns, CDR bytes) of every intact message in MCAP ``data``.
 
     Channels are added to ``result.channels`` before their first message is yielded; the
     scan stops quietly at a torn record and leaves its offset in ``result.valid_bytes``.
@@ -145,7 +147,8 @@ def bag_mcap_path(bag_dir: Path) -> Optional[Path]:
 
 
 def read_bag_info(bag_dir: Path) -> Optional[Dict[str, object]]:
-    """Return ``rosbag2_bagfile_information`` of a closed bag, or None when it is not closed.
+    """
+    Return ``rosbag2_bagfile_information`` of a closed bag, or None when it is not closed.
 
     A bag counts as closed when ``metadata.yaml`` exists and its MCAP ends with a footer.
     """
@@ -176,7 +179,8 @@ def topic_counts(info: Dict[str, object]) -> Dict[str, int]:
 
 def repair_bag(src_mcap: Path, dst_dir: Path, typestore: Typestore,
                custom_data: Optional[Dict[str, str]] = None) -> Dict[str, int]:
-    """Write every intact message of ``src_mcap`` into a new bag at ``dst_dir``.
+    """
+    Write every intact message of ``src_mcap`` into a new bag at ``dst_dir``.
 
     Returns the message count per topic. Channels whose type ``typestore`` does not know
     are dropped (their definitions cannot be written). ``dst_dir`` must not exist.

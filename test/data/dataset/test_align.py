@@ -1,10 +1,9 @@
 """Resampling primitives: slerp along the shorter arc, interpolation at integer-ns grid times."""
 
-import numpy as np
-import pytest
-
 from lam_ros.data.bags.reader import Stream
 from lam_ros.data.dataset.align import BuildOptions, interpolate_pose, slerp
+import numpy as np
+import pytest
 
 
 def zrot(angle):

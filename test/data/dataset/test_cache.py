@@ -1,16 +1,15 @@
 """Dataset cache: safetensors round trip, stale-cache rebuild, observation-spec check; the CLI."""
 
 import os
-import sys
 from pathlib import Path
-
-import numpy as np
-import pytest
+import sys
 
 from lam_ros.cli import main as lam_ros_main
 from lam_ros.data import messages as m
 from lam_ros.data.bags.writer import write_bag
 from lam_ros.data.dataset.build import build_dataset, Dataset, load_or_build
+import numpy as np
+import pytest
 
 JOINTS = [f'panda_joint{i}' for i in range(1, 8)] + ['panda_finger_joint1', 'panda_finger_joint2']
 BASE_NS = 1_764_400_000 * 10**9
@@ -37,7 +36,7 @@ def write_episode(path: Path, duration_s: float = 2.0, phase: float = 0.0,
 
 @pytest.fixture
 def bags(tmp_path) -> Path:
-    """A folder of two plain bags."""
+    """Write a folder of two plain bags."""
     write_episode(tmp_path / 'bags' / 'a')
     write_episode(tmp_path / 'bags' / 'b', 2.5, phase=1.0)
     return tmp_path / 'bags'

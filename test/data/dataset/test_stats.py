@@ -1,10 +1,9 @@
 """Tests for the one ``compute_stats``: exact pooling over parts, floors, images, bad input."""
 
-import numpy as np
-import pytest
-
 from lam_ros.data.dataset.stats import compute_stats
 from lam_ros.policy import compute_stats as policy_compute_stats
+import numpy as np
+import pytest
 
 
 def test_parts_pool_exactly_like_one_array():

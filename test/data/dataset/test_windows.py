@@ -1,9 +1,8 @@
 """Training windows: observation histories and action chunks with masks at episode edges."""
 
+from lam_ros.data.dataset.windows import Windows
 import numpy as np
 import pytest
-
-from lam_ros.data.dataset.windows import Windows
 
 
 def _episodes():

@@ -2,13 +2,12 @@
 
 from pathlib import Path
 
-import pytest
-import yaml
-
 from lam_ros.data import messages
 from lam_ros.data.recording.config import RecorderConfig
 from lam_ros.description import load_robot
 from lam_ros.description.robot import robot_yaml_path
+import pytest
+import yaml
 
 
 def test_empty_settings_are_the_robot_descriptions():

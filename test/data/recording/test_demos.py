@@ -2,14 +2,13 @@
 
 from pathlib import Path
 
+from lam_ros.cli import main as cli_main
+from lam_ros.data import messages as m
+from lam_ros.data.recording.demos import DemoConfig, record_demos
 import numpy as np
 import pytest
 from rosbags.highlevel import AnyReader
 import yaml
-
-from lam_ros.cli import main as cli_main
-from lam_ros.data import messages as m
-from lam_ros.data.recording.demos import DemoConfig, record_demos
 
 pytest.importorskip('pybullet')
 
