@@ -104,14 +104,20 @@ def test_trajectory_by_joint_name(sim):
     client, proc = sim
     start = client.q()
     goal = start[1] - 0.3
-    msg = MSG.joint_trajectory(0, ['panda_joint2'], [goal], [0.6])
-    client.traj_pub.publish(msg)
+    # A partial goal is rejected, as by joint_trajectory_controller by default.
+    client.traj_pub.publish(MSG.joint_trajectory(0, ['panda_joint2'], [goal], [0.6]))
+    client.probe.spin_for(0.3)
+    assert client.q()[1] == pytest.approx(start[1], abs=0.02)
+    assert 'allow_partial_joints_goal' in proc.output()
+    names = list(reversed(JOINT_NAMES))  # by name, in any order
+    point = [goal if n == 'panda_joint2' else start[JOINT_NAMES.index(n)] for n in names]
+    client.traj_pub.publish(MSG.joint_trajectory(0, names, point, [0.6]))
     client.probe.spin_for(0.3)
     halfway = client.q()[1]
     assert client.probe.spin_until(lambda: abs(client.q()[1] - goal) < 0.02, 5.0)
     assert goal + 0.02 < halfway < start[1] - 0.02  # interpolated, not a jump
     assert client.q()[0] == pytest.approx(start[0], abs=0.02)  # joints not named keep still
-    client.traj_pub.publish(MSG.joint_trajectory(0, ['elbow'], [0.0], [0.5]))
+    client.traj_pub.publish(MSG.joint_trajectory(0, names + ['elbow'], point + [0.0], [0.5]))
     client.probe.spin_for(0.5)
     assert client.q()[1] == pytest.approx(goal, abs=0.02)
     assert "unknown or repeated joints ['elbow']" in proc.output()

@@ -1,10 +1,9 @@
 """The simulated controller keeps every joint inside its URDF position and velocity limits."""
 
-import numpy as np
-import pytest
-
 from lam_ros.sim import make_env
 from lam_ros.sim.robot import joint_limits, JOINT_NAMES
+import numpy as np
+import pytest
 
 LIMITS = joint_limits(JOINT_NAMES)
 # Far steps from the start pose to a joint limit that reach it without hitting the table or
