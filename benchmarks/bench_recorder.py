@@ -6,6 +6,10 @@ published with what the bag holds, per topic. Also reports the recorder's CPU us
 system time of its process over the episode, per second of published data, in % of one core.
 
     python benchmarks/bench_recorder.py --duration-s 60 --json bench_recorder.json
+
+The joint-state publisher keeps ``--publisher-depth`` samples (default 10, what ros2_control's
+joint_state_broadcaster offers), so a sample the transport drops can only be resent while it
+is among the last 10: the recorder must keep up as it would on a real arm.
 """
 
 import argparse
@@ -74,7 +78,7 @@ def _call(node: Any, client: Any, timeout_s: float = 20.0) -> Any:
 
 
 def run(duration_s: float, state_rate_hz: float, image_rate_hz: float, width: int,
-        height: int, out_dir: Path, pub_depth_s: float = 5.0) -> Dict[str, Any]:
+        height: int, out_dir: Path, pub_depth: int = 10) -> Dict[str, Any]:
     """Run the benchmark and return its figures."""
     os.environ['ROS_DOMAIN_ID'] = str(random.randint(1, 200))
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
@@ -97,10 +101,7 @@ def run(duration_s: float, state_rate_hz: float, image_rate_hz: float, width: in
     rclpy.init()
     node = rclpy.create_node('bench_recorder_publisher')
     try:
-        # A writer history of several seconds lets reliable DDS resend samples the transport
-        # dropped while the recorder was descheduled (repairs wait for a heartbeat).
-        reliable = QoSProfile(depth=int(pub_depth_s * state_rate_hz),
-                              reliability=ReliabilityPolicy.RELIABLE)
+        reliable = QoSProfile(depth=int(pub_depth), reliability=ReliabilityPolicy.RELIABLE)
         js_pub = node.create_publisher(JointState, '/joint_states', reliable)
         img_pub = node.create_publisher(Image, '/camera/image_raw', QoSProfile(
             depth=10, reliability=ReliabilityPolicy.RELIABLE))
@@ -169,7 +170,7 @@ def run(duration_s: float, state_rate_hz: float, image_rate_hz: float, width: in
             'bag_mb': round(bag_bytes / 1e6, 1),
             'write_rate_mb_s': round(bag_bytes / 1e6 / publish_s, 1),
             'image_size': [width, height], 'cpu_count': os.cpu_count(),
-            'publisher_history_s': pub_depth_s, 'drain_s': round(drain_s, 2),
+            'publisher_depth': int(pub_depth), 'drain_s': round(drain_s, 2),
             'load_average_1min_at_end': round(os.getloadavg()[0], 2)}
 
 
@@ -180,8 +181,9 @@ def main() -> int:
     parser.add_argument('--state-rate-hz', type=float, default=1000.0)
     parser.add_argument('--image-rate-hz', type=float, default=30.0)
     parser.add_argument('--image-size', type=int, nargs=2, default=[640, 480])
-    parser.add_argument('--publisher-history-s', type=float, default=5.0,
-                        help='joint-state publisher history depth in seconds of messages')
+    parser.add_argument('--publisher-depth', type=int, default=10,
+                        help='joint-state publisher history depth (messages); 10 as '
+                             "ros2_control's joint_state_broadcaster")
     parser.add_argument('--output-dir', default='', help='keep the bag here (default: temp)')
     parser.add_argument('--json', default='', help='also write the result to this file')
     args = parser.parse_args()
@@ -190,7 +192,7 @@ def main() -> int:
         out_dir = Path(args.output_dir) if args.output_dir else Path(tmp) / 'ds'
         result = run(args.duration_s, args.state_rate_hz, args.image_rate_hz,
                      args.image_size[0], args.image_size[1], out_dir,
-                     args.publisher_history_s)
+                     args.publisher_depth)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:
