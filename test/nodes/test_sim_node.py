@@ -172,3 +172,26 @@ def test_one_kilohertz_joint_states():
     # Every millisecond of simulated time has its joint state, and nothing more.
     assert len(window) >= 990, len(window)
     assert np.all(np.diff(t) > 0) and np.median(np.diff(t)) == pytest.approx(1e-3, abs=1e-6)
+
+
+def test_far_step_command_stays_within_urdf_limits_on_joint_states(sim):
+    """A valid far-step command moves the joint at most at its URDF velocity limit."""
+    from lam_ros.sim.robot import joint_limits
+    client, _ = sim
+    limits = joint_limits(JOINT_NAMES)
+    start = client.q()
+    target = start.copy()
+    target[0] = limits.upper[0]  # panda_joint1 swings freely to its limit
+    n0 = len(client.states)
+    client.command_for(target, 2.5)
+    msgs = client.states[n0:]
+    q = np.array([positions_by_name(m, JOINT_NAMES) for m in msgs])
+    vel = np.array([[m.velocity[list(m.name).index(n)] for n in JOINT_NAMES] for m in msgs])
+    t = np.array([stamp_s(m.header.stamp) for m in msgs])
+    assert len(msgs) > 100 and abs(q[-1, 0] - limits.upper[0]) < 0.01
+    assert np.all(q <= limits.upper + 1e-3) and np.all(q >= limits.lower - 1e-3)
+    assert np.all(np.abs(vel) <= 1.01 * limits.velocity), np.abs(vel).max(0)
+    finite = np.abs(np.diff(q, axis=0)) / np.diff(t)[:, None]
+    assert np.all(finite <= 1.05 * limits.velocity), finite.max(0)
+    assert finite[:, 0].max() > 0.8 * limits.velocity[0]  # it moves at about the limit
+    client.command_for(start, 2.5)
