@@ -19,14 +19,21 @@ def share_path(folder: str, name: str) -> str:
     """
     Return the absolute path of ``<folder>/<name>`` among the package's shared files.
 
-    Looks in the installed share directory (``share/lam_ros/<folder>`` via ament_index) first,
-    then in the source tree (``<folder>/`` at the repository root), then under the prefix the
-    package was pip-installed into (a venv needs no AMENT_PREFIX_PATH).
+    Code imported from a source tree (``package.xml`` next to ``lam_ros/``) reads that tree's
+    files, so an edit there takes effect even with an older copy installed; otherwise the
+    installed share directory (``share/lam_ros/<folder>`` via ament_index), then the prefix
+    the package was pip-installed into (a venv needs no AMENT_PREFIX_PATH).
     """
     if not name or os.path.isabs(name) or '..' in name.split('/'):
         raise ValueError(f'expected a file name inside {folder}/ such as "cube.urdf" or '
                          f'"robots/panda.yaml", got {name!r}')
     tried = []
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if os.path.isfile(os.path.join(package_parent, 'package.xml')):
+        candidate = os.path.join(package_parent, folder, name)  # the source tree
+        tried.append(candidate)
+        if os.path.isfile(candidate):
+            return candidate
     try:
         from ament_index_python.packages import (
             get_package_share_directory, PackageNotFoundError)
@@ -40,9 +47,7 @@ def share_path(folder: str, name: str) -> str:
             tried.append(f'ament_index ({err})')
     except ImportError:
         tried.append('ament_index_python not installed')
-    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     candidates = [
-        os.path.join(package_parent, folder, name),  # the source tree
         # <prefix>/lib/pythonX.Y/site-packages/lam_ros -> <prefix>/share/lam_ros
         os.path.join(package_parent, '..', '..', '..', 'share', PACKAGE_NAME, folder, name),
         os.path.join(sys.prefix, 'share', PACKAGE_NAME, folder, name),

@@ -120,12 +120,12 @@ class RobotDescription:
     ``package://lam_ros/<file>``, an absolute path, or a path relative to the YAML."""
     frames: Frames
     """Base, tool and camera frame ids."""
-    topics: Topics = field(default_factory=Topics)
-    """Default topic of each role."""
-    control_rate_hz: float = 20.0
+    control_rate_hz: float
     """Rate of commands and policy steps (Hz): teleop, recording, datasets, training."""
-    home_pose: Tuple[float, ...] = ()
+    home_pose: Tuple[float, ...]
     """A comfortable start configuration in ``joint_names`` order (rad; gripper in m)."""
+    topics: Topics = field(default_factory=Topics)
+    """Default topic of each role (the ros2_control conventions unless the YAML says)."""
     source: str = ''
     """The YAML this description was read from ('' when built in code)."""
 
@@ -209,7 +209,8 @@ class RobotDescription:
             raise ValueError(f'{where}: expected a mapping of name, joint_names, gripper, urdf, '
                              f'frames, ..., got {type(data).__name__}')
         data = dict(data)
-        required = ('name', 'joint_names', 'gripper', 'urdf', 'frames', 'home_pose')
+        required = ('name', 'joint_names', 'gripper', 'urdf', 'frames', 'control_rate_hz',
+                    'home_pose')
         _check_keys(where, data, cls, required=required, skip=('source',))
         for key, sub in (('gripper', GripperSpec), ('frames', Frames), ('topics', Topics)):
             if key in data:

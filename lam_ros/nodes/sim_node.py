@@ -22,12 +22,14 @@ import time
 from typing import Any, Optional
 
 from lam_ros.data.messages import seconds_to_ns, stamp_to_ns
+from lam_ros.description import CameraConfig
 from lam_ros.description.robot import load_robot
 from lam_ros.nodes.common import (
     COMMAND_QOS, declare_config, IMAGE_PUB_QOS, message_class, MSG, run_node, STATE_PUB_QOS)
 from lam_ros.sim import make_env
 from lam_ros.sim.stream import (
-    CommandRejected, Sample, sample_message, SIM_TOPICS, SimClock, SimDriver, SimStream)
+    CAMERA_RATE_HZ, CommandRejected, POSE_RATE_HZ, Sample, sample_message, SIM_TOPICS, SimClock,
+    SimDriver, SimStream, STATE_RATE_HZ)
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock as ClockMsg
@@ -44,22 +46,22 @@ class SimNodeConfig:
     """Task to simulate: lift or pick_place."""
     seed: int = 0
     """Seed of the first episode (later resets continue its random stream); -1 for random."""
-    joint_state_rate_hz: float = 100.0
+    joint_state_rate_hz: float = STATE_RATE_HZ
     """Rate of /joint_states and /clock (Hz of simulated time)."""
     physics_rate_hz: float = 240.0
     """PyBullet step rate (Hz); a whole multiple of 20 Hz. Joint states come at most once per
     physics step, so 1 kHz states need 1000 Hz physics."""
     real_time_factor: float = 1.0
     """Simulated seconds per wall second; 0 runs as fast as possible."""
-    pose_rate_hz: float = 30.0
+    pose_rate_hz: float = POSE_RATE_HZ
     """Rate of /object_pose, /goal_pose and /task_success (Hz of simulated time)."""
     camera_enabled: bool = False
     """Render and publish the workspace camera."""
-    camera_width: int = 84
+    camera_width: int = CameraConfig.width
     """Camera image width (pixels)."""
-    camera_height: int = 84
+    camera_height: int = CameraConfig.height
     """Camera image height (pixels)."""
-    camera_rate_hz: float = 10.0
+    camera_rate_hz: float = CAMERA_RATE_HZ
     """Camera frame rate (Hz of simulated time)."""
     camera_depth: bool = False
     """Also publish a 32FC1 depth image (m) on /camera/depth/image_raw."""

@@ -26,6 +26,15 @@ SIM_TOPICS = {role: (ROBOT.topics.topic_of(role).lstrip('/'), TOPIC_TYPES[role])
 """Sample role -> (topic relative to the node's namespace, message type), from the robot
 description's topics."""
 
+STATE_RATE_HZ = 100.0
+"""Default rate of joint states and /clock (Hz of simulated time), sim_node and demos alike."""
+
+POSE_RATE_HZ = 30.0
+"""Default rate of object pose, goal pose and task success (Hz of simulated time)."""
+
+CAMERA_RATE_HZ = 10.0
+"""Default camera frame rate (Hz of simulated time)."""
+
 _EPS = 1e-9
 
 

@@ -21,3 +21,17 @@ def test_urdf_path_rejects_bad_names():
         urdf_path('../setup.py')
     with pytest.raises(FileNotFoundError, match='no_such.urdf'):
         urdf_path('no_such.urdf')
+
+
+def test_the_source_tree_wins_over_an_older_installed_copy(tmp_path, monkeypatch):
+    """Edits in the checkout take effect even where AMENT_PREFIX_PATH has an old install."""
+    share = tmp_path / 'share' / 'lam_ros'
+    (share / 'config' / 'robots').mkdir(parents=True)
+    (share / 'config' / 'robots' / 'panda.yaml').write_text('old: copy\n')
+    index = tmp_path / 'share' / 'ament_index' / 'resource_index' / 'packages'
+    index.mkdir(parents=True)
+    (index / 'lam_ros').write_text('')
+    monkeypatch.setenv('AMENT_PREFIX_PATH', str(tmp_path))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert share_path('config', 'robots/panda.yaml') == os.path.join(
+        root, 'config', 'robots', 'panda.yaml')

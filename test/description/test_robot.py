@@ -94,3 +94,13 @@ def test_the_description_imports_no_ros_torch_or_pybullet():
     result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True,
                             text=True, check=True)
     assert result.stdout.strip() == '[]'
+
+
+def test_the_rate_is_written_in_the_description_only(tmp_path):
+    """No code default stands behind a description: a YAML without a rate is an error."""
+    with open(robot_yaml_path('panda')) as f:
+        data = yaml.safe_load(f)
+    del data['control_rate_hz']
+    (tmp_path / 'norate.yaml').write_text(yaml.safe_dump(data))
+    with pytest.raises(ValueError, match="missing keys \\['control_rate_hz'\\]"):
+        load_robot(str(tmp_path / 'norate.yaml'))

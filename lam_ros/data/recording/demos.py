@@ -15,7 +15,8 @@ from typing import Any, Callable, Dict, Optional, Union
 from lam_ros.data import messages as m
 from lam_ros.data.recording.recorder import DatasetRecorder
 from lam_ros.description import CameraConfig, get_task, load_robot, TOPIC_TYPES
-from lam_ros.sim.stream import sample_message, SIM_TOPICS, SimDriver, SimStream
+from lam_ros.sim.stream import (CAMERA_RATE_HZ, POSE_RATE_HZ, sample_message, SIM_TOPICS,
+                                SimDriver, SimStream, STATE_RATE_HZ)
 
 
 @dataclass
@@ -30,9 +31,9 @@ class DemoConfig:
     """Seed of the first episode; episode i uses seed + i for the scene and the expert."""
     noise_std_m: float = 0.01
     """Scripted expert's demonstration noise (m)."""
-    joint_state_rate_hz: float = 100.0
+    joint_state_rate_hz: float = STATE_RATE_HZ
     """Rate of /joint_states in simulated time (sim_node's default)."""
-    pose_rate_hz: float = 30.0
+    pose_rate_hz: float = POSE_RATE_HZ
     """Rate of /object_pose, /goal_pose and /task_success in simulated time."""
     camera: bool = False
     """Record /camera/image_raw (rgb8) and /camera/camera_info."""
@@ -40,7 +41,7 @@ class DemoConfig:
     """Camera image width (pixels)."""
     camera_height: int = CameraConfig.height
     """Camera image height (pixels)."""
-    camera_rate_hz: float = 10.0
+    camera_rate_hz: float = CAMERA_RATE_HZ
     """Camera frame rate in simulated time."""
 
     def __post_init__(self) -> None:
