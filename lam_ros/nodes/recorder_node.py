@@ -210,6 +210,7 @@ class RecorderNode(Node):
             'episodes_total': len(episodes),
             'output_dir': str(self.recorder.output_dir),
             'error': self._last_error,
+            'silent_required_topics': self.recorder.silent_required(),
         }
         self._status_pub.publish(String(data=json.dumps(status)))
 

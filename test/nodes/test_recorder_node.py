@@ -236,3 +236,50 @@ def test_invalid_commands_and_missing_topics_flag_the_episode(tmp_path: Path) ->
     assert len(res.message) < 400  # 1e308 is printed short, not as 309 digits
     data = _read(tmp_path / 'ds' / 'episode_000000')
     assert any(len(m.data) == 5 for _, m in data[CMD])  # recorded all the same
+
+
+def test_sigkill_of_the_node_right_after_start_or_stop_leaves_readable_bags(tmp_path: Path):
+    """Kill recorder_node in an episode's first 50 ms and right after a stop, then restart."""
+    import random
+    import signal
+    isolate_dds()
+    out = tmp_path / 'ds'
+    rng = random.Random(3)
+    probe = Probe('recorder_kill_probe')
+    finished = []
+    try:
+        pubs = Publishers(probe)
+        statuses = []
+        probe.node.create_subscription(String, '/recorder_node/status', statuses.append, 10)
+        for kind in ('first_50ms', 'after_stop', 'first_50ms', 'after_stop'):
+            proc = NodeProcess('recorder_node', {'output_dir': str(out)})
+            # A killed server can linger in discovery: wait for the new one's own status.
+            statuses.clear()
+            deadline = time.monotonic() + 30.0
+            while time.monotonic() < deadline and not (
+                    statuses and not json.loads(statuses[-1].data)['silent_required_topics']):
+                pubs.publish_for(0.1)
+            started = probe.call(Trigger, '/recorder_node/start_episode', timeout_s=30)
+            assert started.success, started.message + proc.output()
+            if kind == 'first_50ms':
+                time.sleep(rng.uniform(0.0, 0.05))
+            else:
+                pubs.publish_for(0.3)
+                stopped = probe.call(Trigger, '/recorder_node/stop_episode')
+                assert stopped.success, stopped.message
+                finished.append(stopped.message.split()[1].rstrip(':'))
+            proc.proc.send_signal(signal.SIGKILL)
+            proc.proc.wait(10)
+            proc.stop()
+    finally:
+        probe.close()
+    from lam_ros.data.recording.recorder import recover_dataset
+    recover_dataset(out)
+    index = yaml.safe_load((out / 'dataset.yaml').read_text())
+    entries = {e['name']: e for e in index['episodes']}
+    assert len(entries) == 4
+    for name in finished:
+        assert entries[name]['status'] == 'complete'
+    for bag in out.glob('episode_*'):
+        _read(bag)  # every episode directory opens with rosbags
+    assert not list(out.glob('*.tmp')) and not (out / '.recovery').exists()
