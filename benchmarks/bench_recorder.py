@@ -1,4 +1,5 @@
-"""Throughput of recorder_node: 1 kHz joint states plus 30 Hz 640x480 rgb8 images over DDS.
+"""
+Throughput of recorder_node: 1 kHz joint states plus 30 Hz 640x480 rgb8 images over DDS.
 
 Starts ``recorder_node`` as a process on an isolated DDS domain, publishes from this process
 for ``--duration-s`` seconds inside one episode, stops the episode and compares what was

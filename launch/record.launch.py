@@ -24,7 +24,7 @@ def check_joy_installed(context, *args, **kwargs) -> list:
     except PackageNotFoundError:
         raise RuntimeError(
             "source:=joy needs the ROS 'joy' package (joy_node), which is not installed: "
-            "install it (sudo apt install ros-$ROS_DISTRO-joy) or pick another source: "
+            'install it (sudo apt install ros-$ROS_DISTRO-joy) or pick another source: '
             'source:=keyboard (keys in this terminal), cartesian (a TwistStamped topic), '
             'leader (a leader arm) or scripted') from None
     return []

@@ -1,4 +1,5 @@
-"""Record demonstration episodes from ROS topics into one rosbag2 MCAP bag per episode.
+"""
+Record demonstration episodes from ROS topics into one rosbag2 MCAP bag per episode.
 
 Services (std_srvs/Trigger): ``~/start_episode``, ``~/stop_episode`` (saves; the outcome is
 the last value on ``success_topic``), ``~/discard_episode``. Optional joystick buttons do
@@ -9,12 +10,16 @@ Messages are taken raw (CDR bytes) and stamped with the node clock on arrival, a
 ``interrupted``: nothing recorded is lost, and the operator decides later whether to use it.
 """
 
+from functools import partial
 import importlib
 import json
 import time
-from functools import partial
 from typing import Any, Optional
 
+from lam_ros.data.messages import IMAGE
+from lam_ros.data.recording.config import RecorderConfig
+from lam_ros.data.recording.recorder import DatasetRecorder, RecordingError
+from lam_ros.nodes.common import declare_config, run_node
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -22,11 +27,6 @@ from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityP
 from rosbags.serde import SerdeError
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
-
-from lam_ros.data.messages import IMAGE
-from lam_ros.data.recording.config import RecorderConfig
-from lam_ros.data.recording.recorder import DatasetRecorder, RecordingError
-from lam_ros.nodes.common import declare_config, run_node
 
 
 def message_class(msgtype: str) -> Any:

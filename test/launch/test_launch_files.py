@@ -1,4 +1,5 @@
-"""Launch files: the executables and parameter files they name exist, and they load.
+"""
+Launch files: the executables and parameter files they name exist, and they load.
 
 The launch_ros part runs where ``launch`` and ``launch_ros`` are importable (a ROS 2
 install); it evaluates every substitution and starts each lam_ros node in-process with
@@ -7,9 +8,9 @@ the parameters launch would give it.
 
 import ast
 import os
-import time
-import random
 from pathlib import Path
+import random
+import time
 
 import pytest
 
@@ -63,7 +64,7 @@ CASES = [
 
 @pytest.fixture
 def ament_prefix(tmp_path, monkeypatch):
-    """An install prefix in which lam_ros's share directory is this source tree."""
+    """Make an install prefix in which lam_ros's share directory is this source tree."""
     index = tmp_path / 'share' / 'ament_index' / 'resource_index' / 'packages'
     index.mkdir(parents=True)
     (index / 'lam_ros').write_text('')

@@ -20,8 +20,8 @@ import time
 from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
 from lam_ros.data import messages
-from lam_ros.data.recording.checks import EpisodeChecks, TopicWatch
 from lam_ros.data.recording import index as idx
+from lam_ros.data.recording.checks import EpisodeChecks, TopicWatch
 from lam_ros.data.recording.recover import recover_locked, RecoveryReport
 from lam_ros.data.recording.repair import bag_mcap_path
 from lam_ros.description.files import fsync_dir
