@@ -17,7 +17,8 @@ from lam_ros.nodes.common import run_node  # noqa: E402, I100
 from .ros_harness import isolate_dds, NodeProcess, ROOT  # noqa: E402
 
 NODES = {'recorder_node': 'RecorderNode', 'sim_node': 'SimNode',
-         'teleop_node': 'TeleopNode', 'demo_runner_node': 'DemoRunnerNode'}
+         'teleop_node': 'TeleopNode', 'demo_runner_node': 'DemoRunnerNode',
+         'replay_node': 'ReplayNode'}
 
 # (node, parameter assignment, words the one line must contain)
 BAD = [
@@ -38,6 +39,10 @@ BAD = [
     ('teleop_node', 'command_topic:=bad-topic', ["'command_topic'", 'invalid topic name']),
     ('demo_runner_node', 'episodes:=1.5', ["'episodes'", 'an integer']),
     ('demo_runner_node', 'success_topic:=3', ["'success_topic'", 'a string']),
+    ('replay_node', 'speed:=abc', ["'speed'", 'a number']),
+    ('replay_node', 'source:=5', ["'source'", 'a string']),
+    ('replay_node', 'command_topic:=bad-topic', ["'command_topic'", 'invalid topic name']),
+    ('replay_node', 'episode:=episode_000000', ['set the source and episode parameters']),
 ]
 
 
