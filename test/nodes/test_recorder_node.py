@@ -46,6 +46,18 @@ class Publishers:
         self.success = node.create_publisher(Bool, '/task_success', 10)
         self.sent = 0
 
+    def publish_until_heard(self, timeout_s: float = 20.0, success: bool = None) -> None:
+        """Publish until the recorder's status names no silent required topic."""
+        statuses = []
+        sub = self.probe.node.create_subscription(String, '/recorder_node/status',
+                                                  statuses.append, 10)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not (
+                statuses and not json.loads(statuses[-1].data)['silent_required_topics']):
+            self.publish_for(0.1, success)
+        self.probe.node.destroy_subscription(sub)
+        self.publish_for(0.1, success)
+
     def publish_for(self, seconds: float, success: bool = None) -> None:
         """Publish joint states and commands at about 100 Hz; velocities left empty."""
         end = time.monotonic() + seconds
@@ -83,7 +95,7 @@ def session(tmp_path: Path):
 def test_services_record_episodes_over_dds(session) -> None:
     """Start/stop/discard over Trigger; bags hold the published messages and the outcome."""
     probe, node, pubs, statuses, out = session
-    pubs.publish_for(0.5)  # discovery; nothing is recorded while idle
+    pubs.publish_until_heard()  # discovery; nothing is recorded while idle
     stop = probe.call(Trigger, '/recorder_node/stop_episode')
     assert not stop.success and 'start_episode' in stop.message
     assert probe.call(Trigger, '/recorder_node/start_episode').success
@@ -135,7 +147,7 @@ def test_sigint_saves_open_episode_as_interrupted(tmp_path: Path) -> None:
         pubs = Publishers(probe)
         start = probe.call(Trigger, '/recorder_node/start_episode', timeout_s=20)
         assert not start.success and '/joint_states (never heard)' in start.message
-        pubs.publish_for(0.5)
+        pubs.publish_until_heard()
         assert probe.call(Trigger, '/recorder_node/start_episode', timeout_s=20).success
         pubs.publish_for(1.0)
         probe.spin_for(0.3)
@@ -190,7 +202,7 @@ def test_start_refuses_until_required_topics_are_heard(session) -> None:
     refused = probe.call(Trigger, '/recorder_node/start_episode')
     assert not refused.success
     assert 'required topics are silent: /joint_states (never heard)' in refused.message
-    pubs.publish_for(0.3)
+    pubs.publish_until_heard()
     assert probe.call(Trigger, '/recorder_node/start_episode').success
     pubs.publish_for(0.3)
     assert probe.call(Trigger, '/recorder_node/stop_episode').success
@@ -215,7 +227,7 @@ def test_invalid_commands_and_missing_topics_flag_the_episode(tmp_path: Path) ->
     probe.executor.add_node(node)
     try:
         pubs = Publishers(probe)
-        pubs.publish_for(0.3, success=False)
+        pubs.publish_until_heard(success=False)
         assert probe.call(Trigger, '/recorder_node/start_episode').success
         pubs.publish_for(0.3)  # no /task_success in the episode itself
         pubs.cmd.publish(Float64MultiArray(data=[float('nan')] + [0.0] * 7))
