@@ -6,12 +6,28 @@ The arm's ros2_control stack (joint_state_broadcaster and a forward position or 
 trajectory controller) must already run; the topics below point at it.
 """
 
+from ament_index_python.packages import get_package_share_directory, PackageNotFoundError
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
+
+
+def check_joy_installed(context, *args, **kwargs) -> list:
+    """Stop the launch before any node starts when source:=joy lacks the joy package."""
+    if LaunchConfiguration('source').perform(context) != 'joy':
+        return []
+    try:
+        get_package_share_directory('joy')
+    except PackageNotFoundError:
+        raise RuntimeError(
+            "source:=joy needs the ROS 'joy' package (joy_node), which is not installed: "
+            'install it (sudo apt install ros-$ROS_DISTRO-joy) or pick another source: '
+            'source:=keyboard (keys in this terminal), cartesian (a TwistStamped topic), '
+            'leader (a leader arm) or scripted') from None
+    return []
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -87,4 +103,6 @@ def generate_launch_description() -> LaunchDescription:
                      'joy_topic': PythonExpression(["'/joy' if ", is_joy, " else ''"]),
                      'joy_start_button': 6, 'joy_stop_button': 4,
                      'joy_discard_button': 3}])
-    return LaunchDescription(arguments + [teleop, joy, recorder])
+    # The check comes before every node, so a missing joy package leaves nothing running.
+    return LaunchDescription(arguments + [OpaqueFunction(function=check_joy_installed),
+                                          teleop, joy, recorder])

@@ -30,10 +30,14 @@ from lam_ros.data.messages import (FLOAT64_ARRAY, JOINT_TRAJECTORY, MessageBuild
 import numpy as np
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 import rclpy
+from rclpy.exceptions import (InvalidTopicNameException, NameValidationException,
+                              ParameterException)
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
+from rclpy.validate_full_topic_name import validate_full_topic_name
+from rclpy.validate_topic_name import validate_topic_name
 from sensor_msgs.msg import JointState
 
 COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
@@ -201,11 +205,17 @@ def declare_param(node: Node, name: str, default: Any, description: str = '', *,
         if element_type not in _ARRAY_TYPES:
             raise ValueError(f'parameter {name!r} has an empty list default; pass '
                              f'element_type (one of str, float, int, bool)')
-        node.declare_parameter(name, _ARRAY_TYPES[element_type], descriptor)
+        try:
+            node.declare_parameter(name, _ARRAY_TYPES[element_type], descriptor)
+        except ParameterException as err:
+            raise ValueError(_parameter_error(name, default, node, err, element_type)) from None
         param = node.get_parameter_or(name, Parameter(name, value=[]))
         value = param.value if param.type_ != Parameter.Type.NOT_SET else []
         return list(value) if value is not None else []
-    value = node.declare_parameter(name, default, descriptor).value
+    try:
+        value = node.declare_parameter(name, default, descriptor).value
+    except ParameterException as err:
+        raise ValueError(_parameter_error(name, default, node, err)) from None
     if value is None:  # an empty YAML list arrives as an unset value
         value = [] if isinstance(default, list) else default
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
@@ -217,9 +227,58 @@ def declare_param(node: Node, name: str, default: Any, description: str = '', *,
     return list(value) if isinstance(value, (list, tuple, np.ndarray)) else value
 
 
+_TYPE_WORDS = {bool: ('true or false', 'booleans'), int: ('an integer', 'integers'),
+               float: ('a number', 'numbers'), str: ('a string', 'strings')}
+
+
+def _expected(default: Any, element_type: type | None) -> str:
+    if isinstance(default, list):
+        kind = type(default[0]) if default else element_type
+        return f'a list of {_TYPE_WORDS.get(kind, ("", "values"))[1]} ([a, b, ...])'
+    return _TYPE_WORDS.get(type(default), (type(default).__name__, ''))[0]
+
+
+def _parameter_error(name: str, default: Any, node: Node, err: Exception,
+                     element_type: type | None = None) -> str:
+    """Say which parameter is wrong, what it holds and what it takes, in one line."""
+    given = ''
+    for override in getattr(node, '_parameter_overrides', {}).values():
+        if override.name == name:
+            given = f', got {short_repr(override.value)}'
+    if not given:
+        text = str(err).splitlines()[0]
+        given = f' ({text})'
+    return f'parameter {name!r} must be {_expected(default, element_type)}{given}'
+
+
+def short_repr(value: Any, limit: int = 60) -> str:
+    """Return ``repr(value)`` cut to ``limit`` characters, floats in short form (``1e+308``)."""
+    if isinstance(value, float):
+        text = f'{value:.6g}'
+    elif isinstance(value, (list, tuple, np.ndarray)):
+        text = '[' + ', '.join(short_repr(v, limit) for v in list(value)[:8]) + \
+            (', ...' if len(value) > 8 else '') + ']'
+    else:
+        text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + '...'
+
+
 def _element_type(annotation: Any) -> type | None:
     args = typing.get_args(annotation)
     return args[0] if args and args[0] in _ARRAY_TYPES else None
+
+
+def _check_topic_names(name: str, value: Any) -> None:
+    """Refuse an invalid topic name in parameter ``name`` before anything is created."""
+    for topic in value if isinstance(value, (list, tuple)) else [value]:
+        if not isinstance(topic, str) or not topic:
+            continue
+        try:
+            (validate_full_topic_name if topic.startswith('/') else validate_topic_name)(topic)
+        except InvalidTopicNameException as err:
+            reason = str(err).splitlines()[0].split(': ', 1)[-1].rstrip(':')
+            raise ValueError(f'parameter {name!r}: invalid topic name {topic!r}: '
+                             f'{reason}') from None
 
 
 def declare_config(node: Node, config: Any, prefix: str = '',
@@ -245,6 +304,8 @@ def declare_config(node: Node, config: Any, prefix: str = '',
                               element_type=_element_type(hints.get(f.name)))
         if isinstance(current, tuple):
             value = tuple(value)
+        if f.name.endswith(('_topic', 'topics')):
+            _check_topic_names(prefix + f.name, value)
         values[f.name] = value
     try:
         return type(config)(**values)
@@ -259,24 +320,62 @@ class NodeFailed(RuntimeError):
     """Raised by a node (also from a callback) to stop with a clear message and status 1."""
 
 
+STARTUP_ERRORS = (ValueError, RuntimeError, OSError, ParameterException,
+                  NameValidationException)
+"""What a node's constructor raises for bad parameters, names, files or a full disk."""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = ' '.join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in text:
+        text = f'{text}: {exc.filename}'
+    return text
+
+
+def _build(node_factory: Callable[[], Node]) -> Node:
+    """
+    Call ``node_factory``; a class whose constructor fails is torn down here.
+
+    The half-built node is already registered with the rclpy context, whose shutdown would
+    call the subclass's ``destroy_node`` on an object that lacks what it cleans up.
+    """
+    if not (isinstance(node_factory, type) and issubclass(node_factory, Node)):
+        return node_factory()
+    node = node_factory.__new__(node_factory)
+    try:
+        node.__init__()
+    except BaseException:
+        if getattr(node, '_context', None) is not None:
+            try:
+                Node.destroy_node(node)
+            except Exception:  # best effort: the start-up error is what gets reported
+                pass
+        raise
+    return node
+
+
 def run_node(node_factory: Callable[[], Node], args: Optional[list] = None) -> int:
     """
     Init rclpy, build the node, spin it until shutdown and clean up; return the exit status.
 
     One SIGINT (or an external shutdown) ends the spin quietly with status 0. Bad
-    parameters at start-up (ValueError, RuntimeError) and ``NodeFailed`` at any time are
-    printed as one line, without a traceback, with status 1. A node with a ``finished``
-    future (rclpy.task.Future) stops by itself when that future completes.
+    parameters, names or files at start-up (:data:`STARTUP_ERRORS`) and ``NodeFailed`` at
+    any time are printed as one line, without a traceback, with status 1. A node with a
+    ``finished`` future (rclpy.task.Future) stops by itself when that future completes.
     """
-    rclpy.init(args=args)
-    node = None
     # SimNode -> sim_node: the executable's name, for an error before the node exists.
     name = re.sub(r'(?<!^)(?=[A-Z])', '_', getattr(node_factory, '__name__', 'node')).lower()
     try:
+        rclpy.init(args=args)
+    except Exception as exc:  # e.g. a malformed --ros-args remapping or parameter
+        print(f'{name}: {_one_line(exc)}', file=sys.stderr, flush=True)
+        return 1
+    node = None
+    try:
         try:
-            node = node_factory()
-        except (ValueError, RuntimeError) as exc:
-            raise NodeFailed(str(exc)) from exc
+            node = _build(node_factory)
+        except STARTUP_ERRORS as exc:
+            raise NodeFailed(_one_line(exc)) from None
         finished = getattr(node, 'finished', None)
         if finished is None:
             rclpy.spin(node)

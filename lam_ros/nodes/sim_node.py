@@ -79,6 +79,9 @@ class SimNodeConfig:
     """Frame id of camera images; empty: the robot's camera frame."""
     gui: bool = False
     """Open the PyBullet GUI window (needs a display)."""
+    allow_partial_joints_goal: bool = False
+    """Accept JointTrajectory goals naming only some joints, as joint_trajectory_controller's
+    parameter of the same name; otherwise such goals are rejected."""
 
     def __post_init__(self) -> None:
         """Reject rates and factors the node cannot run with."""
@@ -113,6 +116,7 @@ class SimNode(Node):
         self.base_frame = cfg.base_frame or robot.frames.base
         self.camera_frame = cfg.camera_frame or robot.frames.camera
         self.driver = SimDriver(self.env, stream, robot.joint_names)
+        self.driver.allow_partial_joints_goal = cfg.allow_partial_joints_goal
         self.clock = SimClock(cfg.real_time_factor, cfg.max_catch_up_s)
         self.episode = 0
         self.commands_rejected = 0

@@ -148,10 +148,11 @@ class GraspEnv(gym.Env):
             bad = ~np.isfinite(cmd)
             if bad.any():
                 bad_names = [names[i] for i in np.flatnonzero(bad)]
-                raise ValueError(f'command has NaN/Inf for {bad_names}: {cmd.tolist()}')
+                raise ValueError(f'command has NaN/Inf for {bad_names}: '
+                                 f'{np.array2string(cmd, precision=4)}')
             i = int(np.flatnonzero((cmd < self._lower_tol) | (cmd > self._upper_tol))[0])
             raise ValueError(
-                f'command for {names[i]} = {cmd[i]:.4f} is outside its limits '
+                f'command for {names[i]} = {cmd[i]:.4g} is outside its limits '
                 f'[{self._lower[i]:.4f}, {self._upper[i]:.4f}] by more than the tolerance '
                 f'{self._tolerance[i]}')
         return np.minimum(np.maximum(cmd, self._lower), self._upper)

@@ -69,12 +69,17 @@ class ArmScene:
         self.joint_names = desc.state_joint_names
         self.joints = joint_indices(cid, self.robot, self.joint_names)
         self._gripper_at = desc.gripper_index
-        self._mimic = grip.mimic_multipliers
-        self._binary = grip.kind == 'binary'
         self.fingers = self._finger_links(cid, grip)
         self.grasp_link = link_index(cid, self.robot, desc.frames.tool)
         self._tool_offset = np.asarray(desc.frames.tool_offset, dtype=np.float64)
-        self.effort = urdf_joint_limits(desc.urdf_path(), self.joint_names).effort.tolist()
+        limits = urdf_joint_limits(desc.urdf_path(), self.joint_names)
+        self.effort = limits.effort.tolist()
+        # The simulated controller limits its setpoint as ros2_control's joint limits do:
+        # inside the position limits, moving at most the velocity limit per step.
+        self.lower, self.upper = limits.lower.copy(), limits.upper.copy()
+        self._max_step = limits.velocity * self.dt_s
+        self._goal = np.zeros(len(self.joints))
+        self._setpoint = np.zeros(len(self.joints))
         for finger in self.fingers:
             p.changeDynamics(self.robot, finger, lateralFriction=FINGER_FRICTION,
                              spinningFriction=0.001, physicsClientId=cid)
@@ -118,20 +123,36 @@ class ArmScene:
 
     def reset_joints(self, q: Sequence[float]) -> None:
         """Teleport the robot to command ``q`` (``joint_names`` order) at rest and hold it."""
-        for idx, value in zip(self.joints, self._full(q)):
+        full = np.clip(self._full(q), self.lower, self.upper)
+        for idx, value in zip(self.joints, full):
             self.p.resetJointState(self.robot, idx, float(value), 0.0,
                                    physicsClientId=self.client)
-        self.set_joint_targets(q)
+        self._goal = full.copy()
+        self._setpoint = full.copy()
+        self._command()
 
     def set_joint_targets(self, q: Sequence[float]) -> None:
-        """Command position targets (``joint_names`` order); the mimic joints follow."""
+        """
+        Command position targets (``joint_names`` order); the mimic joints follow.
+
+        The targets are clipped into the URDF position limits; the controller's setpoint
+        then moves towards them at no more than each joint's URDF velocity limit.
+        """
+        self._goal = np.clip(self._full(q), self.lower, self.upper)
+
+    def _command(self) -> None:
         self.p.setJointMotorControlArray(
-            self.robot, self.joints, self.p.POSITION_CONTROL, targetPositions=self._full(q),
-            forces=self.effort, physicsClientId=self.client)
+            self.robot, self.joints, self.p.POSITION_CONTROL,
+            targetPositions=self._setpoint.tolist(), forces=self.effort,
+            physicsClientId=self.client)
 
     def step(self, n: int) -> None:
-        """Advance the physics by ``n`` time steps."""
+        """Advance the physics by ``n`` time steps, moving the setpoint within the limits."""
         for _ in range(int(n)):
+            gap = self._goal - self._setpoint
+            if gap.any():
+                self._setpoint = self._setpoint + np.clip(gap, -self._max_step, self._max_step)
+                self._command()
             self.p.stepSimulation(physicsClientId=self.client)
 
     def joint_states(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:

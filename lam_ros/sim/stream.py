@@ -144,6 +144,8 @@ class SimDriver:
         self.dt_s = 1.0 / env.config.physics_rate_hz
         self.sim_s = 0.0
         self.trajectory = TrajectoryFollower()
+        self.allow_partial_joints_goal = False
+        """Accept trajectories naming only some joints (the rest hold their targets)."""
         self.targets = self._measured()
         stream.restart(0.0)
 
@@ -176,6 +178,11 @@ class SimDriver:
         if not positions:
             self.trajectory.stop()
             return
+        missing = [n for n in self.joint_names if n not in joint_names]
+        if missing and not self.allow_partial_joints_goal:
+            raise CommandRejected(
+                'partial', f'ignoring trajectory: it does not name joints {missing}; partial '
+                'goals need allow_partial_joints_goal:=true (as in joint_trajectory_controller)')
         try:
             points = points_by_name(self.joint_names, self.targets, joint_names, positions)
         except ValueError as err:

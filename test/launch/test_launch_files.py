@@ -1,4 +1,5 @@
-"""Launch files: the executables and parameter files they name exist, and they load.
+"""
+Launch files: the executables and parameter files they name exist, and they load.
 
 The launch_ros part runs where ``launch`` and ``launch_ros`` are importable (a ROS 2
 install); it evaluates every substitution and starts each lam_ros node in-process with
@@ -7,9 +8,9 @@ the parameters launch would give it.
 
 import ast
 import os
-import time
-import random
 from pathlib import Path
+import random
+import time
 
 import pytest
 
@@ -63,7 +64,7 @@ CASES = [
 
 @pytest.fixture
 def ament_prefix(tmp_path, monkeypatch):
-    """An install prefix in which lam_ros's share directory is this source tree."""
+    """Make an install prefix in which lam_ros's share directory is this source tree."""
     index = tmp_path / 'share' / 'ament_index' / 'resource_index' / 'packages'
     index.mkdir(parents=True)
     (index / 'lam_ros').write_text('')
@@ -291,3 +292,46 @@ def test_sim_record_launch_hands_free_episodes_end_the_launch(ament_prefix, tmp_
     index = yaml.safe_load((out_dir / 'dataset.yaml').read_text())
     statuses = [e['status'] for e in index['episodes']]
     assert statuses == ['complete', 'complete'], output
+
+
+def test_record_launch_with_joy_missing_says_so_and_starts_nothing(ament_prefix, tmp_path,
+                                                                   monkeypatch):
+    """record.launch.py source:=joy without the joy package: one clear error, no node left."""
+    pytest.importorskip('launch')
+    pytest.importorskip('launch_ros')
+    import signal
+    import subprocess
+    import sys
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        get_package_share_directory('joy')
+        pytest.skip('the joy package is installed here')
+    except LookupError:
+        pass
+    monkeypatch.setenv('ROS_DOMAIN_ID', str(random.randint(1, 200)))
+    monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    lib = ament_prefix / 'lib' / 'lam_ros'
+    lib.mkdir(parents=True)
+    for name in ('teleop_node', 'recorder_node'):
+        (lib / name).write_text(WRAPPER.format(python=sys.executable, name=name))
+        (lib / name).chmod(0o755)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + sys.path))
+    proc = subprocess.Popen(
+        [sys.executable, '-c', RUN_LAUNCH, str(ROOT / 'launch' / 'record.launch.py'),
+         'source:=joy', f'output_dir:={tmp_path / "demos"}'],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+        start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # anything the launch left behind
+            left_behind = True
+        except ProcessLookupError:
+            left_behind = False
+    assert proc.returncode != 0, output
+    assert "source:=joy needs the ROS 'joy' package" in output, output
+    assert 'source:=keyboard' in output and 'Traceback' not in output, output
+    assert 'teleop_node' not in output and 'recorder_node' not in output, output
+    assert not left_behind, 'a node of the launch outlived it'
+    assert not (tmp_path / 'demos').exists()

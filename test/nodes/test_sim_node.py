@@ -7,13 +7,14 @@ import pytest
 
 pytest.importorskip('rclpy')
 
-from geometry_msgs.msg import PoseStamped  # noqa: E402
+from geometry_msgs.msg import PoseStamped  # noqa: E402, I100
 from rosgraph_msgs.msg import Clock  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image, JointState  # noqa: E402
 from std_msgs.msg import Bool, Float64MultiArray  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
-from lam_ros.nodes.common import MSG, pose_from_msg, positions_by_name, stamp_s  # noqa: E402
+from lam_ros.nodes.common import (  # noqa: E402, I100
+    MSG, pose_from_msg, positions_by_name, stamp_s)
 from lam_ros.sim.robot import ALL_JOINT_NAMES, JOINT_NAMES  # noqa: E402
 
 from .ros_harness import isolate_dds, NodeProcess, Probe  # noqa: E402
@@ -104,14 +105,20 @@ def test_trajectory_by_joint_name(sim):
     client, proc = sim
     start = client.q()
     goal = start[1] - 0.3
-    msg = MSG.joint_trajectory(0, ['panda_joint2'], [goal], [0.6])
-    client.traj_pub.publish(msg)
+    # A partial goal is rejected, as by joint_trajectory_controller by default.
+    client.traj_pub.publish(MSG.joint_trajectory(0, ['panda_joint2'], [goal], [0.6]))
+    client.probe.spin_for(0.3)
+    assert client.q()[1] == pytest.approx(start[1], abs=0.02)
+    assert 'allow_partial_joints_goal' in proc.output()
+    names = list(reversed(JOINT_NAMES))  # by name, in any order
+    point = [goal if n == 'panda_joint2' else start[JOINT_NAMES.index(n)] for n in names]
+    client.traj_pub.publish(MSG.joint_trajectory(0, names, point, [0.6]))
     client.probe.spin_for(0.3)
     halfway = client.q()[1]
     assert client.probe.spin_until(lambda: abs(client.q()[1] - goal) < 0.02, 5.0)
     assert goal + 0.02 < halfway < start[1] - 0.02  # interpolated, not a jump
     assert client.q()[0] == pytest.approx(start[0], abs=0.02)  # joints not named keep still
-    client.traj_pub.publish(MSG.joint_trajectory(0, ['elbow'], [0.0], [0.5]))
+    client.traj_pub.publish(MSG.joint_trajectory(0, names + ['elbow'], point + [0.0], [0.5]))
     client.probe.spin_for(0.5)
     assert client.q()[1] == pytest.approx(goal, abs=0.02)
     assert "unknown or repeated joints ['elbow']" in proc.output()
@@ -166,3 +173,26 @@ def test_one_kilohertz_joint_states():
     # Every millisecond of simulated time has its joint state, and nothing more.
     assert len(window) >= 990, len(window)
     assert np.all(np.diff(t) > 0) and np.median(np.diff(t)) == pytest.approx(1e-3, abs=1e-6)
+
+
+def test_far_step_command_stays_within_urdf_limits_on_joint_states(sim):
+    """A valid far-step command moves the joint at most at its URDF velocity limit."""
+    from lam_ros.sim.robot import joint_limits
+    client, _ = sim
+    limits = joint_limits(JOINT_NAMES)
+    start = client.q()
+    target = start.copy()
+    target[0] = limits.upper[0]  # panda_joint1 swings freely to its limit
+    n0 = len(client.states)
+    client.command_for(target, 2.5)
+    msgs = client.states[n0:]
+    q = np.array([positions_by_name(m, JOINT_NAMES) for m in msgs])
+    vel = np.array([[m.velocity[list(m.name).index(n)] for n in JOINT_NAMES] for m in msgs])
+    t = np.array([stamp_s(m.header.stamp) for m in msgs])
+    assert len(msgs) > 100 and abs(q[-1, 0] - limits.upper[0]) < 0.01
+    assert np.all(q <= limits.upper + 1e-3) and np.all(q >= limits.lower - 1e-3)
+    assert np.all(np.abs(vel) <= 1.01 * limits.velocity), np.abs(vel).max(0)
+    finite = np.abs(np.diff(q, axis=0)) / np.diff(t)[:, None]
+    assert np.all(finite <= 1.05 * limits.velocity), finite.max(0)
+    assert finite[:, 0].max() > 0.8 * limits.velocity[0]  # it moves at about the limit
+    client.command_for(start, 2.5)

@@ -48,6 +48,15 @@ class RecorderConfig:
     """Nominal rate of the command stream, stored in dataset.yaml; 0: the robot's."""
     state_rate_hz: float = 100.0
     """Nominal rate of the joint states, stored in dataset.yaml."""
+    required_topics: List[str] = field(default_factory=list)
+    """Topics that must have delivered a message within ``required_max_age_s`` for
+    ~/start_episode to start; an episode stopped without them is flagged; empty: the
+    robot's joint state."""
+    required_max_age_s: float = 1.0
+    """How recent (s) the last message of each required topic must be at start; 0: start
+    without checking."""
+    start_wait_s: float = 5.0
+    """How long ~/start_episode waits (s) for silent required topics before refusing."""
     flush_interval_s: float = 0.5
     """Longest time recorded data waits in memory; a crash loses at most this much."""
     queue_depth: int = 2000
@@ -67,6 +76,9 @@ class RecorderConfig:
 
     def __post_init__(self) -> None:
         """Check that topic lists line up and types are known."""
+        if not str(self.output_dir).strip():
+            raise ValueError('output_dir is empty; give the dataset directory, e.g. '
+                             'output_dir:=~/lam_ros_demos')
         if len(self.topics) != len(self.topic_types):
             raise ValueError(f'topics ({len(self.topics)}) and topic_types '
                              f'({len(self.topic_types)}) must have the same length: one type '
@@ -85,6 +97,9 @@ class RecorderConfig:
                      'queue_depth', 'image_queue_depth'):
             if getattr(self, name) <= 0:
                 raise ValueError(f'{name} must be > 0, got {getattr(self, name)}')
+        if self.required_max_age_s < 0:
+            raise ValueError(f'required_max_age_s must be >= 0 (0: no check), got '
+                             f'{self.required_max_age_s}')
 
     @property
     def description(self) -> RobotDescription:
@@ -105,7 +120,9 @@ class RecorderConfig:
                 robot.topics.trajectory_command if self.command_type == messages.JOINT_TRAJECTORY
                 else robot.topics.command),
             success_topic=self.success_topic or robot.topics.success,
-            control_rate_hz=self.control_rate_hz or robot.control_rate_hz)
+            control_rate_hz=self.control_rate_hz or robot.control_rate_hz,
+            required_topics=list(self.required_topics
+                                 or [robot.topics.topic_of('joint_state')]))
 
     def topic_map(self) -> Dict[str, str]:
         """Return every recorded topic -> message type, the command topic included."""

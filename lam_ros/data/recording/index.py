@@ -46,11 +46,18 @@ def read_index(output_dir: Path) -> Optional[Dict[str, Any]]:
     path = Path(output_dir) / INDEX_NAME
     if not path.exists():
         return None
-    with open(path, encoding='utf-8') as f:
-        data = yaml.safe_load(f)
+    try:
+        with open(path, encoding='utf-8') as f:
+            data = yaml.safe_load(f)
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        where = getattr(err, 'problem_mark', None)
+        at = f' (line {where.line + 1})' if where is not None else ''
+        raise ValueError(f'{path} is corrupt{at}: it is not valid YAML; restore it from a '
+                         'backup or move it away (episodes are rebuilt from the bag '
+                         'directories)') from None
     if not isinstance(data, dict) or not isinstance(data.get('episodes', []), list):
         raise ValueError(f'{path} is not a lam_ros dataset index (expected a mapping with an '
-                         "'episodes' list)")
+                         "'episodes' list); restore it or move it away")
     data.setdefault('episodes', [])
     return data
 

@@ -21,6 +21,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
 from lam_ros.data import messages
 from lam_ros.data.recording import index as idx
+from lam_ros.data.recording.checks import EpisodeChecks, TopicWatch
 from lam_ros.data.recording.recover import recover_locked, RecoveryReport
 from lam_ros.data.recording.repair import bag_mcap_path
 from lam_ros.description.files import fsync_dir
@@ -28,12 +29,16 @@ from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 
 PathLike = Union[str, Path]
 
-__all__ = ['DatasetRecorder', 'RecordingError', 'RecoveryReport', 'recover_dataset',
-           'infer_roles']
+__all__ = ['DatasetRecorder', 'NotReady', 'RecordingError', 'RecoveryReport',
+           'recover_dataset', 'infer_roles']
 
 
 class RecordingError(RuntimeError):
     """Writing an episode failed (disk full, permissions); the episode has been stopped."""
+
+
+class NotReady(RuntimeError):
+    """An episode cannot start yet: a required topic is silent."""
 
 
 def infer_roles(topics: Mapping[str, str], action_topic: Optional[str] = None) -> Dict[str, str]:
@@ -100,10 +105,13 @@ class DatasetRecorder:
                  action_topic: Optional[str] = None,
                  roles: Optional[Mapping[str, str]] = None,
                  flush_interval_s: float = 0.5, normalize_cdr: bool = True,
+                 required_topics: Sequence[str] = (), required_max_age_s: float = 1.0,
                  gripper: Optional[Mapping[str, Any]] = None) -> None:
         """
         Open (create or continue) ``output_dir``, recovering a crashed session first.
 
+        ``required_topics`` must have been :meth:`heard` within ``required_max_age_s`` for
+        :meth:`start_episode` to start; an episode without them is flagged when it stops.
         ``gripper`` is the robot's gripper model written to dataset.yaml (default: that of
         the robot description named ``robot``, when there is one).
         """
@@ -118,6 +126,10 @@ class DatasetRecorder:
         if action_topic is not None and action_topic not in topics:
             raise ValueError(f'action_topic {action_topic!r} is not one of the recorded topics '
                              f'{sorted(topics)}')
+        missing = [t for t in required_topics if t not in topics]
+        if missing:
+            raise ValueError(f'required_topics {missing} are not recorded; expected some of '
+                             f'{sorted(topics)}')
         if flush_interval_s <= 0:
             raise ValueError(f'flush_interval_s must be > 0 seconds, got {flush_interval_s}')
         self.output_dir = Path(output_dir).expanduser()
@@ -125,6 +137,12 @@ class DatasetRecorder:
         self.flush_interval_s = float(flush_interval_s)
         self.normalize_cdr = bool(normalize_cdr)
         self._gripper = dict(gripper) if gripper is not None else _gripper_model(robot)
+        self.required_topics = list(required_topics)
+        self.required_max_age_s = float(required_max_age_s)
+        self.watch = TopicWatch()
+        self._joint_names = list(joint_names)
+        self._action_topic = action_topic
+        self._checks = EpisodeChecks(None, None, self._joint_names)
         self._lock = threading.Lock()
         try:
             self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -133,11 +151,19 @@ class DatasetRecorder:
                                  'expected a writable directory path') from exc
         if not self.output_dir.is_dir():
             raise ValueError(f'output_dir {self.output_dir} exists and is not a directory')
-        self._dir_lock = idx.DirectoryLock(self.output_dir)
+        try:
+            self._dir_lock = idx.DirectoryLock(self.output_dir)
+        except OSError as exc:
+            raise RecordingError(f'cannot lock output_dir {self.output_dir}: {exc.strerror}; '
+                                 'expected a writable directory') from None
         try:
             self.last_recovery = recover_locked(self.output_dir)
             self._index = self._open_index(robot, list(joint_names), task, dict(rates),
                                            dict(roles or infer_roles(self.topics, action_topic)))
+        except OSError as exc:
+            self._dir_lock.release()
+            raise RecordingError(f'cannot prepare {self.output_dir}: {exc.strerror}; check free '
+                                 'disk space and write permission') from None
         except BaseException:
             self._dir_lock.release()
             raise
@@ -193,8 +219,25 @@ class DatasetRecorder:
         """Messages written per topic in the open episode."""
         return dict(self._counts)
 
+    def heard(self, topic: str) -> None:
+        """Note that ``topic`` delivered a message now (recording or not)."""
+        self.watch.heard(topic)
+
+    def silent_required(self) -> list:
+        """Return the required topics not heard recently, each with its age."""
+        return self.watch.silent(self.required_topics, self.required_max_age_s)
+
     def start_episode(self) -> str:
-        """Open a new bag and return the episode name; RuntimeError when one is open."""
+        """
+        Open a new bag and return the episode name.
+
+        RuntimeError when one is open; :class:`NotReady` while a required topic is silent.
+        """
+        silent = self.silent_required()
+        if silent:
+            raise NotReady(f'not starting: required topics are silent: {", ".join(silent)}; '
+                           'start the robot (or sim) that publishes them, or wait and call '
+                           'start_episode again')
         with self._lock:
             if self._writer is not None:
                 raise RuntimeError(f'episode {self.episode_name} is being recorded; stop or '
@@ -212,7 +255,13 @@ class DatasetRecorder:
                 writer.open()
                 connections = {t: writer.add_connection(t, m, typestore=messages.TYPESTORE)
                                for t, m in self.topics.items()}
+                self._writer = writer
+                # The MCAP header and channels reach the file now, so a crash at any later
+                # moment leaves a bag that recovery can rebuild (if only an empty one).
+                self._flush()
+                self._writer = None
             except (OSError, WriterError) as exc:
+                self._writer = None
                 self._index['episodes'].remove(entry)
                 if writer.storage is not None:
                     writer.abort()
@@ -220,12 +269,19 @@ class DatasetRecorder:
                                      'free disk space and write permission') from exc
             self._writer, self._entry, self._connections = writer, entry, connections
             self._counts = dict.fromkeys(self.topics, 0)
+            command_type = self.topics.get(self._action_topic) if self._action_topic else None
+            self._checks = EpisodeChecks(self._action_topic, command_type, self._joint_names)
             self._first_ns, self._last_ns = None, 0
             self._last_flush = time.monotonic()
             return name
 
-    def write(self, topic: str, timestamp_ns: int, data: Any) -> None:
-        """Append one message (CDR bytes or a rosbags message) received at ``timestamp_ns``."""
+    def write(self, topic: str, timestamp_ns: int, data: Any) -> Optional[str]:
+        """
+        Append one message (CDR bytes or a rosbags message) received at ``timestamp_ns``.
+
+        Returns what is wrong with it when it is an invalid command (it is recorded all the
+        same, and the episode is flagged when it stops), else None.
+        """
         if self._writer is None:
             raise RuntimeError('no episode is being recorded; call start_episode() first')
         connection = self._connections.get(topic)
@@ -237,6 +293,7 @@ class DatasetRecorder:
                 else data
         else:
             raw = messages.serialize(data, self.topics[topic])
+        problem = self._checks.check(topic, raw)
         timestamp_ns = int(timestamp_ns)
         with self._lock:
             if self._writer is None:
@@ -253,6 +310,7 @@ class DatasetRecorder:
             if self._first_ns is None:
                 self._first_ns = timestamp_ns
             self._last_ns = max(self._last_ns, timestamp_ns)
+        return problem
 
     def flush(self) -> None:
         """Push buffered data of the open episode to the file now (e.g. when input pauses)."""
@@ -303,6 +361,11 @@ class DatasetRecorder:
         entry['duration_s'] = round(span / 1e9, 6)
         if error:
             entry['error'] = error
+        if status != idx.DISCARDED:
+            commands = self._counts.get(self._action_topic, 0) if self._action_topic else 0
+            notes = self._checks.notes(commands, self._counts, self.required_topics)
+            if notes:
+                entry['warnings'] = notes
 
     def stop_episode(self, success: Optional[bool] = None,
                      status: str = idx.COMPLETE) -> Dict[str, Any]:

@@ -17,6 +17,8 @@ from lam_ros.data.recording.repair import bag_mcap_path, read_bag_info, repair_b
 from lam_ros.description.files import fsync_dir
 
 STAGING = '.recovery'
+QUARANTINE = 'quarantine'
+"""Sub-directory that takes episode directories no rosbag2 tool can open, out of the way."""
 
 
 @dataclass
@@ -30,12 +32,24 @@ class RecoveryReport:
     finalized: List[str] = field(default_factory=list)
     """Bags that were closed but not yet listed as such; the outcome came from the bag."""
     removed: List[str] = field(default_factory=list)
-    """Leftovers deleted: bags of discarded episodes, half-written recovery copies."""
+    """Leftovers deleted: bags of discarded episodes, half-written recovery copies, temp
+    files of an index write cut short."""
+    quarantined: List[str] = field(default_factory=list)
+    """Unreadable episode directories moved to ``quarantine/`` (the entry says why)."""
 
     @property
     def changed(self) -> bool:
         """Return whether anything was repaired or cleaned up."""
-        return bool(self.recovered or self.unrecoverable or self.finalized or self.removed)
+        return bool(self.recovered or self.unrecoverable or self.finalized or self.removed
+                    or self.quarantined)
+
+    def __str__(self) -> str:
+        """Summarise what was done in one line."""
+        parts = [f'{label} {", ".join(names)}' for label, names in (
+            ('recovered', self.recovered), ('finalized', self.finalized),
+            ('unrecoverable', self.unrecoverable), ('quarantined', self.quarantined),
+            ('removed', self.removed)) if names]
+        return '; '.join(parts) or 'nothing to do'
 
 
 def _clean_staging(output_dir: Path, report: RecoveryReport) -> None:
@@ -52,6 +66,34 @@ def _clean_staging(output_dir: Path, report: RecoveryReport) -> None:
         report.removed.append(str(parked.relative_to(output_dir)))
     shutil.rmtree(staging)
     fsync_dir(output_dir)
+
+
+def _remove_temp_files(output_dir: Path, report: RecoveryReport) -> None:
+    # Only the lock holder writes the index, so any temp file left is from a killed writer.
+    for tmp in sorted(output_dir.glob(f'.{Path(idx.INDEX_NAME).stem}.*.tmp')):
+        tmp.unlink()
+        report.removed.append(tmp.name)
+
+
+def _quarantine(output_dir: Path, entry: Dict[str, Any], why: str,
+                report: RecoveryReport) -> None:
+    """Move an unreadable episode directory to ``quarantine/`` and say why in its entry."""
+    name = entry['name']
+    bag_dir = output_dir / name
+    entry['recovered'] = False
+    entry['error'] = why
+    if bag_dir.exists():
+        target_dir = output_dir / QUARANTINE
+        target_dir.mkdir(exist_ok=True)
+        target = target_dir / name
+        if target.exists():
+            shutil.rmtree(target)
+        bag_dir.rename(target)
+        fsync_dir(target_dir)
+        fsync_dir(output_dir)
+        entry['quarantine'] = f'{QUARANTINE}/{name}'
+        report.quarantined.append(name)
+    report.unrecoverable.append(name)
 
 
 def _entry_from_info(entry: Dict[str, Any], info: Dict[str, Any]) -> None:
@@ -77,20 +119,19 @@ def _rebuild(output_dir: Path, entry: Dict[str, Any], report: RecoveryReport) ->
     entry['status'] = idx.INTERRUPTED
     entry['success'] = None
     if mcap is None:
-        entry['recovered'] = False
-        entry.setdefault('error', 'the recorder stopped before the bag file was created')
-        report.unrecoverable.append(name)
+        _quarantine(output_dir, entry, 'the recorder stopped before the bag file was created',
+                    report)
         return
     staging = output_dir / STAGING
     staging.mkdir(exist_ok=True)
     try:
         repair_bag(mcap, staging / name, messages.TYPESTORE,
                    custom_data={'lam_ros.status': idx.INTERRUPTED, 'lam_ros.success': 'null'})
-    except ValueError as exc:  # not MCAP at all (e.g. killed before the header hit the disk)
+    except Exception as exc:  # not MCAP at all (e.g. killed before the header hit the disk)
         shutil.rmtree(staging / name, ignore_errors=True)
-        entry['recovered'] = False
-        entry['error'] = f'bag file unreadable: {exc}'
-        report.unrecoverable.append(name)
+        size = mcap.stat().st_size
+        _quarantine(output_dir, entry, f'bag file unreadable ({size} bytes): '
+                    f'{" ".join(str(exc).split())}', report)
         return
     for path in (staging / name).iterdir():
         idx.fsync_file(path)
@@ -112,6 +153,7 @@ def recover_locked(output_dir: Path) -> RecoveryReport:
     output_dir = Path(output_dir)
     report = RecoveryReport()
     _clean_staging(output_dir, report)
+    _remove_temp_files(output_dir, report)
     index = idx.read_index(output_dir)
     on_disk = sorted(p.name for p in output_dir.iterdir()
                      if p.is_dir() and idx.episode_index(p.name) is not None)

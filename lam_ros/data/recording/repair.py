@@ -160,9 +160,13 @@ def read_bag_info(bag_dir: Path) -> Optional[Dict[str, object]]:
         f.seek(-8, 2)
         if f.read(8) != MAGIC:
             return None
-    with open(meta_path, encoding='utf-8') as f:
-        meta = yaml.safe_load(f) or {}
-    return meta.get('rosbag2_bagfile_information')
+    try:
+        with open(meta_path, encoding='utf-8') as f:
+            meta = yaml.safe_load(f) or {}
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return None  # metadata.yaml cut short by a crash: rebuild it from the MCAP
+    info = meta.get('rosbag2_bagfile_information') if isinstance(meta, dict) else None
+    return info if isinstance(info, dict) else None
 
 
 def topic_counts(info: Dict[str, object]) -> Dict[str, int]:
