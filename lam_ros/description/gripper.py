@@ -41,6 +41,10 @@ class GripperSpec:
     finger_links: Tuple[str, ...] = ()
     """Links that touch a grasped object (the simulator's grasp test); empty: the links of
     ``joint`` and the mimic joints."""
+    sim_pad_friction: float = 0.0
+    """Simulator only: friction of the ``finger_links`` with anchored contacts (pads that do
+    not creep, for mesh pads that touch a cube at a few points); 0: PyBullet's plain
+    friction 1.0."""
 
     def __post_init__(self) -> None:
         """Check the kind, the joint and the multipliers fit together."""
@@ -50,6 +54,10 @@ class GripperSpec:
         object.__setattr__(self, 'mimic_multipliers', mult)
         object.__setattr__(self, 'open', float(self.open))
         object.__setattr__(self, 'closed', float(self.closed))
+        object.__setattr__(self, 'sim_pad_friction', float(self.sim_pad_friction))
+        if not self.sim_pad_friction >= 0.0:
+            raise ValueError(f'gripper sim_pad_friction must be >= 0, got '
+                             f'{self.sim_pad_friction}')
         if self.kind not in GRIPPER_KINDS:
             raise ValueError(f'gripper kind {self.kind!r} is not one of {list(GRIPPER_KINDS)}')
         if self.kind == 'none':
@@ -127,7 +135,8 @@ class GripperSpec:
         return {'kind': self.kind, 'joint': self.joint, 'open': self.open,
                 'closed': self.closed, 'mimic_joints': list(self.mimic_joints),
                 'mimic_multipliers': list(self.mimic_multipliers),
-                'finger_links': list(self.finger_links)}
+                'finger_links': list(self.finger_links),
+                'sim_pad_friction': self.sim_pad_friction}
 
 
 _ALIASES = {'open_m': 'open', 'closed_m': 'closed'}

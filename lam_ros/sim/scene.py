@@ -69,6 +69,12 @@ class ArmScene:
         self.joint_names = desc.state_joint_names
         self.joints = joint_indices(cid, self.robot, self.joint_names)
         self._gripper_at = desc.gripper_index
+        # A linkage gripper (kind drive): the mimic joints follow where the drive joint *is*
+        # (blocked by a grasped object), as the closed chain of the real gripper makes them;
+        # PyBullet has no closed chains, so the sim re-targets them every physics step.
+        self._linkage = grip.kind == 'drive' and bool(grip.mimic_joints)
+        self._mimic_at = np.arange(len(desc.joint_names), len(self.joint_names))
+        self._mimic_mult = np.asarray(grip.mimic_multipliers, dtype=np.float64)
         self.fingers = self._finger_links(cid, grip)
         self.grasp_link = link_index(cid, self.robot, desc.frames.tool)
         self._tool_offset = np.asarray(desc.frames.tool_offset, dtype=np.float64)
@@ -81,8 +87,12 @@ class ArmScene:
         self._goal = np.zeros(len(self.joints))
         self._setpoint = np.zeros(len(self.joints))
         for finger in self.fingers:
-            p.changeDynamics(self.robot, finger, lateralFriction=FINGER_FRICTION,
-                             spinningFriction=0.001, physicsClientId=cid)
+            if grip.sim_pad_friction > 0:
+                p.changeDynamics(self.robot, finger, lateralFriction=grip.sim_pad_friction,
+                                 spinningFriction=0.001, frictionAnchor=1, physicsClientId=cid)
+            else:
+                p.changeDynamics(self.robot, finger, lateralFriction=FINGER_FRICTION,
+                                 spinningFriction=0.001, physicsClientId=cid)
         self._initial_state = p.saveState(physicsClientId=cid)
 
     def _finger_links(self, cid: int, grip) -> Tuple[int, ...]:
@@ -149,6 +159,12 @@ class ArmScene:
     def step(self, n: int) -> None:
         """Advance the physics by ``n`` time steps, moving the setpoint within the limits."""
         for _ in range(int(n)):
+            if self._linkage:
+                drive = self.p.getJointState(self.robot, self.joints[self._gripper_at],
+                                             physicsClientId=self.client)[0]
+                self._goal[self._mimic_at] = np.clip(self._mimic_mult * drive,
+                                                     self.lower[self._mimic_at],
+                                                     self.upper[self._mimic_at])
             gap = self._goal - self._setpoint
             if gap.any():
                 self._setpoint = self._setpoint + np.clip(gap, -self._max_step, self._max_step)

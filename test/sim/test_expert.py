@@ -83,3 +83,20 @@ def test_an_arm_without_a_gripper_cannot_run_the_grasping_expert(tmp_path):
     (tmp_path / 'bare.yaml').write_text(yaml.safe_dump(data))
     with pytest.raises(ValueError, match='has no gripper'):
         ScriptedExpert('lift', robot=str(tmp_path / 'bare.yaml'))
+
+
+@pytest.mark.parametrize('robot', ['panda', 'xarm6'])
+def test_the_grasp_holds_after_success(robot):
+    """A lift stays lifted while the expert keeps holding (mimic joints follow the drive)."""
+    env = make_env('lift', robot=robot, max_episode_steps=200)
+    expert = ScriptedExpert('lift', seed=3, noise_std=0.0, robot=env.robot)
+    try:
+        obs, _ = env.reset(seed=3)
+        held = []
+        for _ in range(110):
+            obs, _, _, _, info = env.step(expert.act(obs))
+            held.append(info['is_success'])
+        assert held.index(True) < 70 and all(held[held.index(True):]), held
+    finally:
+        env.close()
+        expert.kin.close()
