@@ -15,11 +15,11 @@ All public methods take observations in real units as a dict key -> (B, H, *shap
 exists. Actions are (B, K, A) in real units (K = chunk_size, A = len(joint_names)).
 """
 
-import math
 from typing import Dict, Mapping, Optional
 
 from lam_ros.policy.config import IMAGE_KEYS, PolicyConfig
 from lam_ros.policy.normalization import Normalizer
+from lam_ros.policy.vision import ImageEncoder
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -83,28 +83,6 @@ class Block(nn.Module):
         return x + self.mlp(self.ln2(x))
 
 
-class ImageEncoder(nn.Module):
-    """Small CNN: (N, C, H, W) normalised image -> (N, image_grid**2, d_model) tokens."""
-
-    def __init__(self, in_channels: int, config: PolicyConfig) -> None:
-        """Create stride-2 conv layers, a pooling to a fixed grid and a projection."""
-        super().__init__()
-        layers, c = [], in_channels
-        for out in config.image_channels:
-            # GroupNorm, not BatchNorm: each image is normalised on its own, so padded history
-            # steps and batch composition never leak into the features.
-            layers += [nn.Conv2d(c, out, 3, stride=2, padding=1),
-                       nn.GroupNorm(math.gcd(8, out), out), nn.GELU()]
-            c = out
-        self.conv = nn.Sequential(*layers)
-        self.pool = nn.AdaptiveAvgPool2d(config.image_grid)
-        self.proj = nn.Linear(c, config.d_model)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Encode a batch of images."""
-        return self.proj(self.pool(self.conv(x)).flatten(2).transpose(1, 2))
-
-
 class TransformerPolicy(nn.Module):
     """Observation history -> chunk of future joint targets (regression or Gaussian head)."""
 
@@ -117,7 +95,8 @@ class TransformerPolicy(nn.Module):
         self.obs_proj = nn.ModuleDict(
             {k: nn.Linear(config.obs_spec[k][0], d) for k in config.lowdim_keys})
         self.image_enc = nn.ModuleDict(
-            {k: ImageEncoder(IMAGE_KEYS[k], config) for k in config.image_keys})
+            {k: ImageEncoder(IMAGE_KEYS[k], config.obs_spec[k][:2], config)
+             for k in config.image_keys})
         self.tokens_per_step = len(config.lowdim_keys) + len(config.image_keys) * (
             config.image_grid ** 2)
         # One embedding per (history step, token slot) encodes both time and token type.
@@ -189,13 +168,17 @@ class TransformerPolicy(nn.Module):
         for key in cfg.image_keys:
             x = self.normalizer.normalize(key, obs[key])
             x = torch.where(obs_mask[..., None, None, None], x, torch.zeros_like(x))
-            x = x.flatten(0, 1).permute(0, 3, 1, 2)  # (B*H, C, H_img, W_img)
+            # Static image dims (from the config) keep the graph exportable with a free batch.
+            x = x.reshape((-1,) + cfg.obs_spec[key]).permute(0, 3, 1, 2)  # (B*H, C, Hi, Wi)
             tokens.append(self.image_enc[key](x).view(b, h, -1, cfg.d_model))
         return (torch.cat(tokens, dim=2) + self.obs_pos).flatten(1, 2)
 
     def features(self, obs: Obs, obs_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Return the final hidden state at each action query, (B, K, d_model)."""
-        obs_mask = self._check(obs, obs_mask)
+        return self._features(obs, self._check(obs, obs_mask))
+
+    def _features(self, obs: Obs, obs_mask: torch.Tensor) -> torch.Tensor:
+        # Unchecked (traceable, exportable) path: obs and obs_mask are already validated.
         x = self.drop(self._tokens(obs, obs_mask))
         attend = obs_mask.repeat_interleave(self.tokens_per_step, dim=1)[:, None, None, :]
         for block in self.encoder:
