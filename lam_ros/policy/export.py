@@ -213,27 +213,39 @@ def export_policy(checkpoint: str, out_dir: Optional[str] = None,
     return dict(report, out_dir=os.path.abspath(out_dir))
 
 
-def load_backend(path: str, backend: str = 'torch', device: str = 'cpu') -> PolicyBackend:
+def load_backend(path: str, backend: str = 'torch', device: str = 'cpu',
+                 compiled: Union[bool, str] = False, fp16: bool = False,
+                 threads: int = 0) -> PolicyBackend:
     """
     Open a checkpoint (any backend) or an export directory (exported backends).
 
     backend: 'torch' (the checkpoint's weights), 'onnx' (onnxruntime), 'torchscript' or
     'export' (torch.export); a checkpoint directory's exports are looked up in its
     ``export`` sub-directory. Raises CheckpointError when files are missing or damaged.
+    With the torch backend, compiled runs the graph through torch.compile (True, or a mode
+    such as 'reduce-overhead', which uses CUDA graphs on a GPU) and fp16 runs it under CUDA
+    autocast. threads: onnxruntime's intra-op threads (0 = its default; torch's threads are
+    set process-wide with torch.set_num_threads).
     """
     if backend not in BACKENDS:
         raise ValueError(f'backend must be one of {list(BACKENDS)}, got {backend!r}')
+    if backend != 'torch' and (compiled or fp16):
+        raise ValueError(f'compiled and fp16 apply to the torch backend, not {backend!r}')
     path = os.fspath(path)
     try:
         torch_device = resolve_device(device)
     except ValueError as err:
         raise CheckpointError(str(err)) from err
+    if fp16 and torch_device.type != 'cuda':
+        raise ValueError(f'fp16 needs a CUDA device, got {device!r}')
     if backend == 'torch':
         model, _ = load_checkpoint(path, device=device)
         document = read_checkpoint_config(path)
         graph = PredictGraph(model).eval()
+        if compiled:
+            graph = torch.compile(graph, mode=None if compiled is True else compiled)
         return PolicyBackend(model.config, document, backend, torch_device,
-                             lambda inputs: _run_torch(graph, inputs, torch_device))
+                             lambda inputs: _run_torch(graph, inputs, torch_device, fp16=fp16))
     export_dir = _export_dir(path)
     report = _read_export(export_dir)
     if backend not in report.get('files', {}):
@@ -254,7 +266,9 @@ def load_backend(path: str, backend: str = 'torch', device: str = 'cpu') -> Poli
         providers = ['CPUExecutionProvider']
         if torch_device.type == 'cuda':
             providers.insert(0, 'CUDAExecutionProvider')
-        session = onnxruntime.InferenceSession(file, providers=providers)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = int(threads)
+        session = onnxruntime.InferenceSession(file, options, providers=providers)
         return PolicyBackend(config, report['checkpoint'], backend, torch_device,
                              lambda inputs: session.run(None, inputs)[0])
     if backend == 'torchscript':
@@ -282,10 +296,11 @@ def _torch_inputs(inputs: Mapping[str, np.ndarray]) -> tuple:
 
 @torch.no_grad()
 def _run_torch(module: Any, inputs: Mapping[str, np.ndarray], device: torch.device,
-               names: Optional[Sequence[str]] = None) -> np.ndarray:
+               names: Optional[Sequence[str]] = None, fp16: bool = False) -> np.ndarray:
     names = names or ['obs_mask'] + sorted(k for k in inputs if k != 'obs_mask')
     args = [torch.from_numpy(inputs[n]).to(device) for n in names]
-    return module(*args).float().cpu().numpy()
+    with torch.autocast('cuda', dtype=torch.float16, enabled=fp16):
+        return module(*args).float().cpu().numpy()
 
 
 def _export_dir(path: str) -> str:

@@ -94,6 +94,10 @@ def test_missing_or_damaged_files_raise_checkpoint_errors(tmp_path):
         load_backend(str(tmp_path / 'nowhere'), backend='torch')
     with pytest.raises(ValueError, match='backend must be one of'):
         load_backend(path, backend='tensorrt')
+    with pytest.raises(ValueError, match='fp16 needs a CUDA device'):
+        load_backend(path, backend='torch', fp16=True)
+    with pytest.raises(ValueError, match='apply to the torch backend'):
+        load_backend(path, backend='onnx', compiled=True)
     with pytest.raises(ValueError, match='formats must be'):
         export_policy(path, formats=['tflite'])
     export_policy(path, formats=['onnx'], seeds=1)
