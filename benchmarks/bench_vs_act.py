@@ -19,6 +19,10 @@ per round). Sizes: ACT's defaults (d 512, chunk 100; 22.8 M parameters without t
 encoder, which inference never runs) against ours at d 512 / chunk 100 with as many encoder
 layers as brings it to the same count; and our default size against ACT shrunk to the same
 count. Goal: our p50 <= 0.5 x ACT's at equal size.
+
+Two reference rows show what streaming the weights alone costs at batch 1 on this machine:
+``floor_tokens`` runs every weight matrix of our model once over as many rows as we have
+observation tokens (nothing else: no attention, no norms), ``floor_gemv`` over a single row.
 """
 
 import argparse
@@ -81,6 +85,17 @@ def build_ours(overrides: Dict[str, Any]) -> tuple:
     return model, model.num_parameters(), lambda: model.predict(obs, mask)
 
 
+def weight_floors(model: Any) -> Dict[str, Callable[[], Any]]:
+    """Return calls that multiply every weight matrix of model by T rows and by one row."""
+    import torch
+    from torch.nn import functional as F
+    tokens = model.config.history_len * model.tokens_per_step
+    weights = [m.weight for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    rows = {n: {w.shape[1]: torch.randn(n, w.shape[1]) for w in weights} for n in (tokens, 1)}
+    return {name: (lambda x=rows[n]: [F.linear(x[w.shape[1]], w) for w in weights])
+            for name, n in (('floor_tokens', tokens), ('floor_gemv', 1))}
+
+
 def interleaved(calls: Dict[str, Callable[[], Any]], rounds: int, warmup: int,
                 seed: int = 0) -> Dict[str, Dict[str, float]]:
     """Time each call once per round in a shuffled order; return percentiles in ms."""
@@ -134,8 +149,8 @@ def main() -> int:
         for name, ours_kw, act_kw in PAIRS:
             ours, ours_params, ours_call = build_ours(ours_kw)
             act, act_params, act_call = build_act(act_kw)
-            results = interleaved({'ours': ours_call, 'act': act_call}, args.rounds,
-                                  args.warmup)
+            results = interleaved({'ours': ours_call, 'act': act_call, **weight_floors(ours)},
+                                  args.rounds, args.warmup)
             ratio = results['ours']['p50_ms'] / results['act']['p50_ms']
             met = met and ratio <= GOAL_RATIO
             report['pairs'].append({
@@ -150,6 +165,9 @@ def main() -> int:
                   f'{results["ours"]["p50_ms"]:9.2f} {results["act"]["p50_ms"]:8.2f} '
                   f'{results["ours"]["p99_ms"]:9.2f} {results["act"]["p99_ms"]:8.2f} '
                   f'{ratio:6.2f}')
+            print(f'{"":>13s} streaming our weights alone: {results["floor_tokens"]["p50_ms"]:.2f}'
+                  f' ms over our {ours.config.history_len * ours.tokens_per_step} tokens, '
+                  f'{results["floor_gemv"]["p50_ms"]:.2f} ms over one row')
     with open(args.json, 'w', encoding='utf-8') as f:
         json.dump(report, f, indent=2)
     print(f'goal: ours p50 <= {GOAL_RATIO} x ACT p50 at equal size: '
