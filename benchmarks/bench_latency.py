@@ -10,8 +10,9 @@ For each size (``default``: the PolicyConfig defaults, 0.13 M parameters; ``20m`
 then every backend answers the same batch-1 observation through ``PolicyBackend.predict``
 (numpy in, numpy chunk out: exactly what the inference node pays): ``eager`` (PyTorch),
 ``compiled`` (torch.compile), ``torchscript``, ``export`` (torch.export) and ``onnx``
-(onnxruntime, as many intra-op threads as torch). Rounds are interleaved (one call per
-backend per round, in a shuffled order) so that a disturbance hits every backend alike.
+(onnxruntime, as many intra-op threads as torch). Rounds are interleaved (a short block of
+calls per backend per round, in a shuffled order, the first call of each block untimed) so
+that a disturbance hits every backend alike.
 Each backend's chunk is also compared with eager's (max abs difference, rad / m).
 """
 
@@ -47,9 +48,15 @@ def build_checkpoint(directory: str, size: str) -> str:
     return save_checkpoint(os.path.join(directory, size), model, {'size': size})
 
 
-def measure(backends: Dict[str, PolicyBackend], rounds: int, warmup: int,
+def measure(backends: Dict[str, PolicyBackend], rounds: int, warmup: int, block: int = 5,
             seed: int = 0) -> Dict[str, Dict[str, float]]:
-    """Time predict() of every backend on one batch-1 observation, rounds interleaved."""
+    """
+    Time predict() of every backend on one batch-1 observation, rounds interleaved.
+
+    Each round gives every backend (in a shuffled order) a block of calls and times all but
+    the first: a node runs one backend, so the wake-up of a thread pool that another backend
+    left idle is not part of its latency.
+    """
     config = next(iter(backends.values())).config
     inputs = example_inputs(config, batch=1, seed=seed)
     obs, mask = {k: v for k, v in inputs.items() if k != 'obs_mask'}, inputs['obs_mask']
@@ -57,18 +64,20 @@ def measure(backends: Dict[str, PolicyBackend], rounds: int, warmup: int,
     times: Dict[str, List[float]] = {name: [] for name in backends}
     order = list(backends)
     rng = random.Random(seed)
-    for i in range(warmup + rounds):
+    for i in range(warmup + -(-rounds // (block - 1))):
         rng.shuffle(order)
         for name in order:
-            start = time.perf_counter()
-            backends[name].predict(obs, mask)
-            if i >= warmup:
-                times[name].append(time.perf_counter() - start)
+            for j in range(block):
+                start = time.perf_counter()
+                backends[name].predict(obs, mask)
+                if i >= warmup and j > 0:
+                    times[name].append(time.perf_counter() - start)
     out = {}
     for name, samples in times.items():
         ms = 1000.0 * np.asarray(samples)
         out[name] = {f'p{q}_ms': float(np.percentile(ms, q)) for q in (50, 90, 99)}
         out[name]['mean_ms'] = float(ms.mean())
+        out[name]['calls'] = len(samples)
         if reference is not None:
             out[name]['max_abs_diff_vs_eager'] = float(
                 np.abs(backends[name].predict(obs, mask) - reference).max())
@@ -105,7 +114,7 @@ def main() -> int:
     parser.add_argument('--sizes', default='default,20m', help='comma-separated (default: all)')
     parser.add_argument('--threads', type=int, default=2, help='torch / onnxruntime threads')
     parser.add_argument('--rounds', type=int, default=300, help='timed calls per backend')
-    parser.add_argument('--warmup', type=int, default=20, help='untimed calls per backend')
+    parser.add_argument('--warmup', type=int, default=4, help='untimed rounds')
     parser.add_argument('--no-compile', action='store_true', help='skip torch.compile')
     parser.add_argument('--json', default='bench_latency.json', help='result file')
     args = parser.parse_args()

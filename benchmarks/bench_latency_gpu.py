@@ -34,7 +34,7 @@ def main() -> int:
     parser.add_argument('--sizes', default=','.join(SIZES), help='comma-separated (default: all)')
     parser.add_argument('--device', default='cuda', help="CUDA device (default: 'cuda')")
     parser.add_argument('--rounds', type=int, default=500, help='timed calls per backend')
-    parser.add_argument('--warmup', type=int, default=30, help='untimed calls per backend')
+    parser.add_argument('--warmup', type=int, default=4, help='untimed rounds')
     parser.add_argument('--no-compile', action='store_true', help='skip torch.compile variants')
     parser.add_argument('--json', default='bench_latency_gpu.json', help='result file')
     args = parser.parse_args()

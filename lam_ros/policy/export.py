@@ -268,6 +268,9 @@ def load_backend(path: str, backend: str = 'torch', device: str = 'cpu',
             providers.insert(0, 'CUDAExecutionProvider')
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = int(threads)
+        # Idle worker threads sleep instead of spinning: the cores stay free for the control
+        # loop (and for anything else) between policy calls.
+        options.add_session_config_entry('session.intra_op.allow_spinning', '0')
         session = onnxruntime.InferenceSession(file, options, providers=providers)
         return PolicyBackend(config, report['checkpoint'], backend, torch_device,
                              lambda inputs: session.run(None, inputs)[0])
