@@ -26,6 +26,7 @@ from lam_ros.learn import distributed
 from lam_ros.learn.bc import train_bc
 from lam_ros.learn.evaluate import evaluate_policy
 from lam_ros.learn.pipeline_config import PipelineConfig
+from lam_ros.learn.rl.ppo import train_rl
 from lam_ros.policy import load_checkpoint, PolicyConfig, read_checkpoint_config
 from lam_ros.policy import save_checkpoint
 
@@ -236,7 +237,18 @@ def run_pipeline(config: PipelineConfig, on_progress: Optional[Callable[[Progres
             raise Cancelled()
         candidates = {'bc': bc.best_checkpoint}
         if config.rl_env_steps:
-            candidates['rl'] = _rl_stage(config, task, bc.best_checkpoint, report, stop, result)
+            report.begin('rl', config.rl_env_steps)
+            rl = train_rl(bc.best_checkpoint, os.path.join(out, 'rl'), config.rl_config(),
+                          task=task, demos=dataset, should_stop=stop,
+                          on_log=lambda row: _rl_log(row, report, out))
+            result.last_checkpoint = report.last_checkpoint = rl.last_checkpoint
+            stages['rl'] = {'env_steps': rl.env_steps, 'checkpoint': rl.best_checkpoint,
+                            'initial_success_rate': rl.initial_success_rate,
+                            'best_success_rate': rl.best_success_rate,
+                            'steps_per_s': rl.steps_per_s, 'curves': rl.curves_png}
+            if rl.interrupted:
+                raise Cancelled()
+            candidates['rl'] = rl.best_checkpoint
 
         if ctx.is_main:
             cached = _read_json(os.path.join(out, EVAL_FILE))
@@ -272,10 +284,15 @@ def run_pipeline(config: PipelineConfig, on_progress: Optional[Callable[[Progres
     return result
 
 
-def _rl_stage(config: PipelineConfig, task: str, bc_checkpoint: str, report: _Reporter,
-              stop: Callable[[], bool], result: PipelineResult) -> str:
-    """Fine-tune the BC checkpoint with RL; return the best RL checkpoint."""
-    raise ValueError('RL fine-tuning is not available yet; set rl_env_steps: 0')
+def _rl_log(row: Dict[str, Any], report: _Reporter, out: str) -> None:
+    last = os.path.join(out, 'rl', 'last')
+    if os.path.isfile(os.path.join(last, 'config.json')):
+        report.last_checkpoint = last
+    rate = row.get('eval_success_rate', row.get('train_success_rate'))
+    kind = 'validation' if 'eval_success_rate' in row else 'training'
+    report.update(int(row['env_steps']), loss=row.get('policy_loss'), success_rate=rate,
+                  message=f'rl env step {row["env_steps"]}' + (
+                      f', {kind} success {100 * rate:.0f} %' if rate is not None else ''))
 
 
 def stage_names(config: PipelineConfig) -> List[str]:

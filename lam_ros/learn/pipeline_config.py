@@ -15,12 +15,14 @@ from typing import Any, Dict, List, Optional
 
 from lam_ros.learn.bc import BCConfig
 from lam_ros.learn.evaluate import EVAL_SEED_START
+from lam_ros.learn.rl.config import RLConfig
 from lam_ros.policy import PolicyConfig, resolve_device
 import yaml
 
 NODE_NAME = 'trainer_node'
 _POLICY = {f.name: f.default for f in fields(PolicyConfig) if f.default is not MISSING}
 _BC = {f.name: f.default for f in fields(BCConfig) if f.default is not MISSING}
+_RL = {f.name: f.default for f in fields(RLConfig) if f.default is not MISSING}
 ROS_STANDARD_PARAMETERS = ('use_sim_time', 'start_type_description_service')
 """Parameters every rclpy node has; a params file may set them."""
 
@@ -66,7 +68,15 @@ class PipelineConfig:
     val_fraction: float = _BC['val_fraction']
     """Fraction of episodes held out for BC validation."""
     rl_env_steps: int = 0
-    """RL fine-tuning budget in env steps; 0 skips RL."""
+    """RL fine-tuning budget in env steps (all envs and ranks together); 0 skips RL."""
+    rl_num_envs: int = _RL['num_envs']
+    """Parallel RL envs per rank, each in its own worker process."""
+    rl_rollout_steps: int = _RL['rollout_steps']
+    """Control steps per env between two PPO updates."""
+    rl_eval_interval: int = _RL['eval_interval']
+    """Env steps between RL evaluations (each may replace rl/best)."""
+    rl_eval_episodes: int = _RL['eval_episodes']
+    """Episodes per RL evaluation (validation seeds, not the final evaluation's)."""
     eval_episodes: int = 50
     """Seeded evaluation episodes per candidate checkpoint."""
     eval_seed: int = EVAL_SEED_START
@@ -105,7 +115,9 @@ class PipelineConfig:
         if self.d_model % self.n_heads:
             raise ValueError(f'd_model ({self.d_model}) must be a multiple of n_heads '
                              f'({self.n_heads})')
-        self.bc_config()  # BCConfig checks the rest (val_fraction, device, ...)
+        self.bc_config()  # BCConfig and RLConfig check the rest (val_fraction, device, ...)
+        if self.rl_env_steps:
+            self.rl_config()
         resolve_device(self.device)
 
     def check_paths(self) -> None:
@@ -130,6 +142,14 @@ class PipelineConfig:
                         seed=self.seed, device=self.device, num_threads=self.num_threads,
                         warmup_steps=min(_BC['warmup_steps'], self.bc_steps // 10),
                         progress=progress)
+
+    def rl_config(self, progress: bool = False) -> RLConfig:
+        """Return the RL fine-tuning configuration."""
+        return RLConfig(total_env_steps=self.rl_env_steps, num_envs=self.rl_num_envs,
+                        rollout_steps=self.rl_rollout_steps,
+                        eval_interval=self.rl_eval_interval,
+                        eval_episodes=self.rl_eval_episodes, seed=self.seed,
+                        device=self.device, num_threads=self.num_threads, progress=progress)
 
     def policy_sizes(self) -> Dict[str, Any]:
         """Return the PolicyConfig keyword arguments set by this file."""
