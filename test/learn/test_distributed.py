@@ -5,21 +5,20 @@ import os
 import subprocess
 import sys
 
-import pytest
-from safetensors.torch import load_file
-import torch
-
 from lam_ros.learn import distributed
 from lam_ros.learn.bc import BCConfig, train_bc
 from lam_ros.policy import load_checkpoint, PolicyConfig
 from lam_ros.sim import JOINT_NAMES
+import pytest
+from safetensors.torch import load_file
+import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STATE = {'joint_pos': (8,), 'joint_vel': (8,), 'gripper_width': (1,), 'object_pose': (7,)}
-TINY = dict(d_model=32, n_heads=2, n_layers=1, history_len=2, chunk_size=5, dropout=0.0,
-            head='gaussian')
-BC = dict(steps=12, eval_interval=6, log_interval=3, warmup_steps=2, progress=False,
-          num_threads=1, device='cpu', val_fraction=0.25)
+TINY = {'d_model': 32, 'n_heads': 2, 'n_layers': 1, 'history_len': 2, 'chunk_size': 5,
+        'dropout': 0.0, 'head': 'gaussian'}
+BC = {'steps': 12, 'eval_interval': 6, 'log_interval': 3, 'warmup_steps': 2, 'progress': False,
+      'num_threads': 1, 'device': 'cpu', 'val_fraction': 0.25}
 
 # Each rank trains, then saves the weights it holds in memory as rank<N>.safetensors.
 BC_WORKER = f"""
@@ -41,6 +40,29 @@ save_file({{k: v.contiguous() for k, v in result.policy.state_dict().items()}},
 with open(f'{{out}}/rank{{ctx.rank}}.json', 'w') as f:
     json.dump({{'rank': ctx.rank, 'world_size': ctx.world_size, 'backend': ctx.backend,
                'steps': result.steps, 'best_val_loss': result.best_val_loss}}, f)
+"""
+
+# The same for a tiny PPO run; the agent each rank builds is kept to read its weights.
+RL_WORKER = """
+import json, sys
+from safetensors.torch import save_file
+from lam_ros.learn import distributed
+from lam_ros.learn.rl import ppo
+from lam_ros.learn.rl.config import RLConfig
+checkpoint, out = sys.argv[1:3]
+ctx = distributed.setup('cpu')
+agents = []
+build = ppo.load_actor_critic
+ppo.load_actor_critic = lambda *a, **k: agents.append(build(*a, **k)) or agents[-1]
+config = RLConfig(total_env_steps=64, num_envs=2, vector='sync', rollout_steps=8, epochs=1,
+                  minibatch_size=8, eval_interval=64, eval_episodes=1, critic_warmup_updates=1,
+                  bc_coef=0.0, num_threads=1, progress=False, device='cpu')
+result = ppo.train_rl(checkpoint, out + '/rl', config, task='lift')
+agent = agents[0][0]
+save_file({k: v.contiguous() for k, v in agent.state_dict().items()},
+          f'{out}/rl_rank{ctx.rank}.safetensors')
+with open(f'{out}/rl_rank{ctx.rank}.json', 'w') as f:
+    json.dump({'world_size': ctx.world_size, 'env_steps': result.env_steps}, f)
 """
 
 
@@ -105,3 +127,28 @@ def test_a_malformed_torchrun_environment_is_named(monkeypatch):
     monkeypatch.setenv('WORLD_SIZE', 'two')
     with pytest.raises(ValueError, match='WORLD_SIZE'):
         distributed.setup('cpu')
+
+
+def test_rl_on_two_ranks_ends_with_identical_weights_and_an_ordinary_checkpoint(
+        lift_dataset, tmp_path):
+    config = PolicyConfig(joint_names=JOINT_NAMES, obs_spec=STATE, control_rate_hz=20.0,
+                          **TINY)
+    bc = train_bc(lift_dataset, config, BCConfig(batch_size=16, **BC), str(tmp_path / 'bc'),
+                  task='lift')
+    script = tmp_path / 'rl_worker.py'
+    script.write_text(RL_WORKER)
+    done = torchrun(str(script), [bc.best_checkpoint, str(tmp_path)])
+    assert done.returncode == 0, done.stdout + done.stderr
+    infos = [json.loads((tmp_path / f'rl_rank{r}.json').read_text()) for r in (0, 1)]
+    assert infos == [{'world_size': 2, 'env_steps': 64}] * 2  # 2 updates of 2 x 2 x 8 steps
+    ranks = [load_file(str(tmp_path / f'rl_rank{r}.safetensors')) for r in (0, 1)]
+    for name, value in ranks[0].items():
+        assert torch.equal(value, ranks[1][name]), name
+    model, meta = load_checkpoint(tmp_path / 'rl' / 'last')
+    assert meta['rl']['env_steps'] == 64
+    start, _ = load_checkpoint(bc.best_checkpoint)
+    moved = False
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, ranks[0]['policy.' + name]), name
+        moved |= not torch.equal(value, start.state_dict()[name])
+    assert moved, 'the second update (after the critic warm-up) changed no policy weight'

@@ -2,17 +2,17 @@
 
 import json
 
-import pytest
-
 from lam_ros.cli import main
 from lam_ros.learn.pipeline import run_pipeline
 from lam_ros.learn.pipeline_config import load_pipeline_config, PipelineConfig
 from lam_ros.policy import load_checkpoint
+import pytest
 
-TINY = dict(d_model=32, n_heads=2, n_layers=1, chunk_size=5, dropout=0.0, num_threads=1,
-            device='cpu', bc_steps=20, bc_eval_interval=10, eval_episodes=1)
-RL = dict(rl_env_steps=32, rl_num_envs=2, rl_rollout_steps=8, rl_eval_interval=32,
-          rl_eval_episodes=1)
+TINY = {'d_model': 32, 'n_heads': 2, 'n_layers': 1, 'chunk_size': 5, 'dropout': 0.0,
+        'num_threads': 1, 'device': 'cpu', 'bc_steps': 20, 'bc_eval_interval': 10,
+        'eval_episodes': 1}
+RL = {'rl_env_steps': 32, 'rl_num_envs': 2, 'rl_rollout_steps': 8, 'rl_eval_interval': 32,
+      'rl_eval_episodes': 1}
 
 
 def test_the_whole_pipeline_exports_an_evaluated_checkpoint_and_resumes(lift_demos, tmp_path):
