@@ -1,0 +1,366 @@
+"""
+PPO fine-tuning of a behaviour-cloned TransformerPolicy, readable top to bottom.
+
+1. Load the BC checkpoint as an actor-critic (agent.py) and keep a frozen copy of it.
+2. Start num_envs gated envs in worker processes (envs.py).
+3. Repeat: collect rollout_steps control steps in every env, sampling a chunk per step and
+   sending the temporal ensemble of chunks (rollout.py); compute GAE advantages; run a few
+   epochs of minibatch updates of the clipped objective plus the stay-close terms:
+   KL(policy || BC policy) on rollout observations and the BC loss on demonstration windows,
+   both annealed (losses.py). The first critic_warmup_updates train only the value head.
+4. Every eval_interval env steps evaluate the mean policy on fixed validation seeds, write
+   last/ (resumable) and keep the best evaluated checkpoint in best/. The BC policy itself
+   is evaluated first, so best/ is never worse than it on those seeds.
+
+Rewards: success_reward on the step where info['is_success'] turns true, plus
+env_reward_scale times the env's own reward. Episodes that end (success, failure, time
+limit) are not bootstrapped.
+"""
+
+from dataclasses import asdict, dataclass, field
+import os
+import time
+from typing import Any, Callable, Dict, List, Optional, Union
+
+from lam_ros.learn import distributed
+from lam_ros.learn.rl import losses, run_state
+from lam_ros.learn.rl.agent import ActorCritic, load_actor_critic
+from lam_ros.learn.rl.config import RLConfig, ROLLOUT_SEED_START, VALIDATION_SEED_START
+from lam_ros.learn.rl.envs import env_factory, EnvFactory, make_vector_env, task_factory
+from lam_ros.learn.rl.rollout import BatchRunner, evaluate_vector, step_success, to_torch
+from lam_ros.policy import save_checkpoint
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+
+@dataclass
+class RLResult:
+    """What an RL run produced."""
+
+    out_dir: str
+    """The run directory."""
+    best_checkpoint: str
+    """best/: the best evaluated policy (the BC policy when RL never beat it)."""
+    last_checkpoint: str
+    """last/: the latest weights, with what resuming needs."""
+    env_steps: int
+    """Env steps done in total, over all resumed sessions."""
+    resumed_from: int
+    """Env steps this session started at."""
+    best_success_rate: float
+    """Success rate of best/ on the validation seeds."""
+    initial_success_rate: Optional[float]
+    """Success rate of the BC policy on the validation seeds (None if never evaluated)."""
+    wall_time_s: float
+    """Time of this session (s)."""
+    steps_per_s: float
+    """Env steps per second while collecting rollouts (policy inference included)."""
+    interrupted: bool = False
+    """True when the run stopped early (should_stop or SIGINT); last/ holds its state."""
+    metrics_csv: str = ''
+    """Path of metrics.csv."""
+    curves_png: str = ''
+    """Path of curves.png."""
+    evaluations: List[Dict[str, Any]] = field(default_factory=list)
+    """(env_steps, success_rate, mean_return) of every evaluation this session."""
+
+
+class Objective(nn.Module):
+    """Every loss term of one minibatch, in one forward (so DDP can average the gradients)."""
+
+    def __init__(self, agent: ActorCritic) -> None:
+        """Wrap the agent."""
+        super().__init__()
+        self.agent = agent
+
+    def forward(self, mb: Dict[str, Any], demo: Optional[tuple], clip: float,
+                kl_coef: float, bc_coef: float, entropy_coef: float) -> Dict[str, torch.Tensor]:
+        """Return the total loss and its terms (detached except 'loss')."""
+        dist, values = self.agent(mb['obs'], mb['mask'])
+        logp = dist.log_prob(mb['actions']).sum(dim=(1, 2))
+        adv = mb['advantages']
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8) if adv.numel() > 1 else adv
+        policy_loss, clip_fraction = losses.clipped_surrogate(logp, mb['logp'], adv, clip)
+        reference = torch.distributions.Normal(mb['ref_mean'], mb['ref_std'])
+        kl_bc = losses.gaussian_kl(dist, reference).mean()
+        entropy = dist.entropy().mean()
+        v_loss = losses.value_loss(values, mb['returns'])
+        loss = policy_loss + kl_coef * kl_bc - entropy_coef * entropy + v_loss
+        bc_loss = torch.zeros(())
+        if demo is not None:
+            bc_loss = self.agent.policy.loss(*demo)['loss']
+            loss = loss + bc_coef * bc_loss
+        return {'loss': loss, 'policy_loss': policy_loss.detach(), 'value_loss': v_loss.detach(),
+                'kl_bc': kl_bc.detach(), 'bc_loss': bc_loss.detach(),
+                'entropy': entropy.detach(), 'clip_fraction': clip_fraction,
+                'approx_kl': losses.approx_kl(logp.detach(), mb['logp'])}
+
+
+def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
+             env: Union[str, EnvFactory, None] = None, task: Optional[str] = None,
+             demos: Any = None, on_log: Optional[Callable[[Dict[str, Any]], None]] = None,
+             should_stop: Optional[Callable[[], bool]] = None) -> RLResult:
+    """
+    Fine-tune the BC policy in checkpoint by PPO into out_dir (resuming from out_dir/last).
+
+    env: 'package.module:factory' or a callable returning a contract env; default: the
+    lam_ros task (task, else the checkpoint's). demos: a lam_ros.data.dataset.Dataset for
+    the BC term (None: KL term only). on_log gets every metrics row (rank 0); when
+    should_stop() turns true, or on KeyboardInterrupt, last/ is saved and the run returns
+    with interrupted=True.
+    """
+    cfg = config or RLConfig()
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    ctx = distributed.setup(cfg.device)
+    device = ctx.device
+    agent, reference, bc_meta = load_actor_critic(checkpoint, cfg.init_log_std, str(device))
+    policy = agent.policy
+    pcfg = policy.config
+    task = task or bc_meta.get('task')
+    if env is not None:
+        factory = env_factory(env)
+    elif task:
+        factory = task_factory(task, pcfg.control_rate_hz)
+    else:
+        raise ValueError('the checkpoint names no task: pass a task or an env factory')
+    demo_windows = _demo_windows(demos, pcfg) if demos is not None and cfg.bc_coef > 0 else None
+    ref_std = reference.log_std.clamp(pcfg.log_std_min, pcfg.log_std_max).exp()
+
+    os.makedirs(out_dir, exist_ok=True)
+    last_dir, best_dir = os.path.join(out_dir, 'last'), os.path.join(out_dir, 'best')
+    optimizer = torch.optim.Adam([
+        {'params': agent.actor_parameters(), 'lr': cfg.lr},
+        {'params': agent.critic_parameters(), 'lr': cfg.critic_lr}], eps=1e-5)
+    env_steps, update, best, initial = 0, 0, -1.0, None
+    if os.path.isdir(last_dir):
+        meta, opt_state = run_state.load_last(last_dir, agent)
+        rl = meta.get('rl') or {}
+        env_steps, update = int(rl.get('env_steps', 0)), int(rl.get('update', 0))
+        best, initial = float(rl.get('best_success_rate', -1.0)), rl.get('initial_success_rate')
+        if opt_state is not None:
+            optimizer.load_state_dict(opt_state)
+    env_steps = distributed.broadcast(env_steps, ctx)
+    resumed_from = env_steps
+    net = distributed.data_parallel(Objective(agent), ctx)
+    agent.eval()  # no dropout: log-probabilities must be those the rollout sampled from
+
+    envs = make_vector_env(factory, cfg.num_envs, pcfg.joint_names, pcfg.obs_spec,
+                           pcfg.control_rate_hz, cfg.vector)
+    n, steps = cfg.num_envs, cfg.rollout_steps
+    seed = distributed.rank_seed(cfg.seed, ctx)
+    torch.manual_seed(seed + env_steps)
+    runner = BatchRunner(policy, n, cfg.ensemble_decay)
+    log = run_state.RLMetrics(out_dir, env_steps) if ctx.is_main else None
+    meta_base = dict(bc_meta, task=task, bc_checkpoint=os.path.abspath(checkpoint),
+                     env=env if isinstance(env, str) else None)
+    start, rollout_s, rollout_steps_done = time.monotonic(), 0.0, 0
+    evaluations: List[Dict[str, Any]] = []
+    interrupted = False
+    bar = tqdm(total=cfg.total_env_steps, initial=env_steps, unit='step', desc='rl',
+               disable=not (cfg.progress and ctx.is_main), dynamic_ncols=True)
+
+    def metadata(rl_eval_success_rate: Optional[float], best: float) -> Dict[str, Any]:
+        rl = {'config': asdict(cfg), 'env_steps': env_steps, 'update': update,
+              'eval_success_rate': rl_eval_success_rate, 'best_success_rate': best,
+              'initial_success_rate': initial, 'validation_seed_start': VALIDATION_SEED_START,
+              'query_every': 1, 'ensemble_decay': cfg.ensemble_decay}
+        return dict(meta_base, rl=rl)
+
+    def evaluate_and_save() -> None:
+        nonlocal best, initial
+        if ctx.is_main:
+            result = evaluate_vector(policy, envs, cfg.eval_episodes, VALIDATION_SEED_START,
+                                     cfg.ensemble_decay)
+            rate = result['success_rate']
+            if initial is None:
+                initial = rate
+            evaluations.append(dict(result, env_steps=env_steps))
+            meta = metadata(rl_eval_success_rate=rate, best=max(best, rate))
+            if rate > best:
+                best = rate
+                save_checkpoint(best_dir, policy, meta)
+            run_state.save_last(last_dir, agent, optimizer, meta)
+            row = {'env_steps': env_steps, 'update': update, 'eval_success_rate': rate,
+                   'eval_return': result['mean_return'], 'elapsed_s': time.monotonic() - start}
+            log.write(row)
+            if on_log is not None:
+                on_log(row)
+            bar.set_postfix(eval=f'{rate:.2f}', best=f'{best:.2f}')
+        best = distributed.broadcast(best, ctx)
+        distributed.barrier(ctx)
+
+    def reset_envs() -> Dict[str, np.ndarray]:
+        first = ROLLOUT_SEED_START + 7919 * ctx.rank + n * update
+        obs, _ = envs.reset(seed=[first + i for i in range(n)])
+        for i in range(n):
+            runner.reset(i)
+        return obs
+
+    try:
+        if not os.path.isdir(last_dir):
+            evaluate_and_save()  # the BC policy: the curve's first point and the first best/
+        obs = reset_envs()
+        inputs = runner.observe(obs)
+        next_eval = (env_steps // cfg.eval_interval + 1) * cfg.eval_interval
+        while env_steps < cfg.total_env_steps:
+            # ---- rollout: one sampled chunk per env and step, ensembled into commands ----
+            t0 = time.monotonic()
+            buf = _Buffer(steps, n, pcfg, device)
+            finished: List[tuple] = []
+            returns = np.zeros(n)
+            with torch.no_grad():
+                for t in range(steps):
+                    o, m = to_torch(*inputs, device)
+                    dist, value = agent(o, m)
+                    sample = dist.sample()
+                    ref_mean = reference(o, m)
+                    chunks = policy.unnormalize_actions(sample).cpu().double().numpy()
+                    obs, reward, terminated, truncated, info = envs.step(runner.commands(chunks))
+                    done = np.logical_or(terminated, truncated)
+                    success = step_success(info, done)
+                    r = cfg.success_reward * success + cfg.env_reward_scale * reward
+                    returns += reward
+                    buf.add(t, o, m, sample, dist.log_prob(sample).sum(dim=(1, 2)), value,
+                            r, done, ref_mean)
+                    for i in np.flatnonzero(done):
+                        finished.append((bool(success[i]), float(returns[i])))
+                        returns[i] = 0.0
+                        runner.reset(i)
+                    inputs = runner.observe(obs)
+                last_value = agent(*to_torch(*inputs, device))[1]
+            env_steps += n * steps * ctx.world_size
+            rollout_s += time.monotonic() - t0
+            rollout_steps_done += n * steps * ctx.world_size
+            adv, ret = losses.gae(buf.rewards, buf.values, buf.dones, last_value, cfg.gamma,
+                                  cfg.gae_lambda)
+
+            # ---- update: critic only during warm-up, then the whole objective ----
+            warm = update < cfg.critic_warmup_updates
+            optimizer.param_groups[0]['lr'] = 0.0 if warm else cfg.lr
+            kl_coef = cfg.coefficient(cfg.kl_coef, cfg.kl_coef_final, env_steps)
+            bc_coef = cfg.coefficient(cfg.bc_coef, cfg.bc_coef_final, env_steps)
+            data = buf.flat(adv, ret, ref_std)
+            rng = np.random.default_rng([seed, update])
+            sums: Dict[str, float] = {}
+            count = 0
+            for _ in range(cfg.epochs):
+                stop_epochs = False
+                for index in np.array_split(rng.permutation(n * steps),
+                                            max(1, (n * steps) // cfg.minibatch_size)):
+                    mb = _select(data, torch.from_numpy(index).to(device))
+                    demo = _demo_batch(demo_windows, cfg.bc_batch_size, rng, device)
+                    out = net(mb, demo, cfg.clip, kl_coef, bc_coef, cfg.entropy_coef)
+                    optimizer.zero_grad(set_to_none=True)
+                    out['loss'].backward()
+                    nn.utils.clip_grad_norm_(agent.parameters(), cfg.max_grad_norm)
+                    optimizer.step()
+                    count += 1
+                    for key, value in out.items():
+                        sums[key] = sums.get(key, 0.0) + float(value.detach())
+                    if cfg.target_kl > 0 and not warm and distributed.any_rank(
+                            float(out['approx_kl']) > cfg.target_kl, ctx):
+                        stop_epochs = True
+                        break
+                if stop_epochs:
+                    break
+            update += 1
+            bar.update(n * steps * ctx.world_size)
+
+            row: Dict[str, Any] = distributed.mean_over_ranks(
+                {k: v / count for k, v in sums.items() if k != 'loss'}, ctx)
+            row.update(env_steps=env_steps, update=update, kl_coef=kl_coef, bc_coef=bc_coef,
+                       actor_lr=optimizer.param_groups[0]['lr'],
+                       std=float(policy.log_std.exp().mean()),
+                       steps_per_s=rollout_steps_done / max(rollout_s, 1e-9),
+                       elapsed_s=time.monotonic() - start)
+            if finished:
+                row.update(train_success_rate=float(np.mean([f[0] for f in finished])),
+                           train_return=float(np.mean([f[1] for f in finished])),
+                           train_episodes=len(finished))
+            if ctx.is_main:
+                log.write(row)
+                if on_log is not None:
+                    on_log(row)
+            stop = distributed.any_rank(bool(should_stop and should_stop()), ctx)
+            if env_steps >= next_eval or env_steps >= cfg.total_env_steps or stop:
+                evaluate_and_save()
+                next_eval = (env_steps // cfg.eval_interval + 1) * cfg.eval_interval
+                obs = reset_envs()
+                inputs = runner.observe(obs)
+            if stop:
+                interrupted = True
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+        if ctx.is_main:
+            meta = metadata(rl_eval_success_rate=None, best=best)
+            run_state.save_last(last_dir, agent, optimizer, meta)
+    finally:
+        bar.close()
+        envs.close()
+        if log is not None:
+            log.close()
+    png = run_state.plot_rl_curves(os.path.join(out_dir, run_state.METRICS_FILE),
+                                   os.path.join(out_dir, run_state.PLOT_FILE),
+                                   f'PPO fine-tuning ({task or "custom env"})') \
+        if ctx.is_main else None
+    return RLResult(out_dir, best_dir, last_dir, env_steps, resumed_from, best, initial,
+                    time.monotonic() - start, rollout_steps_done / max(rollout_s, 1e-9),
+                    interrupted, os.path.join(out_dir, run_state.METRICS_FILE), png or '',
+                    evaluations)
+
+
+class _Buffer:
+    """One rollout, (T, N, ...) tensors."""
+
+    def __init__(self, steps: int, n: int, config: Any, device: torch.device) -> None:
+        h, k, a = config.history_len, config.chunk_size, config.action_dim
+        self.obs = {key: torch.zeros((steps, n, h) + tuple(shape), device=device)
+                    for key, shape in config.obs_spec.items()}
+        self.mask = torch.zeros((steps, n, h), dtype=torch.bool, device=device)
+        self.actions = torch.zeros((steps, n, k, a), device=device)
+        self.ref_mean = torch.zeros((steps, n, k, a), device=device)
+        self.logp, self.values, self.rewards, self.dones = (
+            torch.zeros((steps, n), device=device) for _ in range(4))
+
+    def add(self, t: int, obs: Dict[str, torch.Tensor], mask: torch.Tensor,
+            actions: torch.Tensor, logp: torch.Tensor, value: torch.Tensor,
+            reward: np.ndarray, done: np.ndarray, ref_mean: torch.Tensor) -> None:
+        for key in self.obs:
+            self.obs[key][t] = obs[key]
+        self.mask[t], self.actions[t], self.logp[t], self.values[t] = mask, actions, logp, value
+        self.ref_mean[t] = ref_mean
+        self.rewards[t] = torch.as_tensor(reward, dtype=torch.float32)
+        self.dones[t] = torch.as_tensor(done, dtype=torch.float32)
+
+    def flat(self, adv: torch.Tensor, ret: torch.Tensor, ref_std: torch.Tensor) -> Dict:
+        """Flatten (T, N) into samples for minibatching."""
+        return {'obs': {k: v.flatten(0, 1) for k, v in self.obs.items()},
+                'mask': self.mask.flatten(0, 1), 'actions': self.actions.flatten(0, 1),
+                'logp': self.logp.flatten(), 'advantages': adv.flatten(),
+                'returns': ret.flatten(), 'ref_mean': self.ref_mean.flatten(0, 1),
+                'ref_std': ref_std}
+
+
+def _select(data: Dict[str, Any], index: torch.Tensor) -> Dict[str, Any]:
+    out = {k: v[index] for k, v in data.items() if k not in ('obs', 'ref_std')}
+    out['obs'] = {k: v[index] for k, v in data['obs'].items()}
+    out['ref_std'] = data['ref_std']
+    return out
+
+
+def _demo_windows(demos: Any, config: Any) -> Any:
+    from lam_ros.learn.bc import check_compatible, _windows
+    check_compatible(demos, config)
+    return _windows(list(demos.episodes), config)
+
+
+def _demo_batch(windows: Any, batch_size: int, rng: np.random.Generator,
+                device: torch.device) -> Optional[tuple]:
+    if windows is None:
+        return None
+    from lam_ros.learn.bc import _to_torch
+    return _to_torch(windows.batch(rng.integers(0, len(windows), batch_size)), device, True)
