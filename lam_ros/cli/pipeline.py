@@ -1,6 +1,7 @@
 """``lam-ros pipeline``: the trainer node's whole pipeline on a machine without ROS."""
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -84,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
+    if os.environ.get('RANK', '0') not in ('', '0'):
+        return 0 if result.status == 'done' else 130  # rank 0 reports for every rank
     if result.status != 'done':
         print(f'stopped; last checkpoint: {result.last_checkpoint or "none"}; run the same '
               'command again to resume')
