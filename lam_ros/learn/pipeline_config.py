@@ -67,7 +67,7 @@ class PipelineConfig:
     """BC steps between validation and checkpoints."""
     val_fraction: float = _BC['val_fraction']
     """Fraction of episodes held out for BC validation."""
-    rl_env_steps: int = 0
+    rl_env_steps: int = _RL['total_env_steps']
     """RL fine-tuning budget in env steps (all envs and ranks together); 0 skips RL."""
     rl_num_envs: int = _RL['num_envs']
     """Parallel RL envs per rank, each in its own worker process."""

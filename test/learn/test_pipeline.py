@@ -10,13 +10,13 @@ import pytest
 
 TINY = {'d_model': 32, 'n_heads': 2, 'n_layers': 1, 'chunk_size': 5, 'dropout': 0.0,
         'num_threads': 1, 'device': 'cpu', 'bc_steps': 20, 'bc_eval_interval': 10,
-        'eval_episodes': 1}
+        'eval_episodes': 1, 'rl_env_steps': 0}
 RL = {'rl_env_steps': 32, 'rl_num_envs': 2, 'rl_rollout_steps': 8, 'rl_eval_interval': 32,
       'rl_eval_episodes': 1}
 
 
 def test_the_whole_pipeline_exports_an_evaluated_checkpoint_and_resumes(lift_demos, tmp_path):
-    config = PipelineConfig(dataset=str(lift_demos), output_dir=str(tmp_path), **TINY, **RL)
+    config = PipelineConfig(dataset=str(lift_demos), output_dir=str(tmp_path), **{**TINY, **RL})
     seen = []
     result = run_pipeline(config, on_progress=seen.append)
     assert result.status == 'done' and set(result.evaluations) == {'bc', 'rl'}

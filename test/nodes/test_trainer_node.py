@@ -20,7 +20,7 @@ from std_srvs.srv import Trigger  # noqa: E402
 from .ros_harness import isolate_dds, NodeProcess, Probe, ROOT  # noqa: E402
 
 TINY = {'d_model': 32, 'n_heads': 2, 'n_layers': 1, 'chunk_size': 5, 'dropout': 0.0,
-        'num_threads': 1, 'device': 'cpu', 'status_rate_hz': 10.0}
+        'num_threads': 1, 'device': 'cpu', 'status_rate_hz': 10.0, 'rl_env_steps': 0}
 
 
 @pytest.fixture(scope='module')
