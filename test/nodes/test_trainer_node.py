@@ -158,3 +158,15 @@ def test_a_missing_dataset_is_refused_before_anything_is_written(tmp_path):
         code = node.stop()
     assert code == 1 and 'no_such_demos' in node.output() and 'does not exist' in node.output()
     assert not (tmp_path / 'run').exists()
+
+
+def test_a_failing_stage_ends_the_node_with_its_reason(tmp_path):
+    empty = tmp_path / 'no_bags'
+    empty.mkdir()
+    node = _start(empty, tmp_path / 'run', task='lift')
+    try:
+        node.proc.wait(60.0)
+    finally:
+        code = node.stop()
+    output = node.output()
+    assert code == 1 and 'holds no rosbag2 bags' in output and 'Traceback' not in output
