@@ -5,6 +5,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import Any, Dict, List
 
 import yaml
@@ -49,13 +50,18 @@ def overrides_from(args: argparse.Namespace) -> Dict[str, Any]:
 def _graceful_stop() -> List[bool]:
     """Make the first SIGINT/SIGTERM a stop request; return the flag it sets."""
     flag = [False]
+    first = [0.0]
     if threading.current_thread() is not threading.main_thread():
         return flag
 
     def handler(signum: int, _frame: Any) -> None:
+        # A terminal's Ctrl-C and torchrun's forwarding of it arrive together: only a
+        # signal well after the first one aborts.
         if flag[0]:
-            raise KeyboardInterrupt
-        flag[0] = True
+            if time.monotonic() - first[0] > 2.0:
+                raise KeyboardInterrupt
+            return
+        flag[0], first[0] = True, time.monotonic()
         print(f'\n{signal.Signals(signum).name}: stopping after saving the last checkpoint '
               '(again to abort)', file=sys.stderr, flush=True)
 

@@ -1,6 +1,11 @@
 """The ROS-free pipeline: bags -> BC -> RL -> evaluation -> export, stop, resume, bad input."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 from lam_ros.cli import main
 from lam_ros.learn.pipeline import run_pipeline
@@ -93,3 +98,33 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(lift_demos, tmp_path, caps
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "observations asks for ['rgb']" in err[0]
     assert not (out / 'bc').exists()
+
+
+def test_cli_first_sigint_saves_the_last_checkpoint_and_exits_130(lift_demos, tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get('PYTHONPATH', ''),
+               PYTHONUNBUFFERED='1')
+    log = open(tmp_path / 'log.txt', 'w+')
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'lam_ros.cli', 'pipeline', '--config', 'config/train.yaml',
+         '--dataset', str(lift_demos), '--output', str(tmp_path / 'run'), '--set',
+         'bc_steps=1000000', '--set', 'bc_eval_interval=1000000', '--set', 'd_model=32',
+         '--set', 'num_threads=1', '--set', 'device=cpu'],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90.0
+        while 'bc step' not in (tmp_path / 'log.txt').read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, \
+                (tmp_path / 'log.txt').read_text()
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(60.0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    output = (tmp_path / 'log.txt').read_text()
+    assert code == 130 and 'run the same command again to resume' in output, output
+    _, meta = load_checkpoint(tmp_path / 'run' / 'bc' / 'last')
+    assert 50 <= meta['step'] < 1_000_000
