@@ -19,6 +19,9 @@ def register(subparsers: Any) -> None:
                         help='checkpoint directory (e.g. RUN_DIR/best)')
     parser.add_argument('--task', default='',
                         help='lift or pick_place (default: the task stored in the checkpoint)')
+    parser.add_argument('--env', default='', metavar='MODULE:FACTORY',
+                        help='a gymnasium env factory following docs/env_contract.md instead '
+                             'of the lam_ros task')
     parser.add_argument('--episodes', type=int, default=100, help='episodes (default: 100)')
     parser.add_argument('--seed', type=int, default=EVAL_SEED_START,
                         help=f'env seed of the first episode; episode i uses seed + i (default: '
@@ -49,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         print(f'error: {err}', file=sys.stderr)
         return 2
     task = args.task or (document.get('metadata') or {}).get('task') or ''
+    task = task or ('custom' if args.env else '')
     if not task:
         print('error: the checkpoint does not name its task; pass --task lift or pick_place',
               file=sys.stderr)
@@ -66,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
             result = evaluate_policy(args.checkpoint, task, args.episodes, args.seed,
                                      args.query_every, args.ensemble_decay, args.device,
                                      video_path=args.gif or None,
-                                     video_episodes=args.video_episodes, on_episode=on_episode)
+                                     video_episodes=args.video_episodes, on_episode=on_episode,
+                                     env_factory=args.env or None)
         except (ValueError, CheckpointError) as err:
             bar.close()
             print(f'error: {err}', file=sys.stderr)

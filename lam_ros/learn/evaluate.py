@@ -1,4 +1,5 @@
-"""Closed-loop evaluation of a policy in the PyBullet tasks.
+"""
+Closed-loop evaluation of a policy in the PyBullet tasks.
 
 Every rollout goes through :class:`lam_ros.policy.runner.PolicyRunner`, the same history,
 chunking and temporal ensembling as the inference node on a robot. Episode ``i`` uses env
@@ -11,11 +12,10 @@ import os
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
-import numpy as np
-
 from lam_ros.policy import load_checkpoint, TransformerPolicy
 from lam_ros.policy.config import IMAGE_KEYS
 from lam_ros.policy.runner import PolicyRunner
+import numpy as np
 
 EVAL_SEED_START = 1_000_000
 """First env seed of an evaluation; demos use seeds 0, 1, 2, ... (lam-ros demos --seed 0)."""
@@ -67,13 +67,16 @@ def evaluate_policy(checkpoint_or_model: Union[str, TransformerPolicy], task: st
                     episodes: int = 100, seed: int = EVAL_SEED_START, query_every: int = 1,
                     ensemble_decay: float = 0.01, device: str = 'cpu',
                     video_path: Optional[str] = None, video_episodes: int = 2,
-                    on_episode: Optional[Callable[[Dict[str, Any]], None]] = None
-                    ) -> Dict[str, Any]:
-    """Roll the policy out for seeded episodes; return success rate and statistics.
+                    on_episode: Optional[Callable[[Dict[str, Any]], None]] = None,
+                    env_factory: Union[str, Callable[[], Any], None] = None) -> Dict[str, Any]:
+    """
+    Roll the policy out for seeded episodes; return success rate and statistics.
 
     The result has success_rate with its 95 % Wilson interval (success_ci95), mean_return,
     mean_time_to_success_s, mean_policy_ms (one policy call) and per-episode records.
     video_path (.gif, or .mp4 when imageio is installed) records the first video_episodes.
+    env_factory ('package.module:factory' or a callable, docs/env_contract.md) replaces the
+    lam_ros task env; task then only labels the result.
     """
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise ValueError(f'episodes must be a positive int, got {episodes!r}')
@@ -81,10 +84,14 @@ def evaluate_policy(checkpoint_or_model: Union[str, TransformerPolicy], task: st
         raise ValueError(f'video_path must end in .gif or .mp4, got {video_path!r}')
     model, metadata = _load(checkpoint_or_model, device)
     trained_task = metadata.get('task')
-    if trained_task and trained_task != task:
+    if trained_task and trained_task != task and env_factory is None:
         raise ValueError(f'the checkpoint was trained on task {trained_task!r}, not {task!r}')
     runner = PolicyRunner(model, query_every=query_every, ensemble_decay=ensemble_decay)
-    env = make_eval_env(model, task, render=bool(video_path))
+    if env_factory is None:
+        env = make_eval_env(model, task, render=bool(video_path))
+    else:
+        from lam_ros.learn.rl.envs import open_env
+        env = open_env(env_factory, model.config.joint_names, model.config.obs_spec)
     dt = 1.0 / model.config.control_rate_hz
     records: List[Dict[str, Any]] = []
     frames: List[np.ndarray] = []

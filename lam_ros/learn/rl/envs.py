@@ -94,6 +94,21 @@ def check_contract(env: gym.Env, joint_names: Sequence[str],
                            f'{len(joint_names)} joints {list(joint_names)}')
 
 
+def open_env(factory: Union[str, EnvFactory], joint_names: Sequence[str],
+             obs_spec: Dict[str, Tuple[int, ...]]) -> gym.Env:
+    """Build one env from a factory or 'module:factory' and check it against the contract."""
+    env = env_factory(factory)()
+    if not isinstance(env, gym.Env):
+        raise EnvSpecError(f'the env factory returned {type(env).__name__}, not a '
+                           'gymnasium.Env')
+    try:
+        check_contract(env, joint_names, obs_spec)
+    except EnvSpecError:
+        env.close()
+        raise
+    return env
+
+
 class GatedEnv(gym.Wrapper):
     """
     Keep the policy's observation keys and pass every action through a CommandGate.
@@ -140,10 +155,7 @@ def make_gated(factory: EnvFactory, joint_names: Sequence[str],
                obs_spec: Dict[str, Tuple[int, ...]], control_rate_hz: float,
                gate_config: Optional[GateConfig] = None) -> gym.Env:
     """Build one env from the factory and wrap it in a GatedEnv (runs in a worker)."""
-    env = factory()
-    if not isinstance(env, gym.Env):
-        raise EnvSpecError(f'the env factory returned {type(env).__name__}, not a '
-                           'gymnasium.Env')
+    env = open_env(factory, joint_names, obs_spec)
     return GatedEnv(env, joint_names, obs_spec, gate_config, control_rate_hz)
 
 

@@ -26,7 +26,8 @@ from lam_ros.learn import distributed
 from lam_ros.learn.rl import losses, run_state
 from lam_ros.learn.rl.agent import ActorCritic, load_actor_critic
 from lam_ros.learn.rl.config import RLConfig, ROLLOUT_SEED_START, VALIDATION_SEED_START
-from lam_ros.learn.rl.envs import env_factory, EnvFactory, make_vector_env, task_factory
+from lam_ros.learn.rl.envs import (
+    env_factory, EnvFactory, make_gated, make_vector_env, task_factory)
 from lam_ros.learn.rl.rollout import BatchRunner, evaluate_vector, step_success, to_torch
 from lam_ros.policy import save_checkpoint
 import numpy as np
@@ -126,6 +127,8 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
         factory = task_factory(task, pcfg.control_rate_hz)
     else:
         raise ValueError('the checkpoint names no task: pass a task or an env factory')
+    # The contract is checked on one env before anything is written.
+    make_gated(factory, pcfg.joint_names, pcfg.obs_spec, pcfg.control_rate_hz).close()
     demo_windows = _demo_windows(demos, pcfg) if demos is not None and cfg.bc_coef > 0 else None
     ref_std = reference.log_std.clamp(pcfg.log_std_min, pcfg.log_std_max).exp()
 
@@ -273,7 +276,7 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
                 {k: v / count for k, v in sums.items() if k != 'loss'}, ctx)
             row.update(env_steps=env_steps, update=update, kl_coef=kl_coef, bc_coef=bc_coef,
                        actor_lr=optimizer.param_groups[0]['lr'],
-                       std=float(policy.log_std.exp().mean()),
+                       std=float(policy.log_std.detach().exp().mean()),
                        steps_per_s=rollout_steps_done / max(rollout_s, 1e-9),
                        elapsed_s=time.monotonic() - start)
             if finished:
