@@ -14,6 +14,7 @@ gloo on CPU.
 
 import atexit
 from dataclasses import dataclass
+from datetime import timedelta
 import os
 from typing import Any, Dict, Optional
 
@@ -21,6 +22,10 @@ from lam_ros.policy import resolve_device
 import torch
 from torch import distributed as dist
 from torch import nn
+
+
+COLLECTIVE_TIMEOUT_S = 3600.0
+"""How long a rank waits in a collective (for instance while rank 0 evaluates) before failing."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,8 @@ def setup(device: str = 'auto') -> DistContext:
         torch.cuda.set_device(resolved)
     backend = 'nccl' if resolved.type == 'cuda' else 'gloo'
     if not dist.is_initialized():
-        dist.init_process_group(backend=backend)
+        # Ranks wait in a collective while rank 0 evaluates or writes checkpoints.
+        dist.init_process_group(backend=backend, timeout=timedelta(seconds=COLLECTIVE_TIMEOUT_S))
         atexit.register(shutdown)
     elif dist.get_backend() != backend:
         raise ValueError(f'the process group uses {dist.get_backend()}, but training on '

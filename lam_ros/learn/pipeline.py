@@ -11,8 +11,9 @@ the run to stop: the running stage writes its last checkpoint and the run return
 status ``cancelled``. Running the same configuration again resumes: the cache is reused,
 training continues from ``last/`` and evaluations of unchanged checkpoints are kept.
 
-Under torchrun every rank calls :func:`run_pipeline`; rank 0 builds the dataset cache,
-evaluates and exports, and all ranks train together (see :mod:`lam_ros.learn.distributed`).
+Under torchrun every rank calls :func:`run_pipeline`; rank 0 builds the dataset cache, all
+ranks train together (see :mod:`lam_ros.learn.distributed`), then rank 0 alone evaluates and
+exports while the other ranks return (their result names no exported checkpoint).
 """
 
 from dataclasses import asdict, dataclass, field
@@ -250,22 +251,24 @@ def run_pipeline(config: PipelineConfig, on_progress: Optional[Callable[[Progres
                 raise Cancelled()
             candidates['rl'] = rl.best_checkpoint
 
-        if ctx.is_main:
-            cached = _read_json(os.path.join(out, EVAL_FILE))
-            for stage, checkpoint in candidates.items():
-                result.evaluations[stage] = _evaluate(stage, checkpoint, config, task, cached,
-                                                      report, stop)
-                _write_json(os.path.join(out, EVAL_FILE), dict(cached, **result.evaluations))
-            # Strictly better replaces: on a tie the policy closer to the demonstrations wins.
-            result.chosen = max(result.evaluations,
-                                key=lambda s: (result.evaluations[s]['success_rate'],
-                                               -list(candidates).index(s)))
-            report.begin('export', 1)
-            model, meta = load_checkpoint(candidates[result.chosen])
-            meta = dict(meta, pipeline={'stage': result.chosen,
-                                        'evaluation': result.evaluations[result.chosen]})
-            result.best_checkpoint = save_checkpoint(os.path.join(out, EXPORT_DIR), model, meta)
-            result.status = 'done'
+        if not ctx.is_main:  # rank 0 alone evaluates and exports; the others are done
+            return PipelineResult('done', out, last_checkpoint=result.last_checkpoint,
+                                  wall_time_s=time.monotonic() - report.start)
+        cached = _read_json(os.path.join(out, EVAL_FILE))
+        for stage, checkpoint in candidates.items():
+            result.evaluations[stage] = _evaluate(stage, checkpoint, config, task, cached,
+                                                  report, stop)
+            _write_json(os.path.join(out, EVAL_FILE), dict(cached, **result.evaluations))
+        # Strictly better replaces: on a tie the policy closer to the demonstrations wins.
+        result.chosen = max(result.evaluations,
+                            key=lambda s: (result.evaluations[s]['success_rate'],
+                                           -list(candidates).index(s)))
+        report.begin('export', 1)
+        model, meta = load_checkpoint(candidates[result.chosen])
+        meta = dict(meta, pipeline={'stage': result.chosen,
+                                    'evaluation': result.evaluations[result.chosen]})
+        result.best_checkpoint = save_checkpoint(os.path.join(out, EXPORT_DIR), model, meta)
+        result.status = 'done'
     except Cancelled:
         result.status = 'cancelled'
     result.wall_time_s = time.monotonic() - report.start
@@ -280,7 +283,6 @@ def run_pipeline(config: PipelineConfig, on_progress: Optional[Callable[[Progres
                       message=(f'exported the {result.chosen} checkpoint ({100 * rate:.0f} % '
                                f'success) to {result.best_checkpoint}') if rate is not None
                       else f'cancelled; last checkpoint {result.last_checkpoint or "none"}')
-    result = distributed.broadcast(result, ctx)
     return result
 
 
