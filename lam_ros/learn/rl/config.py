@@ -29,7 +29,11 @@ class RLConfig:
     """Passes over each rollout batch."""
     minibatch_size: int = 256
     """Samples per gradient step."""
-    lr: float = 3e-5
+    update_fraction: float = 0.25
+    """Fraction (0, 1] of each rollout's samples an epoch trains on (a fresh random subset
+    each epoch). Consecutive control steps are nearly alike, so a fraction keeps most of the
+    signal for a fraction of the Transformer's cost."""
+    lr: float = 5e-5
     """Adam learning rate of the policy (the BC weights; small, they are already good)."""
     critic_lr: float = 1e-3
     """Adam learning rate of the value head."""
@@ -58,7 +62,7 @@ class RLConfig:
     """kl_coef after annealing."""
     bc_coef_final: float = 0.01
     """bc_coef after annealing."""
-    bc_batch_size: int = 64
+    bc_batch_size: int = 32
     """Demonstration windows per gradient step of the BC term."""
     init_log_std: Optional[float] = -1.0
     """Exploration log-std (normalised action units) the run starts from; None keeps the
@@ -69,7 +73,7 @@ class RLConfig:
     """Weight of the env's own (shaped) reward added to the success reward; 0 = sparse."""
     ensemble_decay: float = 0.01
     """Temporal-ensembling decay, the same as PolicyRunner's on the robot."""
-    eval_interval: int = 20_000
+    eval_interval: int = 25_000
     """Env steps between evaluations (each may replace best/)."""
     eval_episodes: int = 50
     """Seeded episodes per evaluation, from VALIDATION_SEED_START."""
@@ -102,6 +106,9 @@ class RLConfig:
                     or not math.isfinite(value) or value < 0:
                 raise ValueError(f'RLConfig.{name} must be a finite number >= 0, got '
                                  f'{value!r}')
+        if not 0.0 < self.update_fraction <= 1.0:
+            raise ValueError(f'RLConfig.update_fraction must be in (0, 1], got '
+                             f'{self.update_fraction}')
         if self.lr <= 0 or self.critic_lr <= 0:
             raise ValueError('RLConfig.lr and critic_lr must be > 0')
         for name in ('gamma', 'gae_lambda'):

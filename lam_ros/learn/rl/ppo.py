@@ -251,8 +251,8 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
             count = 0
             for _ in range(cfg.epochs):
                 stop_epochs = False
-                for index in np.array_split(rng.permutation(n * steps),
-                                            max(1, (n * steps) // cfg.minibatch_size)):
+                chosen = rng.permutation(n * steps)[:max(1, int(cfg.update_fraction * n * steps))]
+                for index in np.array_split(chosen, max(1, len(chosen) // cfg.minibatch_size)):
                     mb = _select(data, torch.from_numpy(index).to(device))
                     demo = _demo_batch(demo_windows, cfg.bc_batch_size, rng, device)
                     out = net(mb, demo, cfg.clip, kl_coef, bc_coef, cfg.entropy_coef)

@@ -77,7 +77,8 @@ def test_value_loss_and_approx_kl():
 
 
 @pytest.mark.parametrize('field,value', [('num_envs', 0), ('gamma', 1.5), ('vector', 'mpi'),
-                                         ('lr', 0.0), ('init_log_std', 9.0)])
+                                         ('lr', 0.0), ('init_log_std', 9.0),
+                                         ('update_fraction', 0.0)])
 def test_config_names_the_bad_field(field, value):
     with pytest.raises(ValueError, match=field):
         RLConfig(**{field: value})
