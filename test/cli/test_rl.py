@@ -3,15 +3,15 @@
 import json
 import os
 
-import pytest
-
 from lam_ros.cli import main as lam_ros
 from lam_ros.learn.bc import BCConfig, train_bc
 from lam_ros.policy import load_checkpoint, PolicyConfig
 from lam_ros.sim import JOINT_NAMES, make_env
+import pytest
 
 STATE = {'joint_pos': (8,), 'gripper_width': (1,), 'object_pose': (7,)}
-TINY = dict(d_model=16, n_heads=2, n_layers=1, history_len=2, chunk_size=4, dropout=0.0)
+TINY = {'d_model': 16, 'n_heads': 2, 'n_layers': 1, 'history_len': 2, 'chunk_size': 4,
+        'dropout': 0.0}
 CALLS = {'n': 0}
 
 

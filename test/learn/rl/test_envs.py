@@ -1,12 +1,11 @@
 """Env factories from 'module:factory', the task contract check, and the command gate."""
 
 import gymnasium as gym
-import numpy as np
-import pytest
-
 from lam_ros.learn.rl import env_factory, EnvSpecError, make_vector_env, task_factory
 from lam_ros.learn.rl.envs import check_contract, GatedEnv
 from lam_ros.sim import JOINT_NAMES, make_env
+import numpy as np
+import pytest
 
 STATE = {'joint_pos': (8,), 'object_pose': (7,)}
 

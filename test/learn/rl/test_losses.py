@@ -2,10 +2,9 @@
 
 import math
 
+from lam_ros.learn.rl import losses, RLConfig
 import pytest
 import torch
-
-from lam_ros.learn.rl import losses, RLConfig
 
 
 def test_gae_matches_a_hand_computed_rollout():

@@ -2,18 +2,18 @@
 
 import math
 
-import numpy as np
-import pytest
-import torch
-
 from lam_ros.learn.bc import BCConfig, train_bc
 from lam_ros.learn.rl import RLConfig, train_rl
 from lam_ros.learn.rl.run_state import read_rl_metrics
 from lam_ros.policy import load_checkpoint, PolicyConfig
 from lam_ros.sim import JOINT_NAMES, make_env
+import numpy as np
+import pytest
+import torch
 
 STATE = {'joint_pos': (8,), 'joint_vel': (8,), 'gripper_width': (1,), 'object_pose': (7,)}
-TINY = dict(d_model=32, n_heads=2, n_layers=1, history_len=2, chunk_size=5, dropout=0.0)
+TINY = {'d_model': 32, 'n_heads': 2, 'n_layers': 1, 'history_len': 2, 'chunk_size': 5,
+        'dropout': 0.0}
 LOSSES = ('policy_loss', 'value_loss', 'kl_bc', 'bc_loss', 'entropy', 'approx_kl')
 
 
@@ -24,9 +24,10 @@ def short_lift():
 
 def tiny_rl(**overrides):
     """Return an RLConfig at test sizes: 2 envs in this process, 2 updates of 2 x 16 steps."""
-    base = dict(total_env_steps=64, num_envs=2, vector='sync', rollout_steps=16, epochs=2,
-                minibatch_size=16, eval_interval=32, eval_episodes=2, critic_warmup_updates=1,
-                num_threads=1, progress=False, anneal_env_steps=64)
+    base = {'total_env_steps': 64, 'num_envs': 2, 'vector': 'sync', 'rollout_steps': 16,
+            'epochs': 2, 'minibatch_size': 16, 'eval_interval': 32, 'eval_episodes': 2,
+            'critic_warmup_updates': 1, 'num_threads': 1, 'progress': False,
+            'anneal_env_steps': 64}
     return RLConfig(**dict(base, **overrides))
 
 

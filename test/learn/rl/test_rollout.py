@@ -1,14 +1,13 @@
 """The batched runner commands exactly what PolicyRunner commands on the robot."""
 
-import numpy as np
-import pytest
-import torch
-
 from lam_ros.learn.rl import make_vector_env
 from lam_ros.learn.rl.rollout import BatchRunner, evaluate_vector, to_torch
 from lam_ros.policy import PolicyConfig, TransformerPolicy
 from lam_ros.policy.runner import PolicyRunner
 from lam_ros.sim import JOINT_NAMES, make_env
+import numpy as np
+import pytest
+import torch
 
 STATE = {'joint_pos': (8,), 'object_pose': (7,)}
 
