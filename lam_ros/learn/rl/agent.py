@@ -74,12 +74,18 @@ class ActorCritic(nn.Module):
         return list(self.value_head.parameters())
 
     def forward(self, obs: Obs, obs_mask: torch.Tensor
-                ) -> Tuple[torch.distributions.Normal, torch.Tensor]:
-        """Return the chunk distribution (B, K, A) and the value (B,) of each sample."""
+                ) -> Tuple[torch.distributions.Normal, torch.Tensor, torch.Tensor]:
+        """
+        Return the chunk distribution (B, K, A), the value (B,) and the critic's input.
+
+        The critic's input (B, C) is detached from the policy: it can be stored with a
+        rollout and the value head trained on it without running the Transformer again.
+        """
         features = self.policy.features(obs, obs_mask)
         current = [self.policy.normalizer.normalize(k, obs[k][:, -1]) for k in self.value_keys]
         critic_in = torch.cat([features.detach().mean(dim=1)] + current, dim=-1)
-        return chunk_normal(self.policy, features), self.value_head(critic_in).squeeze(-1)
+        return (chunk_normal(self.policy, features), self.value_head(critic_in).squeeze(-1),
+                critic_in)
 
 
 def load_actor_critic(checkpoint: str, init_log_std: Optional[float] = None,

@@ -29,11 +29,13 @@ class RLConfig:
     """Passes over each rollout batch."""
     minibatch_size: int = 256
     """Samples per gradient step."""
+    critic_epochs: int = 4
+    """Passes of the value head over each whole rollout (cheap: it reads stored features)."""
     update_fraction: float = 0.25
     """Fraction (0, 1] of each rollout's samples an epoch trains on (a fresh random subset
     each epoch). Consecutive control steps are nearly alike, so a fraction keeps most of the
     signal for a fraction of the Transformer's cost."""
-    lr: float = 5e-5
+    lr: float = 1e-4
     """Adam learning rate of the policy (the BC weights; small, they are already good)."""
     critic_lr: float = 1e-3
     """Adam learning rate of the value head."""
@@ -50,7 +52,7 @@ class RLConfig:
     (0 = never)."""
     entropy_coef: float = 0.0
     """Weight of the entropy bonus (mean over chunk dimensions)."""
-    critic_warmup_updates: int = 5
+    critic_warmup_updates: int = 10
     """First PPO updates that train only the value head; the policy does not move."""
     kl_coef: float = 0.5
     """Initial weight of KL(policy || frozen BC policy), mean over chunk dimensions."""
@@ -88,7 +90,7 @@ class RLConfig:
 
     def __post_init__(self) -> None:
         """Validate every field, naming the one that is wrong."""
-        for name in ('total_env_steps', 'num_envs', 'rollout_steps', 'epochs',
+        for name in ('total_env_steps', 'num_envs', 'rollout_steps', 'epochs', 'critic_epochs',
                      'minibatch_size', 'anneal_env_steps', 'bc_batch_size', 'eval_interval',
                      'eval_episodes'):
             value = getattr(self, name)

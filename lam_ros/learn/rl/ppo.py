@@ -24,12 +24,12 @@ from typing import Any, Callable, Dict, List, Optional, Union
 
 from lam_ros.learn import distributed
 from lam_ros.learn.rl import losses, run_state
-from lam_ros.learn.rl.agent import ActorCritic, load_actor_critic
+from lam_ros.learn.rl.agent import chunk_normal, load_actor_critic
 from lam_ros.learn.rl.config import RLConfig, ROLLOUT_SEED_START, VALIDATION_SEED_START
 from lam_ros.learn.rl.envs import (
     env_factory, EnvFactory, make_gated, make_vector_env, task_factory)
 from lam_ros.learn.rl.rollout import BatchRunner, evaluate_vector, step_success, to_torch
-from lam_ros.policy import save_checkpoint
+from lam_ros.policy import save_checkpoint, TransformerPolicy
 import numpy as np
 import torch
 from torch import nn
@@ -69,17 +69,17 @@ class RLResult:
 
 
 class Objective(nn.Module):
-    """Every loss term of one minibatch, in one forward (so DDP can average the gradients)."""
+    """The actor's loss terms of one minibatch in one forward (so DDP can average gradients)."""
 
-    def __init__(self, agent: ActorCritic) -> None:
-        """Wrap the agent."""
+    def __init__(self, policy: TransformerPolicy) -> None:
+        """Wrap the policy."""
         super().__init__()
-        self.agent = agent
+        self.policy = policy
 
     def forward(self, mb: Dict[str, Any], demo: Optional[tuple], clip: float,
                 kl_coef: float, bc_coef: float, entropy_coef: float) -> Dict[str, torch.Tensor]:
         """Return the total loss and its terms (detached except 'loss')."""
-        dist, values = self.agent(mb['obs'], mb['mask'])
+        dist = chunk_normal(self.policy, self.policy.features(mb['obs'], mb['mask']))
         logp = dist.log_prob(mb['actions']).sum(dim=(1, 2))
         adv = mb['advantages']
         adv = (adv - adv.mean()) / (adv.std() + 1e-8) if adv.numel() > 1 else adv
@@ -87,15 +87,14 @@ class Objective(nn.Module):
         reference = torch.distributions.Normal(mb['ref_mean'], mb['ref_std'])
         kl_bc = losses.gaussian_kl(dist, reference).mean()
         entropy = dist.entropy().mean()
-        v_loss = losses.value_loss(values, mb['returns'])
-        loss = policy_loss + kl_coef * kl_bc - entropy_coef * entropy + v_loss
+        loss = policy_loss + kl_coef * kl_bc - entropy_coef * entropy
         bc_loss = torch.zeros(())
         if demo is not None:
-            bc_loss = self.agent.policy.loss(*demo)['loss']
+            bc_loss = self.policy.loss(*demo)['loss']
             loss = loss + bc_coef * bc_loss
-        return {'loss': loss, 'policy_loss': policy_loss.detach(), 'value_loss': v_loss.detach(),
-                'kl_bc': kl_bc.detach(), 'bc_loss': bc_loss.detach(),
-                'entropy': entropy.detach(), 'clip_fraction': clip_fraction,
+        return {'loss': loss, 'policy_loss': policy_loss.detach(), 'kl_bc': kl_bc.detach(),
+                'bc_loss': bc_loss.detach(), 'entropy': entropy.detach(),
+                'clip_fraction': clip_fraction,
                 'approx_kl': losses.approx_kl(logp.detach(), mb['logp'])}
 
 
@@ -134,6 +133,7 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
 
     os.makedirs(out_dir, exist_ok=True)
     last_dir, best_dir = os.path.join(out_dir, 'last'), os.path.join(out_dir, 'best')
+    # One optimizer, two groups; each phase of an update gives gradients to one group only.
     optimizer = torch.optim.Adam([
         {'params': agent.actor_parameters(), 'lr': cfg.lr},
         {'params': agent.critic_parameters(), 'lr': cfg.critic_lr}], eps=1e-5)
@@ -147,7 +147,8 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
             optimizer.load_state_dict(opt_state)
     env_steps = distributed.broadcast(env_steps, ctx)
     resumed_from = env_steps
-    net = distributed.data_parallel(Objective(agent), ctx)
+    actor = distributed.data_parallel(Objective(policy), ctx)
+    critic = distributed.data_parallel(agent.value_head, ctx)
     agent.eval()  # no dropout: log-probabilities must be those the rollout sampled from
 
     envs = make_vector_env(factory, cfg.num_envs, pcfg.joint_names, pcfg.obs_spec,
@@ -217,7 +218,7 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
             with torch.no_grad():
                 for t in range(steps):
                     o, m = to_torch(*inputs, device)
-                    dist, value = agent(o, m)
+                    dist, value, critic_in = agent(o, m)
                     sample = dist.sample()
                     ref_mean = reference(o, m)
                     chunks = policy.unnormalize_actions(sample).cpu().double().numpy()
@@ -227,7 +228,7 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
                     r = cfg.success_reward * success + cfg.env_reward_scale * reward
                     returns += reward
                     buf.add(t, o, m, sample, dist.log_prob(sample).sum(dim=(1, 2)), value,
-                            r, done, ref_mean)
+                            r, done, ref_mean, critic_in)
                     for i in np.flatnonzero(done):
                         finished.append((bool(success[i]), float(returns[i])))
                         returns[i] = 0.0
@@ -240,30 +241,42 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
             adv, ret = losses.gae(buf.rewards, buf.values, buf.dones, last_value, cfg.gamma,
                                   cfg.gae_lambda)
 
-            # ---- update: critic only during warm-up, then the whole objective ----
+            # ---- update: the critic on every sample (cheap: its inputs are stored), then,
+            # after the warm-up, the actor on a random part of the rollout per epoch ----
             warm = update < cfg.critic_warmup_updates
-            optimizer.param_groups[0]['lr'] = 0.0 if warm else cfg.lr
             kl_coef = cfg.coefficient(cfg.kl_coef, cfg.kl_coef_final, env_steps)
             bc_coef = cfg.coefficient(cfg.bc_coef, cfg.bc_coef_final, env_steps)
             data = buf.flat(adv, ret, ref_std)
             rng = np.random.default_rng([seed, update])
             sums: Dict[str, float] = {}
-            count = 0
-            for _ in range(cfg.epochs):
+            count, critic_count = 0, 0
+            for _ in range(cfg.critic_epochs):
+                for index in _minibatches(rng, n * steps, 1.0, cfg.minibatch_size):
+                    index = torch.from_numpy(index).to(device)
+                    v_loss = losses.value_loss(critic(data['critic_in'][index]).squeeze(-1),
+                                               data['returns'][index])
+                    optimizer.zero_grad(set_to_none=True)
+                    v_loss.backward()
+                    nn.utils.clip_grad_norm_(agent.critic_parameters(), cfg.max_grad_norm)
+                    optimizer.step()  # only the value head has gradients
+                    sums['value_loss'] = sums.get('value_loss', 0.0) + float(v_loss.detach())
+                    critic_count += 1
+            for _ in range(0 if warm else cfg.epochs):
                 stop_epochs = False
-                chosen = rng.permutation(n * steps)[:max(1, int(cfg.update_fraction * n * steps))]
-                for index in np.array_split(chosen, max(1, len(chosen) // cfg.minibatch_size)):
+                for index in _minibatches(rng, n * steps, cfg.update_fraction,
+                                          cfg.minibatch_size):
                     mb = _select(data, torch.from_numpy(index).to(device))
                     demo = _demo_batch(demo_windows, cfg.bc_batch_size, rng, device)
-                    out = net(mb, demo, cfg.clip, kl_coef, bc_coef, cfg.entropy_coef)
+                    out = actor(mb, demo, cfg.clip, kl_coef, bc_coef, cfg.entropy_coef)
                     optimizer.zero_grad(set_to_none=True)
                     out['loss'].backward()
-                    nn.utils.clip_grad_norm_(agent.parameters(), cfg.max_grad_norm)
-                    optimizer.step()
+                    nn.utils.clip_grad_norm_(agent.actor_parameters(), cfg.max_grad_norm)
+                    optimizer.step()  # only the policy has gradients
                     count += 1
                     for key, value in out.items():
-                        sums[key] = sums.get(key, 0.0) + float(value.detach())
-                    if cfg.target_kl > 0 and not warm and distributed.any_rank(
+                        if key != 'loss':
+                            sums[key] = sums.get(key, 0.0) + float(value)
+                    if cfg.target_kl > 0 and distributed.any_rank(
                             float(out['approx_kl']) > cfg.target_kl, ctx):
                         stop_epochs = True
                         break
@@ -272,10 +285,11 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
             update += 1
             bar.update(n * steps * ctx.world_size)
 
-            row: Dict[str, Any] = distributed.mean_over_ranks(
-                {k: v / count for k, v in sums.items() if k != 'loss'}, ctx)
+            means = {k: v / (critic_count if k == 'value_loss' else max(count, 1))
+                     for k, v in sums.items()}
+            row: Dict[str, Any] = distributed.mean_over_ranks(means, ctx)
             row.update(env_steps=env_steps, update=update, kl_coef=kl_coef, bc_coef=bc_coef,
-                       actor_lr=optimizer.param_groups[0]['lr'],
+                       actor_lr=0.0 if warm else cfg.lr,
                        std=float(policy.log_std.detach().exp().mean()),
                        steps_per_s=rollout_steps_done / max(rollout_s, 1e-9),
                        elapsed_s=time.monotonic() - start)
@@ -326,16 +340,22 @@ class _Buffer:
         self.mask = torch.zeros((steps, n, h), dtype=torch.bool, device=device)
         self.actions = torch.zeros((steps, n, k, a), device=device)
         self.ref_mean = torch.zeros((steps, n, k, a), device=device)
+        self.critic_in: Optional[torch.Tensor] = None
         self.logp, self.values, self.rewards, self.dones = (
             torch.zeros((steps, n), device=device) for _ in range(4))
 
     def add(self, t: int, obs: Dict[str, torch.Tensor], mask: torch.Tensor,
             actions: torch.Tensor, logp: torch.Tensor, value: torch.Tensor,
-            reward: np.ndarray, done: np.ndarray, ref_mean: torch.Tensor) -> None:
+            reward: np.ndarray, done: np.ndarray, ref_mean: torch.Tensor,
+            critic_in: torch.Tensor) -> None:
         for key in self.obs:
             self.obs[key][t] = obs[key]
         self.mask[t], self.actions[t], self.logp[t], self.values[t] = mask, actions, logp, value
         self.ref_mean[t] = ref_mean
+        if self.critic_in is None:
+            self.critic_in = torch.zeros((self.logp.shape[0],) + tuple(critic_in.shape),
+                                         device=critic_in.device)
+        self.critic_in[t] = critic_in
         self.rewards[t] = torch.as_tensor(reward, dtype=torch.float32)
         self.dones[t] = torch.as_tensor(done, dtype=torch.float32)
 
@@ -345,11 +365,19 @@ class _Buffer:
                 'mask': self.mask.flatten(0, 1), 'actions': self.actions.flatten(0, 1),
                 'logp': self.logp.flatten(), 'advantages': adv.flatten(),
                 'returns': ret.flatten(), 'ref_mean': self.ref_mean.flatten(0, 1),
+                'critic_in': self.critic_in.flatten(0, 1),
                 'ref_std': ref_std}
 
 
+def _minibatches(rng: np.random.Generator, total: int, fraction: float,
+                 size: int) -> List[np.ndarray]:
+    """Split a random fraction of range(total) into minibatches of about size samples."""
+    chosen = rng.permutation(total)[:max(1, int(fraction * total))]
+    return np.array_split(chosen, max(1, len(chosen) // size))
+
+
 def _select(data: Dict[str, Any], index: torch.Tensor) -> Dict[str, Any]:
-    out = {k: v[index] for k, v in data.items() if k not in ('obs', 'ref_std')}
+    out = {k: v[index] for k, v in data.items() if k not in ('obs', 'ref_std', 'critic_in')}
     out['obs'] = {k: v[index] for k, v in data['obs'].items()}
     out['ref_std'] = data['ref_std']
     return out
