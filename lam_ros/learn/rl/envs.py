@@ -13,6 +13,7 @@ through :class:`lam_ros.control.gate.CommandGate`, as on the robot.
 
 import functools
 import importlib
+import signal
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 import gymnasium as gym
@@ -159,6 +160,12 @@ def make_gated(factory: EnvFactory, joint_names: Sequence[str],
     return GatedEnv(env, joint_names, obs_spec, gate_config, control_rate_hz)
 
 
+def _worker_env(*args: Any) -> gym.Env:
+    """Build a gated env in a worker process that leaves Ctrl-C to the main process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return make_gated(*args)
+
+
 def make_vector_env(factory: EnvFactory, num_envs: int, joint_names: Sequence[str],
                     obs_spec: Dict[str, Tuple[int, ...]], control_rate_hz: float,
                     vector: str = 'async', autoreset: str = 'same_step',
@@ -171,8 +178,11 @@ def make_vector_env(factory: EnvFactory, num_envs: int, joint_names: Sequence[st
     'disabled': the caller resets finished envs (reset with options={'reset_mask': ...}).
     """
     make_gated(factory, joint_names, obs_spec, control_rate_hz, gate_config).close()
-    fns = [functools.partial(make_gated, factory, tuple(joint_names), dict(obs_spec),
-                             control_rate_hz, gate_config) for _ in range(num_envs)]
+    # A Ctrl-C in a terminal reaches every process of the group: the workers ignore it, so
+    # that the main process can save its state and close them in order.
+    fns = [functools.partial(_worker_env if vector == 'async' else make_gated, factory,
+                             tuple(joint_names), dict(obs_spec), control_rate_hz, gate_config)
+           for _ in range(num_envs)]
     mode = {'same_step': gym.vector.AutoresetMode.SAME_STEP,
             'disabled': gym.vector.AutoresetMode.DISABLED}[autoreset]
     if vector == 'async':
