@@ -2,6 +2,10 @@
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 from lam_ros.cli import main as lam_ros
 from lam_ros.learn.bc import BCConfig, train_bc
@@ -77,3 +81,39 @@ def test_bad_env_is_one_error_line_and_nothing_is_overwritten(bc_checkpoint, tmp
     code = lam_ros(['eval', '--checkpoint', bc_checkpoint, '--env', spec, '--episodes', '1'])
     err = capsys.readouterr().err.strip()
     assert code != 0 and message in err.splitlines()[-1]
+
+
+def test_ctrl_c_saves_a_loadable_last_and_exits_130(bc_checkpoint, tmp_path):
+    out = tmp_path / 'rl'
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get('PYTHONPATH', ''))
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'lam_ros.cli', 'rl', '--checkpoint', bc_checkpoint, '--out',
+         str(out), '--env-steps', '100000', '--num-envs', '2', '--rollout-steps', '8',
+         '--minibatch-size', '8', '--eval-interval', '100000', '--eval-episodes', '1',
+         '--threads', '1', '--no-progress'],
+        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True, preexec_fn=_default_sigint)
+    try:
+        deadline = time.monotonic() + 120.0
+        while time.monotonic() < deadline and not _updates(out / 'metrics.csv'):
+            time.sleep(0.5)
+        assert _updates(out / 'metrics.csv'), 'no update within 120 s'
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole group
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, output
+    assert 'interrupted' in output
+    _, meta = load_checkpoint(out / 'last')
+    assert meta['rl']['env_steps'] >= 16
+
+
+def _default_sigint():
+    # A shell's background jobs start with SIGINT ignored; a terminal's foreground does not.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _updates(path):
+    return path.is_file() and len(path.read_text().splitlines()) > 2

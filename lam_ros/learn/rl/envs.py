@@ -13,6 +13,7 @@ through :class:`lam_ros.control.gate.CommandGate`, as on the robot.
 
 import functools
 import importlib
+import multiprocessing
 import signal
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
@@ -161,8 +162,10 @@ def make_gated(factory: EnvFactory, joint_names: Sequence[str],
 
 
 def _worker_env(*args: Any) -> gym.Env:
-    """Build a gated env in a worker process that leaves Ctrl-C to the main process."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Build a gated env; in a worker process, leave Ctrl-C to the main process."""
+    # AsyncVectorEnv also calls this once in the main process, to read the spaces.
+    if multiprocessing.parent_process() is not None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     return make_gated(*args)
 
 

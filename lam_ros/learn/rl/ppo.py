@@ -317,7 +317,8 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
             run_state.save_last(last_dir, agent, optimizer, meta)
     finally:
         bar.close()
-        envs.close()
+        # After a Ctrl-C the workers may hold half-collected results: terminate them.
+        envs.close(terminate=interrupted)
         if log is not None:
             log.close()
     png = run_state.plot_rl_curves(os.path.join(out_dir, run_state.METRICS_FILE),
