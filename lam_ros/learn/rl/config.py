@@ -23,19 +23,23 @@ class RLConfig:
     """Parallel envs per rank, each in its own worker process (async) or in this one (sync)."""
     vector: str = 'async'
     """'async': one subprocess per env (gymnasium AsyncVectorEnv); 'sync': all in this one."""
-    rollout_steps: int = 64
-    """Control steps per env between two PPO updates (the batch is num_envs * rollout_steps)."""
-    epochs: int = 2
-    """Passes over each rollout batch."""
-    minibatch_size: int = 256
+    query_every: int = 10
+    """Control steps between policy queries (PolicyRunner's query_every): one RL transition,
+    one sampled chunk. The run uses the largest divisor of rollout_steps that is at most this
+    and at most chunk_size (recorded as rl.query_every in the checkpoint; deploy with it)."""
+    rollout_steps: int = 160
+    """Control steps per env between two PPO updates."""
+    epochs: int = 4
+    """Passes of the actor over each rollout batch."""
+    minibatch_size: int = 128
     """Samples per gradient step."""
     critic_epochs: int = 4
     """Passes of the value head over each whole rollout (cheap: it reads stored features)."""
-    update_fraction: float = 0.25
+    update_fraction: float = 1.0
     """Fraction (0, 1] of each rollout's samples an epoch trains on (a fresh random subset
     each epoch). Consecutive control steps are nearly alike, so a fraction keeps most of the
     signal for a fraction of the Transformer's cost."""
-    lr: float = 1e-4
+    lr: float = 3e-5
     """Adam learning rate of the policy (the BC weights; small, they are already good)."""
     critic_lr: float = 1e-3
     """Adam learning rate of the value head."""
@@ -52,15 +56,15 @@ class RLConfig:
     (0 = never)."""
     entropy_coef: float = 0.0
     """Weight of the entropy bonus (mean over chunk dimensions)."""
-    critic_warmup_updates: int = 10
+    critic_warmup_updates: int = 5
     """First PPO updates that train only the value head; the policy does not move."""
-    kl_coef: float = 0.5
-    """Initial weight of KL(policy || frozen BC policy), mean over chunk dimensions."""
+    kl_coef: float = 0.2
+    """Initial weight of KL(policy || frozen BC policy), summed over the chunk's dimensions."""
     bc_coef: float = 0.1
     """Initial weight of the BC loss on demonstration windows (needs demos)."""
     anneal_env_steps: int = 200_000
     """kl_coef and bc_coef fall linearly to their final values over this many env steps."""
-    kl_coef_final: float = 0.02
+    kl_coef_final: float = 0.05
     """kl_coef after annealing."""
     bc_coef_final: float = 0.01
     """bc_coef after annealing."""
@@ -90,7 +94,8 @@ class RLConfig:
 
     def __post_init__(self) -> None:
         """Validate every field, naming the one that is wrong."""
-        for name in ('total_env_steps', 'num_envs', 'rollout_steps', 'epochs', 'critic_epochs',
+        for name in ('total_env_steps', 'num_envs', 'query_every', 'rollout_steps', 'epochs',
+                     'critic_epochs',
                      'minibatch_size', 'anneal_env_steps', 'bc_batch_size', 'eval_interval',
                      'eval_episodes'):
             value = getattr(self, name)
@@ -124,10 +129,10 @@ class RLConfig:
                              f'{self.init_log_std}')
         resolve_device(self.device)
 
-    @property
-    def batch_size(self) -> int:
-        """Return the samples per rollout and rank."""
-        return self.num_envs * self.rollout_steps
+    def query_period(self, chunk_size: int) -> int:
+        """Return the query period used with a policy of this chunk_size (see query_every)."""
+        limit = min(self.query_every, chunk_size)
+        return max(k for k in range(1, limit + 1) if self.rollout_steps % k == 0)
 
     def coefficient(self, start: float, final: float, env_steps: int) -> float:
         """Linearly annealed weight at env_steps: start at 0, final after anneal_env_steps."""

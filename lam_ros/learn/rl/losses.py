@@ -38,11 +38,14 @@ def clipped_surrogate(logp: torch.Tensor, old_logp: torch.Tensor, advantages: to
 
 
 def gaussian_kl(p: torch.distributions.Normal, q: torch.distributions.Normal) -> torch.Tensor:
-    """KL(p || q) of diagonal Gaussians, mean over every dimension but the batch: (B,)."""
+    """KL(p || q) of diagonal Gaussians, summed over every dimension but the batch: (B,).
+
+    Summed like the chunk's log-probability, so the penalty and the PPO ratio share a scale.
+    """
     var_p, var_q = p.scale.pow(2), q.scale.pow(2)
     kl = (q.scale.log() - p.scale.log()
           + (var_p + (p.loc - q.loc).pow(2)) / (2.0 * var_q) - 0.5)
-    return kl.flatten(1).mean(dim=1)
+    return kl.flatten(1).sum(dim=1)
 
 
 def value_loss(values: torch.Tensor, returns: torch.Tensor) -> torch.Tensor:

@@ -153,7 +153,8 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
 
     envs = make_vector_env(factory, cfg.num_envs, pcfg.joint_names, pcfg.obs_spec,
                            pcfg.control_rate_hz, cfg.vector)
-    n, steps = cfg.num_envs, cfg.rollout_steps
+    n, steps, k = cfg.num_envs, cfg.rollout_steps, cfg.query_period(pcfg.chunk_size)
+    decisions = steps // k  # transitions per env and rollout
     seed = distributed.rank_seed(cfg.seed, ctx)
     torch.manual_seed(seed + env_steps)
     runner = BatchRunner(policy, n, cfg.ensemble_decay)
@@ -162,6 +163,7 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
                      env=env if isinstance(env, str) else None)
     start, rollout_s, rollout_steps_done = time.monotonic(), 0.0, 0
     evaluations: List[Dict[str, Any]] = []
+    returns = np.zeros(n)  # env reward of each env's current episode
     interrupted = False
     bar = tqdm(total=cfg.total_env_steps, initial=env_steps, unit='step', desc='rl',
                disable=not (cfg.progress and ctx.is_main), dynamic_ncols=True)
@@ -170,14 +172,14 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
         rl = {'config': asdict(cfg), 'env_steps': env_steps, 'update': update,
               'eval_success_rate': rl_eval_success_rate, 'best_success_rate': best,
               'initial_success_rate': initial, 'validation_seed_start': VALIDATION_SEED_START,
-              'query_every': 1, 'ensemble_decay': cfg.ensemble_decay}
+              'query_every': k, 'ensemble_decay': cfg.ensemble_decay}
         return dict(meta_base, rl=rl)
 
     def evaluate_and_save() -> None:
         nonlocal best, initial
         if ctx.is_main:
             result = evaluate_vector(policy, envs, cfg.eval_episodes, VALIDATION_SEED_START,
-                                     cfg.ensemble_decay)
+                                     cfg.ensemble_decay, k)
             rate = result['success_rate']
             if initial is None:
                 initial = rate
@@ -201,6 +203,7 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
         obs, _ = envs.reset(seed=[first + i for i in range(n)])
         for i in range(n):
             runner.reset(i)
+        returns[:] = 0.0
         return obs
 
     try:
@@ -210,36 +213,45 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
         inputs = runner.observe(obs)
         next_eval = (env_steps // cfg.eval_interval + 1) * cfg.eval_interval
         while env_steps < cfg.total_env_steps:
-            # ---- rollout: one sampled chunk per env and step, ensembled into commands ----
+            # ---- rollout: a sampled chunk per env every k control steps (one transition),
+            # the ensemble of the chunks covering each step sent as its command ----
             t0 = time.monotonic()
-            buf = _Buffer(steps, n, pcfg, device)
+            buf = _Buffer(decisions, n, pcfg, device)
             finished: List[tuple] = []
-            returns = np.zeros(n)
             with torch.no_grad():
-                for t in range(steps):
+                for t in range(decisions):
                     o, m = to_torch(*inputs, device)
                     dist, value, critic_in = agent(o, m)
                     sample = dist.sample()
-                    ref_mean = reference(o, m)
                     chunks = policy.unnormalize_actions(sample).cpu().double().numpy()
-                    obs, reward, terminated, truncated, info = envs.step(runner.commands(chunks))
-                    done = np.logical_or(terminated, truncated)
-                    success = step_success(info, done)
-                    r = cfg.success_reward * success + cfg.env_reward_scale * reward
-                    returns += reward
+                    reward_sum, discount = np.zeros(n), np.ones(n)
+                    ended = np.zeros(n, dtype=bool)
+                    for j in range(k):
+                        commands = runner.commands(chunks, np.full(n, j == 0), obs['joint_pos'])
+                        obs, reward, terminated, truncated, info = envs.step(commands)
+                        done = np.logical_or(terminated, truncated)
+                        success = step_success(info, done)
+                        r = cfg.success_reward * success + cfg.env_reward_scale * reward
+                        # Steps after an episode's end (its successor holds still until the
+                        # next query) belong to no transition of the ended episode.
+                        reward_sum += np.where(ended, 0.0, discount * r)
+                        discount *= cfg.gamma
+                        returns += reward
+                        for i in np.flatnonzero(done):
+                            if not ended[i]:
+                                finished.append((bool(success[i]), float(returns[i])))
+                            ended[i] = True
+                            returns[i] = 0.0
+                            runner.reset(i)
+                        inputs = runner.observe(obs)
                     buf.add(t, o, m, sample, dist.log_prob(sample).sum(dim=(1, 2)), value,
-                            r, done, ref_mean, critic_in)
-                    for i in np.flatnonzero(done):
-                        finished.append((bool(success[i]), float(returns[i])))
-                        returns[i] = 0.0
-                        runner.reset(i)
-                    inputs = runner.observe(obs)
+                            reward_sum, ended, reference(o, m), critic_in)
                 last_value = agent(*to_torch(*inputs, device))[1]
             env_steps += n * steps * ctx.world_size
             rollout_s += time.monotonic() - t0
             rollout_steps_done += n * steps * ctx.world_size
-            adv, ret = losses.gae(buf.rewards, buf.values, buf.dones, last_value, cfg.gamma,
-                                  cfg.gae_lambda)
+            adv, ret = losses.gae(buf.rewards, buf.values, buf.dones, last_value,
+                                  cfg.gamma ** k, cfg.gae_lambda)
 
             # ---- update: the critic on every sample (cheap: its inputs are stored), then,
             # after the warm-up, the actor on a random part of the rollout per epoch ----
@@ -251,7 +263,7 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
             sums: Dict[str, float] = {}
             count, critic_count = 0, 0
             for _ in range(cfg.critic_epochs):
-                for index in _minibatches(rng, n * steps, 1.0, cfg.minibatch_size):
+                for index in _minibatches(rng, n * decisions, 1.0, cfg.minibatch_size):
                     index = torch.from_numpy(index).to(device)
                     v_loss = losses.value_loss(critic(data['critic_in'][index]).squeeze(-1),
                                                data['returns'][index])
@@ -263,7 +275,7 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
                     critic_count += 1
             for _ in range(0 if warm else cfg.epochs):
                 stop_epochs = False
-                for index in _minibatches(rng, n * steps, cfg.update_fraction,
+                for index in _minibatches(rng, n * decisions, cfg.update_fraction,
                                           cfg.minibatch_size):
                     mb = _select(data, torch.from_numpy(index).to(device))
                     demo = _demo_batch(demo_windows, cfg.bc_batch_size, rng, device)

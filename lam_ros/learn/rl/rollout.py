@@ -1,17 +1,19 @@
 """
 Running the chunked policy in N envs at once, exactly as PolicyRunner runs it on the robot.
 
-Chunk handling (the choice RL fine-tuning makes): the policy is queried on every control
-step, as PolicyRunner does by default. The RL *action* at step t is the whole sampled chunk
-(K future joint targets); the command sent at step t is the temporal ensemble of every chunk
-still covering t (TemporalEnsembler, the same decay as on the robot), then the command gate.
-The ensembler's stored chunks are part of the environment's state from PPO's point of view;
-the log-probability of an action is that of the full chunk. Acting with the mean instead of
-a sample gives exactly PolicyRunner's commands, which evaluation uses.
+Chunk handling (the choice RL fine-tuning makes): chunk-level macro-actions on PolicyRunner's
+schedule. The policy is queried every ``query_every`` (k) control steps, as
+``PolicyRunner(model, query_every=k)`` and the inference node do; the RL *action* is the whole
+sampled chunk (K future joint targets, log-probability over K x A); the command of every
+control step is the temporal ensemble of the chunks covering it (the same decay as on the
+robot), then the command gate. One RL transition spans the k control steps until the next
+query (rewards summed with discount, gamma**k between transitions). Acting with the mean chunk
+gives exactly PolicyRunner's command stream, which evaluation uses; deploy with the same
+``query_every`` (recorded in the checkpoint's metadata as ``rl.query_every``).
 """
 
 from collections import deque
-from typing import Any, Deque, Dict, List, Mapping, Tuple
+from typing import Any, Deque, Dict, List, Mapping, Optional, Tuple
 
 from lam_ros.control.ensembling import TemporalEnsembler
 from lam_ros.policy import TransformerPolicy
@@ -25,6 +27,7 @@ class BatchRunner:
     def __init__(self, policy: TransformerPolicy, num_envs: int, ensemble_decay: float) -> None:
         """Prepare per-env history buffers and ensemblers."""
         self.config = policy.config
+        self.started = np.zeros(num_envs, dtype=bool)
         self.policy = policy
         self.num_envs = num_envs
         self.ensemblers = [TemporalEnsembler(self.config.chunk_size, self.config.action_dim,
@@ -36,6 +39,11 @@ class BatchRunner:
         """Start a new episode in env index."""
         self.history[index].clear()
         self.ensemblers[index].reset()
+        self.started[index] = False
+
+    def due(self, query_every: int) -> np.ndarray:
+        """Return which envs query the policy on this step (PolicyRunner's schedule)."""
+        return np.array([e.step % query_every == 0 for e in self.ensemblers])
 
     def observe(self, obs: Mapping[str, np.ndarray]
                 ) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
@@ -55,12 +63,21 @@ class BatchRunner:
                 stacked[key].append(np.stack([s[key] for s in steps]))
         return {k: np.stack(v) for k, v in stacked.items()}, mask
 
-    def commands(self, chunks: np.ndarray) -> np.ndarray:
-        """Blend each env's new chunk (N, K, A, real units) in; return one command per env."""
-        out = np.empty((self.num_envs, self.config.action_dim))
+    def commands(self, chunks: Optional[np.ndarray], add: np.ndarray,
+                 hold: np.ndarray) -> np.ndarray:
+        """
+        Return one command per env for this control step.
+
+        chunks (N, K, A) in real units are blended in where add is True. An env that has had
+        no chunk since its reset commands hold (its measured joint positions).
+        """
+        out = np.array(hold, dtype=np.float64)
         for i, ensembler in enumerate(self.ensemblers):
-            ensembler.add_chunk(chunks[i])
-            out[i] = ensembler.next_action()
+            if add[i]:
+                ensembler.add_chunk(chunks[i])
+                self.started[i] = True
+            if self.started[i]:
+                out[i] = ensembler.next_action()
         return out
 
 
@@ -85,12 +102,13 @@ def step_success(info: Dict[str, Any], done: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def evaluate_vector(policy: TransformerPolicy, envs: Any, episodes: int, seed: int,
-                    ensemble_decay: float) -> Dict[str, float]:
+                    ensemble_decay: float, query_every: int = 1) -> Dict[str, float]:
     """
     Roll the policy's mean chunks out for seeded episodes seed .. seed + episodes - 1.
 
-    envs must be made with autoreset='disabled': an env whose episode ends is reset onto the
-    next unplayed seed, so the episodes played do not depend on num_envs.
+    Every env follows PolicyRunner(query_every) from its own episode start. An env whose
+    episode ends is reset onto the next unplayed seed, so the episodes played do not depend on
+    num_envs.
     """
     device = next(policy.parameters()).device
     n = envs.num_envs
@@ -102,8 +120,10 @@ def evaluate_vector(policy: TransformerPolicy, envs: Any, episodes: int, seed: i
     results: Dict[int, Tuple[bool, float, int]] = {}
     while len(results) < episodes:
         inputs = to_torch(*runner.observe(obs), device)
-        chunks = policy.predict(*inputs).cpu().double().numpy()
-        obs, reward, terminated, truncated, info = envs.step(runner.commands(chunks))
+        due = runner.due(query_every)
+        chunks = policy.predict(*inputs).cpu().double().numpy() if due.any() else None
+        commands = runner.commands(chunks, due, obs['joint_pos'])
+        obs, reward, terminated, truncated, info = envs.step(commands)
         returns += reward
         lengths += 1
         done = np.logical_or(terminated, truncated)

@@ -25,6 +25,7 @@ def short_lift():
 def tiny_rl(**overrides):
     """Return an RLConfig at test sizes: 2 envs in this process, 2 updates of 2 x 16 steps."""
     base = {'total_env_steps': 64, 'num_envs': 2, 'vector': 'sync', 'rollout_steps': 16,
+            'query_every': 4,
             'epochs': 2, 'minibatch_size': 16, 'eval_interval': 32, 'eval_episodes': 2,
             'critic_warmup_updates': 1, 'num_threads': 1, 'progress': False,
             'anneal_env_steps': 64}
@@ -62,7 +63,7 @@ def test_smoke_run_has_finite_losses_and_loadable_checkpoints(bc_checkpoint, lif
     for path in (result.best_checkpoint, result.last_checkpoint):
         model, meta = load_checkpoint(path)
         assert model.config.head == 'gaussian' and meta['task'] == 'lift'
-        assert meta['rl']['query_every'] == 1
+        assert meta['rl']['query_every'] == 4
     _, last_meta = load_checkpoint(result.last_checkpoint)
     assert last_meta['rl']['env_steps'] == 64
     assert (out / 'curves.png').stat().st_size > 0 and (out / 'tensorboard').is_dir()
