@@ -38,7 +38,8 @@ def clipped_surrogate(logp: torch.Tensor, old_logp: torch.Tensor, advantages: to
 
 
 def gaussian_kl(p: torch.distributions.Normal, q: torch.distributions.Normal) -> torch.Tensor:
-    """KL(p || q) of diagonal Gaussians, summed over every dimension but the batch: (B,).
+    """
+    KL(p || q) of diagonal Gaussians, summed over every dimension but the batch: (B,).
 
     Summed like the chunk's log-probability, so the penalty and the PPO ratio share a scale.
     """
