@@ -55,6 +55,7 @@ def parse() -> argparse.Namespace:
                         help='RLConfig overrides, e.g. lr=1e-4,kl_coef=0.2')
     parser.add_argument('--work', default=os.path.join(os.path.expanduser('~'), '.cache',
                                                        'lam_ros', 'bench_rl'))
+    parser.add_argument('--tag', default='', help='suffix of the RL run directory (variants)')
     parser.add_argument('--json', default='', help='result file (default: bench_rl_CASE.json)')
     return parser.parse_args()
 
@@ -118,6 +119,9 @@ def run_case(args: argparse.Namespace) -> Dict[str, Any]:
     base = {'total_env_steps': args.env_steps, 'num_envs': args.num_envs,
             'num_threads': args.threads, 'eval_interval': 25_000}
     config = RLConfig(**dict(base, **overrides(args.rl)))
+    # Whole updates only, so that the run never goes past the budget.
+    per_update = config.num_envs * config.rollout_steps
+    config.total_env_steps = args.env_steps // per_update * per_update
     k = config.query_period(read_checkpoint_config(bc_best)['policy_config']['chunk_size'])
     # BC as trained (queried every step) and on the schedule RL fine-tunes it for.
     report['bc_test'] = evaluate(bc_best, task, args.episodes)
@@ -125,7 +129,7 @@ def run_case(args: argparse.Namespace) -> Dict[str, Any]:
     print(f'BC ({case["demos"]} demos): {100 * report["bc_test"]["success_rate"]:.0f}% on '
           f'{args.episodes} test episodes (query every step), '
           f'{100 * report["bc_test_same_schedule"]["success_rate"]:.0f}% (every {k} steps)')
-    rl_dir = os.path.join(args.work, f'rl_{args.case}')
+    rl_dir = os.path.join(args.work, f'rl_{args.case}{args.tag}')
     start = time.monotonic()
     result = train_rl(bc_best, rl_dir, config,
                       demos=load_dataset(report['demo_dir'], 20.0))

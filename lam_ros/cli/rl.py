@@ -23,6 +23,7 @@ _FLAGS = (
     ('--anneal-steps', 'anneal_env_steps', int, 'env steps over which both weights anneal'),
     ('--init-log-std', 'init_log_std', float, 'exploration log-std (normalised units)'),
     ('--env-reward-scale', 'env_reward_scale', float, "weight of the env's shaped reward"),
+    ('--shaping-scale', 'shaping_scale', float, 'potential-based shaping with the env reward'),
     ('--eval-interval', 'eval_interval', int, 'env steps between evaluations'),
     ('--eval-episodes', 'eval_episodes', int, 'episodes per evaluation'),
     ('--seed', 'seed', int, 'seed'),

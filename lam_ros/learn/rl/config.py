@@ -77,6 +77,10 @@ class RLConfig:
     """Reward on the step where info['is_success'] turns true (episodes end there)."""
     env_reward_scale: float = 0.0
     """Weight of the env's own (shaped) reward added to the success reward; 0 = sparse."""
+    shaping_scale: float = 0.0
+    """Weight of potential-based shaping with the env's reward as the potential:
+    gamma * phi(s') - phi(s), phi = 0 at episode ends. It rewards progress when it happens
+    and cannot change which policy is best (Ng et al. 1999); 0 = off."""
     ensemble_decay: float = 0.01
     """Temporal-ensembling decay, the same as PolicyRunner's on the robot."""
     eval_interval: int = 25_000
@@ -107,7 +111,7 @@ class RLConfig:
                 raise ValueError(f'RLConfig.{name} must be an int >= 0, got {value!r}')
         for name in ('lr', 'critic_lr', 'clip', 'max_grad_norm', 'target_kl', 'entropy_coef',
                      'kl_coef', 'bc_coef', 'kl_coef_final', 'bc_coef_final', 'success_reward',
-                     'env_reward_scale', 'ensemble_decay'):
+                     'env_reward_scale', 'shaping_scale', 'ensemble_decay'):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
                     or not math.isfinite(value) or value < 0:

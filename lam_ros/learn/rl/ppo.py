@@ -25,6 +25,7 @@ from typing import Any, Callable, Dict, List, Optional, Union
 from lam_ros.learn import distributed
 from lam_ros.learn.rl import losses, run_state
 from lam_ros.learn.rl.agent import chunk_normal, load_actor_critic
+from lam_ros.learn.rl.buffer import Buffer, demo_batch, demo_windows, minibatches, select
 from lam_ros.learn.rl.config import RLConfig, ROLLOUT_SEED_START, VALIDATION_SEED_START
 from lam_ros.learn.rl.envs import (
     env_factory, EnvFactory, make_gated, make_vector_env, task_factory)
@@ -128,7 +129,7 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
         raise ValueError('the checkpoint names no task: pass a task or an env factory')
     # The contract is checked on one env before anything is written.
     make_gated(factory, pcfg.joint_names, pcfg.obs_spec, pcfg.control_rate_hz).close()
-    demo_windows = _demo_windows(demos, pcfg) if demos is not None and cfg.bc_coef > 0 else None
+    demo_set = demo_windows(demos, pcfg) if demos is not None and cfg.bc_coef > 0 else None
     ref_std = reference.log_std.clamp(pcfg.log_std_min, pcfg.log_std_max).exp()
 
     os.makedirs(out_dir, exist_ok=True)
@@ -164,6 +165,7 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
     start, rollout_s, rollout_steps_done = time.monotonic(), 0.0, 0
     evaluations: List[Dict[str, Any]] = []
     returns = np.zeros(n)  # env reward of each env's current episode
+    potential = np.zeros(n)  # shaping potential of each env's last state
     interrupted = False
     bar = tqdm(total=cfg.total_env_steps, initial=env_steps, unit='step', desc='rl',
                disable=not (cfg.progress and ctx.is_main), dynamic_ncols=True)
@@ -204,6 +206,7 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
         for i in range(n):
             runner.reset(i)
         returns[:] = 0.0
+        potential[:] = 0.0
         return obs
 
     try:
@@ -216,7 +219,7 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
             # ---- rollout: a sampled chunk per env every k control steps (one transition),
             # the ensemble of the chunks covering each step sent as its command ----
             t0 = time.monotonic()
-            buf = _Buffer(decisions, n, pcfg, device)
+            buf = Buffer(decisions, n, pcfg, device)
             finished: List[tuple] = []
             with torch.no_grad():
                 for t in range(decisions):
@@ -231,7 +234,10 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
                         obs, reward, terminated, truncated, info = envs.step(commands)
                         done = np.logical_or(terminated, truncated)
                         success = step_success(info, done)
-                        r = cfg.success_reward * success + cfg.env_reward_scale * reward
+                        phi = np.where(done, 0.0, reward)  # potential; 0 at episode ends
+                        r = (cfg.success_reward * success + cfg.env_reward_scale * reward
+                             + cfg.shaping_scale * (cfg.gamma * phi - potential))
+                        potential = phi
                         # Steps after an episode's end (its successor holds still until the
                         # next query) belong to no transition of the ended episode.
                         reward_sum += np.where(ended, 0.0, discount * r)
@@ -263,7 +269,7 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
             sums: Dict[str, float] = {}
             count, critic_count = 0, 0
             for _ in range(cfg.critic_epochs):
-                for index in _minibatches(rng, n * decisions, 1.0, cfg.minibatch_size):
+                for index in minibatches(rng, n * decisions, 1.0, cfg.minibatch_size):
                     index = torch.from_numpy(index).to(device)
                     v_loss = losses.value_loss(critic(data['critic_in'][index]).squeeze(-1),
                                                data['returns'][index])
@@ -275,10 +281,10 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
                     critic_count += 1
             for _ in range(0 if warm else cfg.epochs):
                 stop_epochs = False
-                for index in _minibatches(rng, n * decisions, cfg.update_fraction,
-                                          cfg.minibatch_size):
-                    mb = _select(data, torch.from_numpy(index).to(device))
-                    demo = _demo_batch(demo_windows, cfg.bc_batch_size, rng, device)
+                for index in minibatches(rng, n * decisions, cfg.update_fraction,
+                                         cfg.minibatch_size):
+                    mb = select(data, torch.from_numpy(index).to(device))
+                    demo = demo_batch(demo_set, cfg.bc_batch_size, rng, device)
                     out = actor(mb, demo, cfg.clip, kl_coef, bc_coef, cfg.entropy_coef)
                     optimizer.zero_grad(set_to_none=True)
                     out['loss'].backward()
@@ -341,70 +347,3 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
                     time.monotonic() - start, rollout_steps_done / max(rollout_s, 1e-9),
                     interrupted, os.path.join(out_dir, run_state.METRICS_FILE), png or '',
                     evaluations)
-
-
-class _Buffer:
-    """One rollout, (T, N, ...) tensors."""
-
-    def __init__(self, steps: int, n: int, config: Any, device: torch.device) -> None:
-        h, k, a = config.history_len, config.chunk_size, config.action_dim
-        self.obs = {key: torch.zeros((steps, n, h) + tuple(shape), device=device)
-                    for key, shape in config.obs_spec.items()}
-        self.mask = torch.zeros((steps, n, h), dtype=torch.bool, device=device)
-        self.actions = torch.zeros((steps, n, k, a), device=device)
-        self.ref_mean = torch.zeros((steps, n, k, a), device=device)
-        self.critic_in: Optional[torch.Tensor] = None
-        self.logp, self.values, self.rewards, self.dones = (
-            torch.zeros((steps, n), device=device) for _ in range(4))
-
-    def add(self, t: int, obs: Dict[str, torch.Tensor], mask: torch.Tensor,
-            actions: torch.Tensor, logp: torch.Tensor, value: torch.Tensor,
-            reward: np.ndarray, done: np.ndarray, ref_mean: torch.Tensor,
-            critic_in: torch.Tensor) -> None:
-        for key in self.obs:
-            self.obs[key][t] = obs[key]
-        self.mask[t], self.actions[t], self.logp[t], self.values[t] = mask, actions, logp, value
-        self.ref_mean[t] = ref_mean
-        if self.critic_in is None:
-            self.critic_in = torch.zeros((self.logp.shape[0],) + tuple(critic_in.shape),
-                                         device=critic_in.device)
-        self.critic_in[t] = critic_in
-        self.rewards[t] = torch.as_tensor(reward, dtype=torch.float32)
-        self.dones[t] = torch.as_tensor(done, dtype=torch.float32)
-
-    def flat(self, adv: torch.Tensor, ret: torch.Tensor, ref_std: torch.Tensor) -> Dict:
-        """Flatten (T, N) into samples for minibatching."""
-        return {'obs': {k: v.flatten(0, 1) for k, v in self.obs.items()},
-                'mask': self.mask.flatten(0, 1), 'actions': self.actions.flatten(0, 1),
-                'logp': self.logp.flatten(), 'advantages': adv.flatten(),
-                'returns': ret.flatten(), 'ref_mean': self.ref_mean.flatten(0, 1),
-                'critic_in': self.critic_in.flatten(0, 1),
-                'ref_std': ref_std}
-
-
-def _minibatches(rng: np.random.Generator, total: int, fraction: float,
-                 size: int) -> List[np.ndarray]:
-    """Split a random fraction of range(total) into minibatches of about size samples."""
-    chosen = rng.permutation(total)[:max(1, int(fraction * total))]
-    return np.array_split(chosen, max(1, len(chosen) // size))
-
-
-def _select(data: Dict[str, Any], index: torch.Tensor) -> Dict[str, Any]:
-    out = {k: v[index] for k, v in data.items() if k not in ('obs', 'ref_std', 'critic_in')}
-    out['obs'] = {k: v[index] for k, v in data['obs'].items()}
-    out['ref_std'] = data['ref_std']
-    return out
-
-
-def _demo_windows(demos: Any, config: Any) -> Any:
-    from lam_ros.learn.bc import check_compatible, _windows
-    check_compatible(demos, config)
-    return _windows(list(demos.episodes), config)
-
-
-def _demo_batch(windows: Any, batch_size: int, rng: np.random.Generator,
-                device: torch.device) -> Optional[tuple]:
-    if windows is None:
-        return None
-    from lam_ros.learn.bc import _to_torch
-    return _to_torch(windows.batch(rng.integers(0, len(windows), batch_size)), device, True)
