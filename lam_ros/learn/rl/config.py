@@ -39,7 +39,7 @@ class RLConfig:
     """Fraction (0, 1] of each rollout's samples an epoch trains on (a fresh random subset
     each epoch). Consecutive control steps are nearly alike, so a fraction keeps most of the
     signal for a fraction of the Transformer's cost."""
-    lr: float = 3e-5
+    lr: float = 2e-5
     """Adam learning rate of the policy (the BC weights; small, they are already good)."""
     critic_lr: float = 1e-3
     """Adam learning rate of the value head."""
@@ -51,7 +51,7 @@ class RLConfig:
     """PPO ratio clip."""
     max_grad_norm: float = 0.5
     """Global gradient-norm clip of every update."""
-    target_kl: float = 0.0
+    target_kl: float = 0.03
     """Stop an update's epochs once the approximate KL to the rollout policy exceeds this
     (0 = never)."""
     entropy_coef: float = 0.0
@@ -60,7 +60,7 @@ class RLConfig:
     """First PPO updates that train only the value head; the policy does not move."""
     kl_coef: float = 0.2
     """Initial weight of KL(policy || frozen BC policy), summed over the chunk's dimensions."""
-    bc_coef: float = 0.1
+    bc_coef: float = 0.05
     """Initial weight of the BC loss on demonstration windows (needs demos)."""
     anneal_env_steps: int = 200_000
     """kl_coef and bc_coef fall linearly to their final values over this many env steps."""
@@ -70,9 +70,10 @@ class RLConfig:
     """bc_coef after annealing."""
     bc_batch_size: int = 32
     """Demonstration windows per gradient step of the BC term."""
-    init_log_std: Optional[float] = -1.0
+    init_log_std: Optional[float] = -2.3
     """Exploration log-std (normalised action units) the run starts from; None keeps the
-    checkpoint's (a regression checkpoint gets this value, default -1 when None)."""
+    checkpoint's (a regression checkpoint then gets -1). BC's maximum-likelihood std (about
+    0.6) makes most sampled lift rollouts fail; 0.1 keeps them near the mean policy."""
     success_reward: float = 1.0
     """Reward on the step where info['is_success'] turns true (episodes end there)."""
     env_reward_scale: float = 0.0
