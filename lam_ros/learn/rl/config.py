@@ -78,7 +78,7 @@ class RLConfig:
     """Reward on the step where info['is_success'] turns true (episodes end there)."""
     env_reward_scale: float = 0.0
     """Weight of the env's own (shaped) reward added to the success reward; 0 = sparse."""
-    shaping_scale: float = 0.0
+    shaping_scale: float = 0.3
     """Weight of potential-based shaping with the env's reward as the potential:
     gamma * phi(s') - phi(s), phi = 0 at episode ends. It rewards progress when it happens
     and cannot change which policy is best (Ng et al. 1999); 0 = off."""
