@@ -22,7 +22,7 @@ import os
 import time
 from typing import Any, Callable, Dict, List, Optional
 
-from lam_ros.data.dataset import Dataset, load_or_build
+from lam_ros.data.dataset.build import Dataset, load_or_build
 from lam_ros.learn import distributed
 from lam_ros.learn.bc import train_bc
 from lam_ros.learn.evaluate import evaluate_policy
@@ -130,7 +130,7 @@ def _task(config: PipelineConfig) -> str:
     if config.task:
         return config.task
     if os.path.isdir(config.dataset):
-        from lam_ros.data.bag_reader import read_dataset_yaml
+        from lam_ros.data.bags.source import read_dataset_yaml
         task = str((read_dataset_yaml(config.dataset) or {}).get('task') or '')
         if task:
             return task

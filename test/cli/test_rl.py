@@ -28,8 +28,8 @@ def quick_lift():
 @pytest.fixture(scope='module')
 def bc_checkpoint(tmp_path_factory):
     """Train a tiny gaussian BC checkpoint on 2 scripted lift demos."""
-    from lam_ros.data.dataset import build_dataset
-    from lam_ros.data.record_demos import DemoConfig, record_demos
+    from lam_ros.data.dataset.build import build_dataset
+    from lam_ros.data.recording.demos import DemoConfig, record_demos
     root = tmp_path_factory.mktemp('rl_cli')
     record_demos(DemoConfig(task='lift', episodes=2, seed=0, noise_std_m=0.01), root / 'demos')
     config = PolicyConfig(joint_names=JOINT_NAMES, obs_spec=STATE, head='gaussian', **TINY)

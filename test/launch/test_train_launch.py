@@ -40,7 +40,7 @@ def test_trainer_node_gets_the_launch_arguments(ament_prefix, tmp_path, monkeypa
     from launch_ros.actions import Node
     from rclpy.context import Context
 
-    from lam_ros.data.record_demos import DemoConfig, record_demos
+    from lam_ros.data.recording.demos import DemoConfig, record_demos
     from lam_ros.nodes.trainer_node import check_params_files, TrainerNode
     monkeypatch.setenv('ROS_DOMAIN_ID', str(random.randint(1, 200)))
     monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')

@@ -24,7 +24,7 @@ BC = {'steps': 12, 'eval_interval': 6, 'log_interval': 3, 'warmup_steps': 2, 'pr
 BC_WORKER = f"""
 import json, sys
 from safetensors.torch import save_file
-from lam_ros.data.dataset import Dataset
+from lam_ros.data.dataset.build import Dataset
 from lam_ros.learn import distributed
 from lam_ros.learn.bc import BCConfig, train_bc
 from lam_ros.policy import PolicyConfig

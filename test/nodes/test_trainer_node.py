@@ -11,7 +11,7 @@ pytest.importorskip('rclpy')
 pytest.importorskip('diagnostic_msgs')
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402, I100
-from lam_ros.data.record_demos import DemoConfig, record_demos  # noqa: E402
+from lam_ros.data.recording.demos import DemoConfig, record_demos  # noqa: E402
 from lam_ros.policy import load_checkpoint  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 from std_msgs.msg import String  # noqa: E402

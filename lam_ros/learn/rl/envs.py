@@ -51,7 +51,7 @@ def env_factory(spec: Union[str, EnvFactory]) -> EnvFactory:
 def task_factory(task: str, control_rate_hz: float) -> EnvFactory:
     """Return a factory of lam_ros's own PyBullet task at the policy's rate."""
     from lam_ros.sim import make_env
-    from lam_ros.sim.config import TASKS
+    from lam_ros.description import TASK_NAMES as TASKS
     if task not in TASKS:
         raise EnvSpecError(f'unknown task {task!r}; expected one of {TASKS} or --env '
                            'package.module:factory')
