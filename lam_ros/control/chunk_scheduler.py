@@ -77,6 +77,13 @@ class ChunkScheduler:
                     raise ValueError('chunk before start()')
                 if step < 0:
                     raise ValueError(f'chunk step {step} lies before the episode start')
+                chunk = np.asarray(chunk, dtype=np.float64)
+                ens = self._ensembler
+                if chunk.shape != (ens.chunk_size, ens.action_dim):
+                    raise ValueError(f'chunk has shape {chunk.shape}; expected '
+                                     f'{(ens.chunk_size, ens.action_dim)}')
+                if not np.all(np.isfinite(chunk)):
+                    raise ValueError('chunk contains NaN or Inf')
                 # The control loop may not have reached the step yet (it ticks later).
                 self._ensembler.advance_to(step)
                 self._ensembler.add_chunk(chunk, step)
