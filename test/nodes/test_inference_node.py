@@ -2,20 +2,15 @@
 
 import time
 
+from lam_ros.policy import PolicyConfig, save_checkpoint, TransformerPolicy
+from lam_ros.sim.robot import ALL_JOINT_NAMES, HOME_JOINT_POS, JOINT_NAMES
 import numpy as np
 import pytest
 
+from .ros_harness import isolate_dds, NodeProcess, Probe
+
+# Message packages are imported where used: without rclpy the module still collects and skips.
 pytest.importorskip('rclpy')
-
-from lam_ros.nodes.common import joint_state_msg  # noqa: E402
-from lam_ros.policy import PolicyConfig, save_checkpoint, TransformerPolicy  # noqa: E402
-from lam_ros.sim.robot import ALL_JOINT_NAMES, HOME_JOINT_POS, JOINT_NAMES  # noqa: E402
-from sensor_msgs.msg import JointState  # noqa: E402
-from std_msgs.msg import Float64MultiArray  # noqa: E402
-from std_srvs.srv import SetBool  # noqa: E402
-from trajectory_msgs.msg import JointTrajectory  # noqa: E402
-
-from .ros_harness import isolate_dds, NodeProcess, Probe  # noqa: E402
 
 CMD = '/forward_position_controller/commands'
 HOME9 = list(HOME_JOINT_POS) + [HOME_JOINT_POS[7]]
@@ -25,7 +20,7 @@ FAR9 = [-2.8, -0.785, 0.0, -3.0] + HOME9[4:]
 
 @pytest.fixture(scope='module')
 def checkpoint(tmp_path_factory):
-    """An untrained joint-state policy for the Panda: its targets are far from home."""
+    """Save an untrained joint-state policy for the Panda (its targets lie far from home)."""
     config = PolicyConfig(joint_names=JOINT_NAMES, obs_spec={'joint_pos': (8,),
                                                              'gripper_width': (1,)},
                           chunk_size=5, d_model=16, n_heads=2, n_layers=1)
@@ -46,6 +41,9 @@ class Arm:
     """Publishes joint states at 100 Hz while the probe spins; records commands with times."""
 
     def __init__(self, probe, names=ALL_JOINT_NAMES, position=HOME9, trajectory=False):
+        from sensor_msgs.msg import JointState
+        from std_msgs.msg import Float64MultiArray
+        from trajectory_msgs.msg import JointTrajectory
         self.probe, self.names, self.position = probe, list(names), list(position)
         self.publishing = True
         self.last_state_s = None
@@ -61,6 +59,7 @@ class Arm:
         node.create_timer(0.01, self._publish)
 
     def _publish(self):
+        from lam_ros.nodes.common import joint_state_msg
         if self.publishing:
             stamp = self.probe.node.get_clock().now().to_msg()
             n = len(self.names)
@@ -77,6 +76,7 @@ class Arm:
 
 
 def set_enabled(probe, value, timeout_s=20.0):
+    from std_srvs.srv import SetBool
     client = probe.node.create_client(SetBool, '/inference_node/enable')
     assert probe.spin_until(client.service_is_ready, timeout_s), 'no ~/enable service'
     future = client.call_async(SetBool.Request(data=value))
