@@ -6,7 +6,8 @@ Three parts, each run on an isolated DDS domain with the nodes as separate proce
 - ``e2e``: a trained policy drives ``sim_node`` through DDS only (inference_node and sim_node
   are two processes; this script only starts sim_node with seed ``--seed + i`` for episode
   i, calls ``~/enable`` and watches ``/task_success`` and ``/clock``) for ``--episodes``
-  episodes, against the same checkpoint evaluated in-process by ``lam_ros.learn.evaluate`` on the same seeds.
+  episodes, against the same checkpoint evaluated in-process by ``lam_ros.learn.evaluate``
+  on the same seeds.
 - ``timing``: inference_node at ``--rate-hz`` (1 kHz) while the policy runs against sim_node,
   with the policy in a thread and in its own process, against a bare rclpy timer publisher on
   the same machine in the same conditions, rounds interleaved; figures from ``~/stats`` and
