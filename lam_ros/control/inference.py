@@ -50,6 +50,9 @@ class InferenceConfig:
     """torch.compile the policy with CUDA graphs (CUDA only)."""
     policy_process: bool = False
     """Run the policy in its own process instead of a thread (no shared interpreter lock)."""
+    policy_threads: int = 1
+    """torch CPU threads of the policy (0 = torch's default: every core, none left for the
+    control loop)."""
     control_rate_hz: float = 100.0
     """Rate of published commands (Hz); the policy runs at its checkpoint rate."""
     command_interface: str = 'forward'

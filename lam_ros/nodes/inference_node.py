@@ -42,7 +42,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 def _backend(cfg: InferenceConfig) -> Any:
     factory = partial(load_backend, cfg.checkpoint, cfg.backend, cfg.device, cfg.half,
-                      cfg.compile_model)
+                      cfg.compile_model, cfg.policy_threads)
     try:
         return ProcessBackend(factory) if cfg.policy_process else factory()
     except CheckpointError as err:

@@ -124,11 +124,18 @@ class TorchBackend:
 
 
 def load_backend(checkpoint: str, backend: str = 'torch', device: str = 'auto',
-                 half: bool = False, compile_model: bool = False,
+                 half: bool = False, compile_model: bool = False, num_threads: int = 0,
                  expected_joint_names: Optional[Sequence[str]] = None) -> Any:
-    """Load a checkpoint into the named backend; CheckpointError or ValueError on failure."""
+    """
+    Load a checkpoint into the named backend; CheckpointError or ValueError on failure.
+
+    num_threads > 0 sets torch's CPU threads for this process (0 keeps torch's default).
+    """
     if backend not in BACKENDS:
         raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')
+    if num_threads > 0:
+        import torch
+        torch.set_num_threads(int(num_threads))
     from lam_ros.policy.checkpoint import load_checkpoint
     model, _ = load_checkpoint(checkpoint, device=device,
                                expected_joint_names=expected_joint_names)
