@@ -162,6 +162,7 @@ class InferenceController:
         self._index: List[int] = []
         self._grip_index: List[int] = []
         self.enabled = False
+        self._episode = 0
         self.policy_latency = LatencyStats()
         self.ticks = TickStats(1.0 / config.control_rate_hz)
         self.policy_errors = 0
@@ -201,7 +202,9 @@ class InferenceController:
             return self.joint_state_error
         n = len(self.joint_names)
         q = pos[:n]
-        if not self.gate.update_state(now_s, q):
+        with self._lock:
+            accepted = self.gate.update_state(now_s, q)
+        if not accepted:
             self.joint_state_error = self.gate.reason
             return self.joint_state_error
         self.joint_state_error = ''
@@ -252,6 +255,7 @@ class InferenceController:
             self.scheduler.start(now_s)
             self.ticks.clear()
             self.enabled = True
+            self._episode += 1
 
     def disable(self) -> Optional[np.ndarray]:
         """Stop commanding; return the hold command to publish once (None if none yet)."""
@@ -264,6 +268,7 @@ class InferenceController:
     def policy_step(self, step: int) -> Optional[bool]:
         """Run the policy for policy step ``step``; None when it could not run, else accepted."""
         now = self.clock()
+        episode = self._episode
         obs, _ = self.observation(now)
         if obs is None or not self.enabled:
             return None
@@ -275,7 +280,10 @@ class InferenceController:
             self.last_policy_error = str(err)
             return None
         self.policy_latency.record(self.clock() - now)
-        return self.scheduler.add_chunk(step, chunk)
+        with self._lock:
+            if episode != self._episode:  # re-enabled meanwhile: the step means nothing now
+                return None
+            return self.scheduler.add_chunk(step, chunk)
 
     def tick(self, now_s: float) -> Optional[np.ndarray]:
         """Return this control tick's command, or None: publish nothing."""
