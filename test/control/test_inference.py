@@ -222,3 +222,18 @@ def test_no_command_ever_leaves_the_position_or_velocity_limits(events):
                 previous = command
                 published += 1
     event('published' if published else 'nothing published')
+
+
+def test_a_chunk_computed_across_a_re_enable_is_dropped():
+    ctl, backend, clock = make()
+    ctl.on_joint_state(clock.t, ALL_JOINT_NAMES, HOME9)
+    ctl.enable(clock.t)
+    chunk = np.tile(HOME_JOINT_POS - 0.002, (K, 1))
+
+    def re_enabled(obs, mask):
+        ctl.enable(clock.t)  # the operator restarts while the forward pass runs
+        return chunk
+
+    backend.predict_chunk = re_enabled
+    assert ctl.policy_step(0) is None
+    assert ctl.scheduler.chunks_added == 0
