@@ -1,4 +1,5 @@
-"""The inference launch files: real launch_ros descriptions whose nodes start with their params.
+"""
+The inference launch files: real launch_ros descriptions whose nodes start with their params.
 
 Runs where ``launch`` and ``launch_ros`` are importable (a ROS 2 install) and skips elsewhere.
 """
