@@ -9,9 +9,10 @@ Three parts, each run on an isolated DDS domain with the nodes as separate proce
   episodes, against the same checkpoint evaluated in-process by ``lam_ros.learn.evaluate``
   on the same seeds.
 - ``timing``: inference_node at ``--rate-hz`` (1 kHz) while the policy runs against sim_node,
-  with the policy in a thread and in its own process, against a bare rclpy timer publisher on
-  the same machine in the same conditions, rounds interleaved; figures from ``~/stats`` and
-  the same tick statistics for the bare timer (lam_ros.control.loop_stats).
+  with the policy in a thread and in its own process, and with the control loop at a
+  real-time priority, against a bare rclpy timer publisher on the same machine in the same
+  conditions, rounds interleaved; figures from ``~/stats`` and the same tick statistics for
+  the bare timer (lam_ros.control.loop_stats).
 - ``latency``: a JointState published by this script to the first command it causes (the
   gate's first command after an enable is the measured position), p50/p99 through DDS,
   against a bare echo node (subscribe, publish in the callback).
@@ -56,6 +57,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--seconds', type=float, default=10.0,
                         help='measured seconds per timing run (default: 10)')
     parser.add_argument('--rounds', type=int, default=2, help='timing rounds (default: 2)')
+    parser.add_argument('--modes', default='thread,process,thread_rt,bare',
+                        help='timing runs per round: thread, process (policy in a thread or '
+                             'its own process), thread_rt (control loop at SCHED_FIFO 50), '
+                             'bare (rclpy timer)')
     parser.add_argument('--samples', type=int, default=200, help='latency samples')
     parser.add_argument('--json', default='bench_inference_ros.json', help='result file')
     parser.add_argument('--bare-timer', type=float, default=0.0, help=argparse.SUPPRESS)
@@ -229,7 +234,7 @@ def _parse_stats(msg: Any) -> Dict[str, Any]:
 
 
 def _node_timing(args: argparse.Namespace, probe: Probe, log_dir: Path,
-                 policy_process: bool) -> Dict[str, Any]:
+                 mode: str) -> Dict[str, Any]:
     """Run inference_node at the timing rate until ``--seconds`` of ticks; return ~/stats."""
     from diagnostic_msgs.msg import DiagnosticArray
     got: List[Any] = []
@@ -237,7 +242,8 @@ def _node_timing(args: argparse.Namespace, probe: Probe, log_dir: Path,
                                          got.append, 10)
     node = start_node('inference_node', {
         'checkpoint': args.checkpoint, 'control_rate_hz': args.rate_hz, 'autostart': True,
-        'policy_process': policy_process}, log_dir)
+        'policy_process': mode == 'process',
+        'control_priority': 50 if mode == 'thread_rt' else 0}, log_dir)
     wanted = args.seconds * args.rate_hz
     try:
         probe.spin_until(lambda: bool(got) and _parse_stats(got[-1])['ticks'] >= wanted,
@@ -253,10 +259,11 @@ def _node_timing(args: argparse.Namespace, probe: Probe, log_dir: Path,
 def run_timing(args: argparse.Namespace, probe: Probe, log_dir: Path) -> Dict[str, Any]:
     """Return tick figures of the node (policy thread / process) and of a bare timer."""
     runs: List[Dict[str, Any]] = []
+    modes = [m.strip() for m in args.modes.split(',') if m.strip()]
     sim = start_node('sim_node', {'task': args.task, 'seed': args.seed}, log_dir)
     try:
         for r in range(args.rounds):
-            for mode in ('thread', 'process', 'bare'):
+            for mode in modes:
                 if mode == 'bare':
                     out = log_dir / f'bare_{r}.log'
                     proc = _popen([sys.executable, __file__, '--checkpoint', '-',
@@ -271,7 +278,7 @@ def run_timing(args: argparse.Namespace, probe: Probe, log_dir: Path) -> Dict[st
                            'jitter_p99_ms': 1e3 * fig['jitter_p99_s'], 'late': fig['late'],
                            'ticks': fig['ticks']}
                 else:
-                    stats = _node_timing(args, probe, log_dir, mode == 'process')
+                    stats = _node_timing(args, probe, log_dir, mode)
                     run = {'mode': mode, 'round': r, 'rate_hz': stats['loop_rate_hz'],
                            'on_time_fraction': stats['on_time_fraction'],
                            'jitter_p50_ms': stats['jitter_p50_ms'],
@@ -286,12 +293,13 @@ def run_timing(args: argparse.Namespace, probe: Probe, log_dir: Path) -> Dict[st
     finally:
         stop(sim)
     summary = {}
-    for mode in ('thread', 'process', 'bare'):
+    for mode in modes:
         rows = [x for x in runs if x['mode'] == mode]
         summary[mode] = {k: float(np.mean([x[k] for x in rows])) for k in
                          ('rate_hz', 'on_time_fraction', 'jitter_p50_ms', 'jitter_p99_ms')}
-    for mode in ('thread', 'process'):
-        summary[mode]['rate_vs_bare'] = summary[mode]['rate_hz'] / summary['bare']['rate_hz']
+    for mode in modes:
+        if mode != 'bare' and 'bare' in summary:
+            summary[mode]['rate_vs_bare'] = summary[mode]['rate_hz'] / summary['bare']['rate_hz']
     return {'rate_hz': args.rate_hz, 'seconds': args.seconds, 'rounds': args.rounds,
             'summary': summary, 'runs': runs}
 

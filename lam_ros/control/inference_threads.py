@@ -12,6 +12,7 @@ into at once and skips the ones it missed entirely.
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from typing import Callable, Optional
@@ -30,10 +31,22 @@ class PeriodicThread:
 
     def __init__(self, period_s: float, tick: Callable[[float], None], name: str,
                  clock: Callable[[], float] = time.monotonic,
-                 on_error: Optional[Callable[[BaseException], None]] = None) -> None:
-        """Prepare the thread; :meth:`start` runs it."""
+                 on_error: Optional[Callable[[BaseException], None]] = None,
+                 priority: int = 0) -> None:
+        """
+        Prepare the thread; :meth:`start` runs it.
+
+        priority 1..99 runs the thread under SCHED_FIFO (Linux; needs CAP_SYS_NICE or an
+        rtprio limit), as ros2_control's own control loop does; 0 keeps normal scheduling.
+        """
         if not (period_s > 0.0 and math.isfinite(period_s)):
             raise ValueError(f'period_s must be a positive number, got {period_s}')
+        if not 0 <= int(priority) <= 99:
+            raise ValueError(f'priority must be 0 (normal) or 1..99 (SCHED_FIFO), got {priority}')
+        self.priority = int(priority)
+        self.priority_error = ''
+        """Why the real-time priority could not be set ('' when it was, or not asked for)."""
+        self._started = threading.Event()
         self.period_s = float(period_s)
         self._tick, self._clock, self._on_error = tick, clock, on_error
         self._stop = threading.Event()
@@ -42,8 +55,9 @@ class PeriodicThread:
         """Ticks dropped because the loop was more than one period late."""
 
     def start(self) -> None:
-        """Start ticking."""
+        """Start ticking (after the thread has taken its priority)."""
         self._thread.start()
+        self._started.wait(5.0)
 
     def stop(self, timeout_s: float = 2.0) -> None:
         """Stop ticking and wait for the thread."""
@@ -51,7 +65,18 @@ class PeriodicThread:
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout_s)
 
+    def _set_priority(self) -> None:
+        if self.priority:
+            try:
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.priority))
+            except (AttributeError, OSError) as err:
+                self.priority_error = (f'cannot run the control loop at SCHED_FIFO priority '
+                                       f'{self.priority}: {err}; it runs at normal priority '
+                                       '(grant CAP_SYS_NICE or an rtprio limit)')
+        self._started.set()
+
     def _run(self) -> None:
+        self._set_priority()
         start = self._clock()
         k = 0
         while _sleep_until(start + k * self.period_s, self._clock, self._stop):

@@ -1,5 +1,6 @@
 """The inference loops as threads: a steady periodic tick and the policy on its step grid."""
 
+import os
 import time
 
 from lam_ros.control.inference import InferenceConfig, InferenceController
@@ -8,6 +9,7 @@ from lam_ros.control.limits import load_urdf_limits
 from lam_ros.policy import PolicyConfig
 from lam_ros.sim.robot import ALL_JOINT_NAMES, HOME_JOINT_POS, JOINT_NAMES, panda_urdf_path
 import numpy as np
+import pytest
 
 
 def test_periodic_thread_ticks_on_a_grid_and_stops():
@@ -68,3 +70,19 @@ def test_policy_worker_tags_chunks_with_their_steps_and_skips_overrun_ones():
     assert steps == sorted(set(steps)), steps
     # 30 ms per call at 20 ms steps: every call overruns one step, which runs late, not never.
     assert max(np.diff(steps)) <= 3
+
+
+def test_periodic_thread_takes_a_real_time_priority_or_says_why_not():
+    policies = []
+    loop = PeriodicThread(0.01, lambda now: policies.append(os.sched_getscheduler(0)),
+                          'test-rt', priority=10)
+    loop.start()
+    time.sleep(0.05)
+    loop.stop()
+    # Root or CAP_SYS_NICE: SCHED_FIFO; elsewhere a clear reason and normal scheduling.
+    expected = os.SCHED_OTHER if loop.priority_error else os.SCHED_FIFO
+    assert policies and set(policies) == {expected}
+    assert loop.priority_error == '' or 'SCHED_FIFO' in loop.priority_error
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # only the loop thread changed
+    with pytest.raises(ValueError, match='priority'):
+        PeriodicThread(0.01, lambda now: None, 'test-rt', priority=100)
