@@ -92,3 +92,23 @@ def test_inference_launch_starts_the_node_with_its_parameters(name, arguments, e
             instance.destroy_node()
     finally:
         context.try_shutdown()
+
+
+@pytest.mark.parametrize('name', ['inference_panda.yaml', 'inference_template.yaml'])
+def test_inference_params_files_parse_and_name_only_real_parameters(name):
+    from dataclasses import fields
+
+    from lam_ros.control.inference import InferenceConfig
+    import yaml
+    path = ROOT / 'config' / name
+    params = yaml.safe_load(path.read_text())['inference_node']['ros__parameters']
+    known = {f.name for f in fields(InferenceConfig)} | {'robot_description'}
+    assert set(params) <= known, set(params) - known
+    assert params['autostart'] is False
+    InferenceConfig(**{k: v for k, v in params.items() if k != 'robot_description'})
+    pytest.importorskip('rclpy')
+    import rclpy
+    from rclpy.context import Context
+    context = Context()
+    rclpy.init(args=['--ros-args', '--params-file', str(path)], context=context)  # rcl's parser
+    context.try_shutdown()
