@@ -193,6 +193,9 @@ def run_e2e(args: argparse.Namespace, probe: Probe, log_dir: Path) -> Dict[str, 
         'ros_success_rate': ros_rate, 'ros_ci95': list(wilson_interval(successes,
                                                                        len(records))),
         'difference_points': 100.0 * (ros_rate - local['success_rate']),
+        'in_process_mean_time_to_success_s': local['mean_time_to_success_s'],
+        'ros_mean_time_to_success_s': float(np.mean([r['sim_s'] for r in records
+                                                     if r['success']] or [np.nan])),
         'same_outcome_episodes': sum(r['success'] == e['success'] for r, e in
                                      zip(records, local['records'])),
         'inference_exit_code': code, 'ros_records': records,
