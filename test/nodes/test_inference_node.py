@@ -167,3 +167,44 @@ def test_bad_checkpoint_is_one_error_line_and_exit_1(checkpoint, tmp_path, damag
     assert code == 1 and len(lines) == 1, node.output()
     assert lines[0].startswith('inference_node: cannot load checkpoint')
     assert ('no checkpoint directory' if damage == 'missing' else 'checksum') in lines[0]
+
+
+def test_pose_and_camera_observations_reach_the_policy(probe, tmp_path):
+    """A policy on joints, object pose and a 16x16 camera; the camera sends 32x24 bgr8."""
+    import json
+
+    from diagnostic_msgs.msg import DiagnosticArray
+    from geometry_msgs.msg import PoseStamped
+    from lam_ros.nodes.common import image_msg, pose_msg
+    config = PolicyConfig(joint_names=JOINT_NAMES, obs_spec={
+        'joint_pos': (8,), 'object_pose': (7,), 'rgb': (16, 16, 3)}, chunk_size=5, d_model=16,
+        n_heads=2, n_layers=1, image_channels=(4, 4))
+    path = tmp_path / 'policy'
+    save_checkpoint(path, TransformerPolicy(config))
+    arm = Arm(probe)
+    from sensor_msgs.msg import Image
+    pose_pub = probe.node.create_publisher(PoseStamped, '/object_pose', 10)
+    image_pub = probe.node.create_publisher(Image, '/camera/image_raw', 10)
+    stats = []
+    probe.node.create_subscription(DiagnosticArray, '/inference_node/stats', stats.append, 10)
+
+    def observe():
+        stamp = probe.node.get_clock().now().to_msg()
+        pose_pub.publish(pose_msg([0.5, 0.0, 0.02, 1.0, 0.0, 0.0, 0.0], 'panda_link0', stamp))
+        frame = image_msg(np.full((24, 32, 3), 100, dtype=np.uint8), stamp, 'camera')
+        frame.encoding = 'bgr8'
+        image_pub.publish(frame)
+
+    probe.node.create_timer(0.05, observe)
+    node = NodeProcess('inference_node', {'checkpoint': str(path), 'autostart': True,
+                                          'stats_rate_hz': 5.0})
+
+    def figures():
+        return {kv.key: kv.value for kv in stats[-1].status[0].values} if stats else {}
+    try:
+        assert probe.spin_until(lambda: int(figures().get('policy_calls', 0)) >= 5, 30.0), \
+            node.output()
+        assert json.loads(figures()['policy_errors']) == 0
+        assert arm.commands, 'no commands published'
+    finally:
+        assert node.stop() == 0, node.output()
