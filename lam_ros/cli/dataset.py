@@ -5,8 +5,8 @@ from pathlib import Path
 import sys
 from typing import Callable, Optional
 
-from lam_ros.data.bag_reader import (EpisodeError, find_episodes, mapping_for_source,
-                                     read_commands, TopicMapping)
+from lam_ros.data.bags.reader import EpisodeError, mapping_for_source, TopicMapping
+from lam_ros.data.bags.replay import load_episode
 
 
 def _mapping(args: argparse.Namespace) -> TopicMapping:
@@ -21,12 +21,12 @@ def _build_options(args: argparse.Namespace) -> dict:
 
 
 def _print_summary(dataset) -> None:
-    from lam_ros.data.dataset_report import summary_lines
+    from lam_ros.data.dataset.report import summary_lines
     print('\n'.join(summary_lines(dataset)))
 
 
 def _build(args: argparse.Namespace) -> int:
-    from lam_ros.data.dataset import build_dataset, load_or_build
+    from lam_ros.data.dataset.build import build_dataset, load_or_build
     mapping = _mapping(args)
     if args.force:
         dataset = build_dataset(args.source, mapping, args.rate_hz, **_build_options(args))
@@ -44,8 +44,8 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from lam_ros.data.dataset import build_dataset, Dataset
-    from lam_ros.data.dataset_report import plot_dataset
+    from lam_ros.data.dataset.build import build_dataset, Dataset
+    from lam_ros.data.dataset.report import plot_dataset
     if Path(args.source).is_file():
         dataset = Dataset.load(args.source)
     else:
@@ -58,14 +58,8 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    mapping = _mapping(args)
-    entries = {e.name: e for e in find_episodes(args.source)}
-    if args.episode not in entries:
-        print(f'error: no episode {args.episode!r} in {args.source}; it has '
-              f'{sorted(entries)}', file=sys.stderr)
-        return 2
     try:
-        times_ns, commands = read_commands(entries[args.episode], mapping)
+        times_ns, commands, mapping = load_episode(args.source, args.episode, _mapping(args))
     except EpisodeError as exc:
         print(f'error: cannot replay {args.episode}: {exc}', file=sys.stderr)
         return 1
@@ -105,7 +99,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--mapping', metavar='YAML',
                         help='topic mapping (see config/dataset_mapping.example.yaml); default: '
                              'dataset.yaml topics or the sim defaults')
-    parser.add_argument('--rate-hz', type=float, default=20.0, help='policy rate (Hz)')
+    parser.add_argument('--rate-hz', type=float, default=None,
+                        help='policy rate (Hz; default: the control rate dataset.yaml recorded, '
+                             "else the robot description's)")
     parser.add_argument('--max-gap-s', type=float, default=0.5,
                         help='longest silence allowed on a required topic (s)')
     parser.add_argument('--min-duration-s', type=float, default=1.0,
@@ -137,7 +133,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     replay = sub.add_parser('replay', help="republish an episode's commands over ROS 2")
     replay.add_argument('source', help='recorder output dir, folder of bags, or one bag')
     replay.add_argument('--episode', required=True, help='episode (bag directory) name')
-    replay.add_argument('--topic', help='command topic (default: the mapping\'s)')
+    replay.add_argument('--topic', help="command topic (default: the mapping's)")
     replay.add_argument('--interface', choices=('forward', 'trajectory'), default='forward',
                         help='Float64MultiArray (forward) or JointTrajectory (trajectory)')
     replay.add_argument('--speed', type=float, default=1.0, help='time scale (1 = original)')

@@ -4,7 +4,7 @@ import argparse
 from dataclasses import fields
 import os
 import sys
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 # What a robot also publishes over ROS; ee_pose is left out because a real arm only has it
 # through its own forward kinematics, and rgb/depth are opt-in (slower to train).
@@ -29,8 +29,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument('--out', required=True, metavar='RUN_DIR', help='run directory')
     parser.add_argument('--task', default='',
                         help="task name stored in the checkpoint (default: dataset.yaml's)")
-    parser.add_argument('--rate-hz', type=float, default=20.0,
-                        help='policy rate when building from bags (default: 20)')
+    parser.add_argument('--rate-hz', type=float, default=None,
+                        help='policy rate when building from bags (default: the control rate '
+                             "dataset.yaml recorded, else the robot description's)")
     model = parser.add_argument_group('policy')
     model.add_argument('--obs', default='',
                        help='comma-separated observation keys (default: those of '
@@ -67,9 +68,9 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def load_dataset(source: str, rate_hz: float) -> Any:
+def load_dataset(source: str, rate_hz: Optional[float] = None) -> Any:
     """Load a cache file, or build (and cache) a dataset from a directory of bags."""
-    from lam_ros.data.dataset import Dataset, load_or_build
+    from lam_ros.data.dataset.build import Dataset, load_or_build
     if os.path.isfile(source):
         return Dataset.load(source)
     if not os.path.isdir(source):
@@ -97,7 +98,7 @@ def choose_obs(requested: str, available: Dict[str, tuple]) -> List[str]:
 
 def _task_of(source: str) -> str:
     if os.path.isdir(source):
-        from lam_ros.data.bag_reader import read_dataset_yaml
+        from lam_ros.data.bags.reader import read_dataset_yaml
         return str((read_dataset_yaml(source) or {}).get('task') or '')
     return ''
 
@@ -113,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
         policy = {'head': args.head}
         for key in ('history_len', 'chunk_size', 'd_model', 'n_heads', 'n_layers', 'dropout'):
             policy[key] = getattr(args, key)
+        if dataset.robot:
+            policy['robot'] = dataset.robot
         policy_config = PolicyConfig(joint_names=tuple(dataset.joint_names),
                                      obs_spec={k: spec[k] for k in keys},
                                      control_rate_hz=dataset.rate_hz, **policy)

@@ -1,4 +1,5 @@
-"""Behaviour cloning: train a TransformerPolicy on demonstration windows.
+"""
+Behaviour cloning: train a TransformerPolicy on demonstration windows.
 
 The loop is deliberately plain: random windows (observation history + action chunk) from
 the training episodes, the policy's own loss (L1/MSE or Gaussian NLL on normalised actions),
@@ -14,16 +15,15 @@ import os
 import time
 from typing import Any, Dict, List, Optional
 
-import numpy as np
-import torch
-from tqdm import tqdm
-
-from lam_ros.data.dataset import Dataset
-from lam_ros.data.dataset_windows import Windows
+from lam_ros.data.dataset.build import Dataset
+from lam_ros.data.dataset.windows import Windows
 from lam_ros.learn import run_files
 from lam_ros.policy import (CheckpointError, compute_stats, load_checkpoint, PolicyConfig,
                             resolve_device, save_checkpoint, TransformerPolicy)
 from lam_ros.policy.config import IMAGE_KEYS
+import numpy as np
+import torch
+from tqdm import tqdm
 
 
 @dataclass

@@ -21,8 +21,8 @@ from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
 from lam_ros.data.messages import IMAGE
-from lam_ros.data.record_config import RecorderConfig
-from lam_ros.data.recording import DatasetRecorder, RecordingError
+from lam_ros.data.recording.config import RecorderConfig
+from lam_ros.data.recording.recorder import DatasetRecorder, RecordingError
 from lam_ros.nodes.common import declare_config, run_node
 
 
@@ -45,7 +45,7 @@ class RecorderNode(Node):
     def __init__(self, **node_kwargs: Any) -> None:
         """Declare parameters, open the dataset directory and create the ROS interface."""
         super().__init__('recorder_node', **node_kwargs)
-        self.config: RecorderConfig = declare_config(self, RecorderConfig())
+        self.config: RecorderConfig = declare_config(self, RecorderConfig()).resolved()
         cfg = self.config
         self.recorder = DatasetRecorder(
             cfg.output_dir, cfg.robot, cfg.joint_names, cfg.topic_map(), cfg.rates(),

@@ -5,6 +5,8 @@ import math
 import re
 from typing import Any, Dict, Mapping, Tuple
 
+from lam_ros.description import DEFAULT_ROBOT, load_robot
+
 # Camera observations: 'rgb' is uint8 (H, W, 3); 'depth' is float metres (H, W, 1).
 IMAGE_KEYS: Dict[str, int] = {'rgb': 3, 'depth': 1}
 HEADS = ('regression', 'gaussian')
@@ -39,8 +41,11 @@ class PolicyConfig:
     """'regression' (deterministic chunk) or 'gaussian' (mean and log-std, for RL)."""
     regression_loss: str = 'l1'
     """'l1' or 'mse' on normalised actions; used by the regression head."""
-    control_rate_hz: float = 20.0
-    """Rate of the observation history and of the predicted action chunk."""
+    robot: str = DEFAULT_ROBOT
+    """Robot description the policy commands (a name under config/robots/ or a YAML path)."""
+    control_rate_hz: float = 0.0
+    """Rate of the observation history and of the predicted action chunk (Hz); 0 takes the
+    ``control_rate_hz`` of the robot description."""
     image_channels: Tuple[int, ...] = (32, 64, 64)
     """Output channels of the stride-2 conv layers of the image encoder."""
     image_grid: int = 2
@@ -67,6 +72,8 @@ class PolicyConfig:
                 f'obs_spec must map observation keys to shapes, got {self.obs_spec!r}')
         self.obs_spec = {str(k): _shape(k, v) for k, v in self.obs_spec.items()}
         self.image_channels = tuple(self.image_channels)
+        if not self.control_rate_hz:
+            self.control_rate_hz = load_robot(self.robot).control_rate_hz
         self.validate()
 
     @property
@@ -135,6 +142,8 @@ class PolicyConfig:
             raise ValueError(
                 f'init_log_std ({self.init_log_std}) must lie in '
                 f'[{self.log_std_min}, {self.log_std_max}]')
+        if not isinstance(self.robot, str) or not self.robot:
+            raise ValueError(f'robot must name a robot description, got {self.robot!r}')
         if not isinstance(self.extra, dict):
             raise ValueError(f'extra must be a dict, got {self.extra!r}')
 

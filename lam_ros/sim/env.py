@@ -1,4 +1,5 @@
-"""``GraspEnv``: the lift and pick_place tasks as a gymnasium environment.
+"""
+``GraspEnv``: the lift and pick_place tasks as a gymnasium environment.
 
 Episodes terminate on success (after the lift hold time, or once the cube rests in the
 zone with the gripper open) and are truncated after ``max_episode_steps`` policy steps.
@@ -10,17 +11,18 @@ from typing import Any, Dict, Optional, Tuple
 
 import gymnasium as gym
 from gymnasium import spaces
-import numpy as np
-
+from lam_ros.description import get_task, LIFT_AND_HOLD
 from lam_ros.sim.config import CameraConfig, TaskConfig
-from lam_ros.sim.robot import ALL_JOINT_NAMES, HOME_JOINT_POS, JOINT_NAMES, joint_limits
+from lam_ros.sim.robot import ALL_JOINT_NAMES, HOME_JOINT_POS, joint_limits, JOINT_NAMES
 from lam_ros.sim.scene import PandaScene
+import numpy as np
 
 _RENDER_CAMERA = CameraConfig(eye_m=(1.4, 0.9, 1.0), target_m=(0.3, 0.0, 0.25), fov_deg=50.0)
 
 
 class GraspEnv(gym.Env):
-    """Panda grasping tasks (``lift``, ``pick_place``) in PyBullet.
+    """
+    Panda grasping tasks (``lift``, ``pick_place``) in PyBullet.
 
     Action: Box(8,) absolute joint-position targets (7 arm joints in rad, then the finger
     position in m, 0 closed .. 0.04 open), held by position control for one control period.
@@ -45,8 +47,11 @@ class GraspEnv(gym.Env):
         self.metadata = dict(self.metadata, render_fps=int(round(self.config.control_rate_hz)))
         cfg = self.config
         self.task = cfg.task
+        self.task_spec = get_task(cfg.task)
+        # The success rule decides the hold timer, the success test and the reward shape.
+        self._lift_rule = self.task_spec.success_rule == LIFT_AND_HOLD
         renders = cfg.camera.enabled or render_mode == 'rgb_array'
-        self._scene = PandaScene(cfg.physics_rate_hz, cfg.task == 'pick_place',
+        self._scene = PandaScene(cfg.physics_rate_hz, self.task_spec.has_goal,
                                  gui=render_mode == 'human',
                                  light_visuals=renders and cfg.camera.light_robot_visuals)
         limits = joint_limits(JOINT_NAMES)
@@ -94,7 +99,7 @@ class GraspEnv(gym.Env):
         obs = {'joint_pos': box(8), 'joint_vel': box(8),
                'gripper_width': spaces.Box(-inf, inf, (1,), np.float32),
                'ee_pose': box(7), 'object_pose': box(7)}
-        if self.task == 'pick_place':
+        if self.task_spec.has_goal:
             obs['goal_pose'] = box(7)
         cam = self.config.camera
         if cam.enabled:
@@ -107,12 +112,12 @@ class GraspEnv(gym.Env):
 
     @property
     def sim_time_s(self) -> float:
-        """Simulated time since reset (s)."""
+        """Return the simulated time since reset (s)."""
         return self._physics_steps * self._scene.dt_s
 
     @property
     def goal_pose(self) -> np.ndarray:
-        """Target-zone pose [x, y, z, qw, qx, qy, qz] (pick_place; a fixed dummy for lift)."""
+        """Goal (target-zone) pose [x, y, z, qw, qx, qy, qz]; a fixed dummy without a goal."""
         return self._goal.copy()
 
     def check_command(self, cmd8: Any) -> np.ndarray:
@@ -150,7 +155,7 @@ class GraspEnv(gym.Env):
         self._scene.step(int(n))
         self._cache.clear()
         self._physics_steps += int(n)
-        if self.task == 'lift':
+        if self._lift_rule:
             self._held_s = self._held_s + n * self._scene.dt_s if self._lifted() else 0.0
 
     def joint_state(self) -> Tuple[Tuple[str, ...], np.ndarray, np.ndarray, np.ndarray]:
@@ -180,7 +185,7 @@ class GraspEnv(gym.Env):
                'gripper_width': np.array([pos[7] + pos[8]], dtype=f32),
                'ee_pose': self._ee_pose().astype(f32),
                'object_pose': self._cube_pose().astype(f32)}
-        if self.task == 'pick_place':
+        if self.task_spec.has_goal:
             obs['goal_pose'] = self._goal.astype(f32)
         if self.config.camera.enabled:
             rgb, depth = self.camera_image()
@@ -196,7 +201,7 @@ class GraspEnv(gym.Env):
 
     def is_success(self) -> bool:
         """Return whether the task is accomplished in the current state."""
-        if self.task == 'lift':
+        if self._lift_rule:
             return self._held_s >= self.config.lift_hold_s - 1e-9
         return self._placed()
 
@@ -233,7 +238,7 @@ class GraspEnv(gym.Env):
         reward = 1.0 - math.tanh(10.0 * reach_m)
         grasped = float(self._grasped())
         height = self._lift_height_m()
-        if self.task == 'lift':
+        if self._lift_rule:
             lift_frac = min(max(height / self.config.lift_height_m, 0.0), 1.0)
             return reward + 0.5 * grasped + 2.0 * grasped * lift_frac
         in_zone = self._in_zone()
@@ -265,7 +270,7 @@ class GraspEnv(gym.Env):
         cube = np.array([xy[0], xy[1], self._cube_rest_z,
                          np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
         self._scene.set_body_pose(self._scene.cube, cube)
-        if self.task == 'pick_place':
+        if self.task_spec.has_goal:
             self._goal = self._draw_goal(xy, rng)
             self._goal_xy = (float(self._goal[0]), float(self._goal[1]))
             self._scene.set_body_pose(self._scene.zone, self._goal)

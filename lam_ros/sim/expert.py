@@ -1,19 +1,18 @@
-"""A scripted expert that plays the operator: top-down grasp, lift or carry and place.
+"""
+A scripted expert that plays the operator: top-down grasp, lift or carry and place.
 
 It reads only what a robot also publishes over ROS (``joint_pos``, ``object_pose``,
 ``goal_pose``) and plans with its own ``PandaKinematics``, so the teleop node can run it
 from topics exactly as it runs here against ``GraspEnv``.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Dict, Mapping, Optional
 
-import numpy as np
-
-from lam_ros.sim.config import TASKS
-from lam_ros.sim.kinematics import (
-    orientation_error_rad, PandaKinematics, top_down_quat, yaw_of)
+from lam_ros.description import get_task, LIFT_AND_HOLD, load_robot
+from lam_ros.sim.kinematics import orientation_error_rad, PandaKinematics, top_down_quat, yaw_of
 from lam_ros.sim.robot import FINGER_CLOSED_M, FINGER_OPEN_M
+import numpy as np
 
 DEFAULT_NOISE_STD = 0.01
 """Default demonstration noise (m): waypoint scatter and smooth wander of the hand."""
@@ -23,8 +22,8 @@ DEFAULT_NOISE_STD = 0.01
 class ExpertConfig:
     """Waypoints and speeds of the scripted expert."""
 
-    control_rate_hz: float = 20.0
-    """Rate at which ``act`` is called (Hz)."""
+    control_rate_hz: float = field(default_factory=lambda: load_robot().control_rate_hz)
+    """Rate at which ``act`` is called (Hz; default: the robot description's)."""
     max_speed_m_s: float = 0.35
     """Top speed of the Cartesian target (m/s)."""
     max_turn_rad_s: float = 1.5
@@ -56,8 +55,7 @@ class ScriptedExpert:
                  config: Optional[ExpertConfig] = None,
                  kinematics: Optional[PandaKinematics] = None) -> None:
         """Create the expert; ``noise_std`` (m) scales human-like variations between demos."""
-        if task not in TASKS:
-            raise ValueError(f'unknown task {task!r}; expected one of {TASKS}')
+        self.task_spec = get_task(task)
         if not np.isfinite(noise_std) or noise_std < 0:
             raise ValueError(f'noise_std must be a finite value >= 0 (m), got {noise_std}')
         self.task = task
@@ -138,11 +136,10 @@ class ScriptedExpert:
 
     def act(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
         """Return the next 8-joint command (7 arm rad + finger m) for an observation."""
-        for key in ('joint_pos', 'object_pose') + (
-                ('goal_pose',) if self.task == 'pick_place' else ()):
+        for key in ('joint_pos',) + self.task_spec.pose_keys:
             if key not in obs:
-                raise ValueError(f'observation lacks {key!r}; the expert needs joint_pos, '
-                                 'object_pose (and goal_pose for pick_place)')
+                raise ValueError(f'observation lacks {key!r}; the {self.task} expert needs '
+                                 f'{("joint_pos",) + self.task_spec.pose_keys}')
         q = np.asarray(obs['joint_pos'], dtype=np.float64)[:7]
         cube = np.asarray(obs['object_pose'], dtype=np.float64)
         ee_pos, ee_quat = self.kin.fk(q)
@@ -185,7 +182,8 @@ class ScriptedExpert:
             self._move_toward(grasp, quat)
             self._finger = FINGER_CLOSED_M
             if self._phase_steps * self._dt() >= cfg.close_s + self._pause_steps * self._dt():
-                self._next_phase('lift' if self.task == 'lift' else 'carry')
+                lifting = self.task_spec.success_rule == LIFT_AND_HOLD
+                self._next_phase('lift' if lifting else 'carry')
         elif self.phase == 'lift':
             target = np.array([cube[0], cube[1], cfg.lift_height_m + self._lift_dh])
             self._move_toward(np.array([self._cmd_pos[0], self._cmd_pos[1], target[2]]),
@@ -242,7 +240,8 @@ def _slerp(q0: np.ndarray, q1: np.ndarray, frac: float) -> np.ndarray:
 def evaluate_expert(task: str, episodes: int = 100, seed: int = 0,
                     noise_std: float = DEFAULT_NOISE_STD,
                     on_episode: Optional[Callable[[int, bool], None]] = None) -> Dict:
-    """Run the expert for ``episodes`` seeded episodes; return success rate and statistics.
+    """
+    Run the expert for ``episodes`` seeded episodes; return success rate and statistics.
 
     Episode ``i`` uses seed ``seed + i`` for both the env and the expert's noise.
     """

@@ -1,4 +1,5 @@
-"""Forward and inverse kinematics of the Panda grasp frame, independent of any environment.
+"""
+Forward and inverse kinematics of the Panda grasp frame, independent of any environment.
 
 ``PandaKinematics`` owns a private ``pybullet.DIRECT`` client holding only the Panda, so the
 teleop node and the scripted expert can use it with nothing but joint states from ROS.
@@ -6,12 +7,10 @@ teleop node and the scripted expert can use it with nothing but joint states fro
 
 from typing import Optional, Sequence, Tuple
 
+from lam_ros.sim.robot import (ALL_JOINT_NAMES, ARM_JOINT_NAMES, GRASP_LINK_NAME, HOME_JOINT_POS,
+                               joint_indices, joint_limits, link_index, panda_urdf_path)
 import numpy as np
 import transforms3d
-
-from lam_ros.sim.robot import (
-    ALL_JOINT_NAMES, ARM_JOINT_NAMES, GRASP_LINK_NAME, HOME_JOINT_POS, joint_indices,
-    joint_limits, link_index, panda_urdf_path)
 
 
 def quat_xyzw_to_wxyz(q: Sequence[float]) -> np.ndarray:
@@ -49,7 +48,8 @@ class PandaKinematics:
 
     def __init__(self, urdf_path: Optional[str] = None, ik_iterations: int = 4,
                  ik_tolerance_m: float = 1e-4) -> None:
-        """Load the Panda into a new DIRECT client.
+        """
+        Load the Panda into a new DIRECT client.
 
         Up to ``ik_iterations`` refinement passes of PyBullet's IK run until the position
         error is below ``ik_tolerance_m``.
@@ -104,7 +104,8 @@ class PandaKinematics:
 
     def ik(self, pos: Sequence[float], quat_wxyz: Sequence[float],
            q_seed7: Optional[Sequence[float]] = None) -> np.ndarray:
-        """Return 7 arm angles (rad, within limits) placing the grasp frame at the pose.
+        """
+        Return 7 arm angles (rad, within limits) placing the grasp frame at the pose.
 
         The seed is both the starting point and the rest pose of the null space, so
         consecutive calls with the previous answer as seed give a smooth joint path.

@@ -1,4 +1,5 @@
-"""The PyBullet workcell: Panda on a table, a cube and a target zone, at physics rate.
+"""
+The PyBullet workcell: Panda on a table, a cube and a target zone, at physics rate.
 
 ``PandaScene`` knows bodies, joints, motors, contacts and cameras, and nothing about
 tasks or rewards; ``GraspEnv`` builds the tasks on top of it.
@@ -7,14 +8,12 @@ tasks or rewards; ``GraspEnv`` builds the tasks on top of it.
 import os
 from typing import Optional, Sequence, Tuple
 
-import numpy as np
-
-from lam_ros.sim.assets import urdf_path
+from lam_ros.description.files import urdf_path
 from lam_ros.sim.config import CameraConfig
 from lam_ros.sim.kinematics import quat_wxyz_to_xyzw, quat_xyzw_to_wxyz
-from lam_ros.sim.robot import (
-    ALL_JOINT_NAMES, GRASP_LINK_NAME, joint_indices, joint_limits, link_index,
-    panda_light_visuals_urdf_path, panda_urdf_path)
+from lam_ros.sim.robot import (ALL_JOINT_NAMES, GRASP_LINK_NAME, joint_indices, joint_limits,
+                               link_index, panda_light_visuals_urdf_path, panda_urdf_path)
+import numpy as np
 
 FINGER_FRICTION = 1.0
 """Lateral friction of the finger pads; PyBullet's default slips on a 100 g cube."""
@@ -30,7 +29,8 @@ class PandaScene:
 
     def __init__(self, physics_rate_hz: float, with_zone: bool, gui: bool = False,
                  light_visuals: bool = False) -> None:
-        """Connect (DIRECT, or GUI when ``gui``) and load every body once.
+        """
+        Connect (DIRECT, or GUI when ``gui``) and load every body once.
 
         ``light_visuals`` draws the robot with its collision meshes (fast camera images).
         """
@@ -77,7 +77,8 @@ class PandaScene:
         self.client = None
 
     def restore_initial(self) -> None:
-        """Restore the state saved right after loading, and a fresh cube.
+        """
+        Restore the state saved right after loading, and a fresh cube.
 
         Contact manifolds of the cube survive restoreState and carry the previous episode into
         the next one (1e-7 m drifts); a newly loaded cube makes seeded episodes bit-identical.

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from lam_ros.data.dataset import build_dataset
-from lam_ros.data.record_demos import DemoConfig, record_demos
+from lam_ros.data.dataset.build import build_dataset
+from lam_ros.data.recording.demos import DemoConfig, record_demos
 
 torch.set_num_threads(1)
 

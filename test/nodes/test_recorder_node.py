@@ -151,7 +151,7 @@ def test_params_file_matches_config_defaults(tmp_path: Path) -> None:
     import rclpy
     from rclpy.context import Context
 
-    from lam_ros.data.record_config import RecorderConfig
+    from lam_ros.data.recording.config import RecorderConfig
     isolate_dds()
     params = Path(__file__).resolve().parents[2] / 'config' / 'recorder.yaml'
     context = Context()
@@ -159,7 +159,7 @@ def test_params_file_matches_config_defaults(tmp_path: Path) -> None:
                                       '-p', f'output_dir:={tmp_path / "ds"}'])
     try:
         node = RecorderNode(context=context)
-        expected = RecorderConfig(output_dir=str(tmp_path / 'ds'))
+        expected = RecorderConfig(output_dir=str(tmp_path / 'ds')).resolved()
         assert node.config == expected
         node.close()
         node.destroy_node()
@@ -169,7 +169,7 @@ def test_params_file_matches_config_defaults(tmp_path: Path) -> None:
 
 def test_output_dir_in_use_exits_with_clear_error(tmp_path: Path) -> None:
     """A second recorder on the same directory stops at start-up and says why."""
-    from lam_ros.data.recording import DatasetRecorder
+    from lam_ros.data.recording.recorder import DatasetRecorder
     isolate_dds()
     out = tmp_path / 'ds'
     with DatasetRecorder(out, 'panda', JOINTS9[:8], {'/joint_states': messages.JOINT_STATE},

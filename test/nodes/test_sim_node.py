@@ -13,9 +13,7 @@ from sensor_msgs.msg import CameraInfo, Image, JointState  # noqa: E402
 from std_msgs.msg import Bool, Float64MultiArray  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
-from lam_ros.nodes.common import (  # noqa: E402
-    command_msg, pose_from_msg, positions_by_name, stamp_s, trajectory_msg)
-from lam_ros.nodes.sim_node import TrajectoryFollower  # noqa: E402
+from lam_ros.nodes.common import MSG, pose_from_msg, positions_by_name, stamp_s  # noqa: E402
 from lam_ros.sim.robot import ALL_JOINT_NAMES, JOINT_NAMES  # noqa: E402
 
 from .ros_harness import isolate_dds, NodeProcess, Probe  # noqa: E402
@@ -47,7 +45,7 @@ class SimClient:
     def command_for(self, cmd, seconds):
         """Publish ``cmd`` at 50 Hz for ``seconds`` (a fresh publisher needs discovery)."""
         for _ in range(int(seconds * 50)):
-            self.cmd_pub.publish(command_msg(cmd))
+            self.cmd_pub.publish(MSG.float64_array(cmd))
             self.probe.spin_for(0.02)
 
 
@@ -106,14 +104,14 @@ def test_trajectory_by_joint_name(sim):
     client, proc = sim
     start = client.q()
     goal = start[1] - 0.3
-    msg = trajectory_msg(['panda_joint2'], [goal], 0.6)
+    msg = MSG.joint_trajectory(0, ['panda_joint2'], [goal], [0.6])
     client.traj_pub.publish(msg)
     client.probe.spin_for(0.3)
     halfway = client.q()[1]
     assert client.probe.spin_until(lambda: abs(client.q()[1] - goal) < 0.02, 5.0)
     assert goal + 0.02 < halfway < start[1] - 0.02  # interpolated, not a jump
     assert client.q()[0] == pytest.approx(start[0], abs=0.02)  # joints not named keep still
-    client.traj_pub.publish(trajectory_msg(['elbow'], [0.0], 0.5))
+    client.traj_pub.publish(MSG.joint_trajectory(0, ['elbow'], [0.0], [0.5]))
     client.probe.spin_for(0.5)
     assert client.q()[1] == pytest.approx(goal, abs=0.02)
     assert "unknown or repeated joints ['elbow']" in proc.output()
@@ -145,17 +143,6 @@ def test_as_fast_as_possible_outruns_the_wall_clock():
     finally:
         probe.close()
         assert proc.stop() == 0, proc.output()
-
-
-def test_trajectory_follower_interpolates():
-    follower = TrajectoryFollower()
-    follower.start(1.0, [0.0, 0.0], [1.0, 3.0], np.array([[1.0, 2.0], [3.0, 2.0]]))
-    np.testing.assert_allclose(follower.sample(1.5), [0.5, 1.0])
-    np.testing.assert_allclose(follower.sample(3.0), [2.0, 2.0])
-    np.testing.assert_allclose(follower.sample(9.0), [3.0, 2.0])
-    assert not follower.active and follower.sample(10.0) is None
-    with pytest.raises(ValueError, match='increasing'):
-        follower.start(0.0, [0.0], [1.0, 1.0], np.zeros((2, 1)))
 
 
 def test_one_kilohertz_joint_states():

@@ -13,7 +13,7 @@ from std_msgs.msg import Bool, Float64, Float64MultiArray  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
-from lam_ros.nodes.common import joint_state_msg, time_msg  # noqa: E402
+from lam_ros.nodes.common import MSG  # noqa: E402
 from lam_ros.sim.kinematics import PandaKinematics  # noqa: E402
 from lam_ros.sim.robot import ALL_JOINT_NAMES, HOME_JOINT_POS, JOINT_NAMES  # noqa: E402
 
@@ -37,7 +37,7 @@ def ros():
 
 
 def _publish_state(probe, pub):
-    pub.publish(joint_state_msg(ALL_JOINT_NAMES, HOME9, np.zeros(9), np.zeros(9), time_msg(0)))
+    pub.publish(MSG.joint_state(0, ALL_JOINT_NAMES, HOME9, np.zeros(9), np.zeros(9)))
 
 
 def test_twist_moves_the_tool_and_stale_input_holds(ros):

@@ -2,11 +2,10 @@
 
 import gymnasium as gym
 from gymnasium.utils.env_checker import check_env
-import numpy as np
-import pytest
-
 from lam_ros.sim import CameraConfig, ENV_IDS, GraspEnv, make_env
 from lam_ros.sim.robot import ALL_JOINT_NAMES, HOME_JOINT_POS
+import numpy as np
+import pytest
 
 
 @pytest.fixture(scope='module')

@@ -1,11 +1,10 @@
 """Tests for the scripted expert (the CI smoke of its success rate)."""
 
+from lam_ros.description import get_task
+from lam_ros.sim import make_env, ScriptedExpert
+from lam_ros.sim.expert import DEFAULT_NOISE_STD, evaluate_expert
 import numpy as np
 import pytest
-
-from lam_ros.sim import make_env, ScriptedExpert
-from lam_ros.sim.config import DEFAULT_MAX_EPISODE_STEPS
-from lam_ros.sim.expert import DEFAULT_NOISE_STD, evaluate_expert
 
 
 @pytest.mark.parametrize('task', ['lift', 'pick_place'])
@@ -13,7 +12,7 @@ def test_expert_succeeds_on_seeded_episodes(task):
     result = evaluate_expert(task, episodes=20, seed=1000, noise_std=DEFAULT_NOISE_STD)
     assert result['success_rate'] >= 0.9, result
     assert result['episodes'] == 20
-    assert 0 < result['mean_steps'] < DEFAULT_MAX_EPISODE_STEPS[task]
+    assert 0 < result['mean_steps'] < get_task(task).default_max_episode_steps
 
 
 def _actions(task, env_seed, expert_seed, noise_std, steps=40):
