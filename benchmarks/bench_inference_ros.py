@@ -142,7 +142,7 @@ def run_e2e(args: argparse.Namespace, probe: Probe, log_dir: Path) -> Dict[str, 
     """Return in-process and through-ROS success on the same seeded episodes."""
     from lam_ros.learn.evaluate import evaluate_policy, wilson_interval
     from lam_ros.policy import read_checkpoint_config
-    from lam_ros.sim.config import DEFAULT_MAX_EPISODE_STEPS
+    from lam_ros.description import get_task
     from rosgraph_msgs.msg import Clock
     from sensor_msgs.msg import JointState
     from std_msgs.msg import Bool
@@ -151,7 +151,7 @@ def run_e2e(args: argparse.Namespace, probe: Probe, log_dir: Path) -> Dict[str, 
     local_s = time.perf_counter() - t0
     print(f'in-process: {local["successes"]}/{args.episodes} in {local_s:.0f} s', flush=True)
     rate = read_checkpoint_config(args.checkpoint)['control_rate_hz']
-    limit_s = DEFAULT_MAX_EPISODE_STEPS[args.task] / rate
+    limit_s = get_task(args.task).default_max_episode_steps / rate
     seen: Dict[str, Any] = {'success': False, 'clock': None, 'states': 0}
     probe.node.create_subscription(Bool, '/task_success',
                                    lambda m: seen.__setitem__('success', seen['success']
@@ -209,7 +209,7 @@ def bare_timer(rate_hz: float, seconds: float) -> None:
     import rclpy
     from rclpy.clock import Clock, ClockType
     from lam_ros.control.loop_stats import summarize_ticks
-    from lam_ros.nodes.common import command_msg, COMMAND_QOS
+    from lam_ros.nodes.common import COMMAND_QOS, MSG
     from std_msgs.msg import Float64MultiArray
     rclpy.init()
     node = rclpy.create_node('bare_timer')
@@ -219,7 +219,7 @@ def bare_timer(rate_hz: float, seconds: float) -> None:
 
     def tick() -> None:
         starts.append(time.monotonic())
-        pub.publish(command_msg(values))
+        pub.publish(MSG.float64_array(values))
 
     node.create_timer(1.0 / rate_hz, tick, clock=Clock(clock_type=ClockType.STEADY_TIME))
     end = time.monotonic() + seconds
@@ -312,14 +312,15 @@ def run_timing(args: argparse.Namespace, probe: Probe, log_dir: Path) -> Dict[st
 def echo_node() -> None:
     """Child process: publish each JointState's positions as a command, in the callback."""
     import rclpy
-    from lam_ros.nodes.common import command_msg, COMMAND_QOS, STATE_SUB_QOS
+    from lam_ros.nodes.common import COMMAND_QOS, MSG, STATE_SUB_QOS
     from sensor_msgs.msg import JointState
     from std_msgs.msg import Float64MultiArray
     rclpy.init()
     node = rclpy.create_node('echo')
     pub = node.create_publisher(Float64MultiArray, CMD, COMMAND_QOS)
     node.create_subscription(JointState, '/joint_states',
-                             lambda m: pub.publish(command_msg(m.position[:8])), STATE_SUB_QOS)
+                             lambda m: pub.publish(MSG.float64_array(m.position[:8])),
+                             STATE_SUB_QOS)
     try:
         rclpy.spin(node)
     except KeyboardInterrupt:
@@ -327,7 +328,7 @@ def echo_node() -> None:
 
 
 def _latencies(args: argparse.Namespace, probe: Probe, toggle: bool) -> List[float]:
-    from lam_ros.nodes.common import COMMAND_QOS, joint_state_msg
+    from lam_ros.nodes.common import COMMAND_QOS, MSG
     from lam_ros.sim.robot import ALL_JOINT_NAMES, HOME_JOINT_POS
     from sensor_msgs.msg import JointState
     from std_msgs.msg import Float64MultiArray
@@ -348,8 +349,8 @@ def _latencies(args: argparse.Namespace, probe: Probe, toggle: bool) -> List[flo
         q = HOME_JOINT_POS.copy()
         q[:7] += rng.uniform(-0.05, 0.05, 7)
         q[7] = 0.02 + 0.01 * rng.uniform()
-        msg = joint_state_msg(ALL_JOINT_NAMES, list(q) + [q[7]], [0.0] * 9, [0.0] * 9,
-                              probe.node.get_clock().now().to_msg())
+        msg = MSG.joint_state(probe.node.get_clock().now().nanoseconds, ALL_JOINT_NAMES,
+                              list(q) + [q[7]], [0.0] * 9, [0.0] * 9)
         # Warm-up samples are re-sent until the node answers (discovery, start-up).
         tries = 150 if i < 5 else 1
         for _ in range(tries):

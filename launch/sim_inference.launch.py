@@ -6,6 +6,7 @@ Reset the scene for a new episode with ros2 service call /sim_node/reset std_srv
 (and /inference_node/enable std_srvs/srv/SetBool "{data: true}" to restart the policy).
 """
 
+from lam_ros.description import TASK_NAMES
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
@@ -18,8 +19,11 @@ def generate_launch_description() -> LaunchDescription:
     config = PathJoinSubstitution([FindPackageShare('lam_ros'), 'config'])
     arguments = [
         DeclareLaunchArgument('checkpoint', description='Policy checkpoint directory.'),
-        DeclareLaunchArgument('task', default_value='lift', choices=['lift', 'pick_place'],
+        DeclareLaunchArgument('task', default_value='lift', choices=list(TASK_NAMES),
                               description='Task to simulate (the one the policy learned).'),
+        DeclareLaunchArgument('robot', default_value='panda',
+                              description='Robot description: a name under config/robots/ '
+                                          'or a YAML path.'),
         DeclareLaunchArgument('seed', default_value='0',
                               description='Seed of the first episode; -1 for random.'),
         DeclareLaunchArgument('camera', default_value='false',
@@ -37,13 +41,15 @@ def generate_launch_description() -> LaunchDescription:
     sim = Node(
         package='lam_ros', executable='sim_node', name='sim_node', output='screen',
         parameters=[PathJoinSubstitution([config, 'sim_node.yaml']),
-                    {'task': LaunchConfiguration('task'), 'seed': LaunchConfiguration('seed'),
+                    {'robot': LaunchConfiguration('robot'),
+                     'task': LaunchConfiguration('task'), 'seed': LaunchConfiguration('seed'),
                      'camera_enabled': LaunchConfiguration('camera'),
                      'gui': LaunchConfiguration('gui')}])
     inference = Node(
         package='lam_ros', executable='inference_node', name='inference_node', output='screen',
         parameters=[PathJoinSubstitution([config, 'inference_panda.yaml']),
                     {'checkpoint': LaunchConfiguration('checkpoint'),
+                     'robot': LaunchConfiguration('robot'),
                      'control_rate_hz': LaunchConfiguration('control_rate_hz'),
                      'command_interface': LaunchConfiguration('command_interface'),
                      'device': LaunchConfiguration('device'),

@@ -114,4 +114,6 @@ class ChunkScheduler:
             if after is None:
                 return now
             alpha = min(max(phase - step, 0.0), 1.0)
-            return now + alpha * (after - now)
+            # Absurd (finite) predictions may overflow to NaN here; the gate rejects those.
+            with np.errstate(over='ignore', invalid='ignore'):
+                return now + alpha * (after - now)

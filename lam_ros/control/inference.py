@@ -16,7 +16,7 @@ and starts a new episode (empty history, no chunks), so an enable never jumps.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import math
 import threading
 import time
@@ -26,6 +26,7 @@ from lam_ros.control.chunk_scheduler import ChunkScheduler
 from lam_ros.control.gate import CommandGate, GateConfig
 from lam_ros.control.limits import JointLimits
 from lam_ros.control.loop_stats import LatencyStats, TickStats
+from lam_ros.description import RobotDescription
 from lam_ros.policy.backend import ObservationHistory
 import numpy as np
 
@@ -40,6 +41,8 @@ class InferenceConfig:
 
     checkpoint: str = ''
     """Policy checkpoint directory (model.safetensors + config.json)."""
+    robot: str = ''
+    """Robot description (name under config/robots/ or YAML path); '' = the checkpoint's."""
     backend: str = 'torch'
     """Policy backend: torch."""
     device: str = 'auto'
@@ -61,24 +64,19 @@ class InferenceConfig:
     command_interface: str = 'forward'
     """forward: Float64MultiArray to a forward position controller; trajectory:
     JointTrajectory to a joint_trajectory_controller."""
-    forward_command_topic: str = '/forward_position_controller/commands'
-    """Topic of Float64MultiArray commands (command_interface forward)."""
-    trajectory_topic: str = '/joint_trajectory_controller/joint_trajectory'
-    """Topic of JointTrajectory commands (command_interface trajectory)."""
-    joint_state_topic: str = '/joint_states'
-    """sensor_msgs/JointState of the arm; joints are matched by name."""
-    observation_topics: List[str] = field(default_factory=lambda: [
-        'object_pose:/object_pose', 'goal_pose:/goal_pose', 'ee_pose:/ee_pose',
-        'rgb:/camera/image_raw', 'depth:/camera/depth/image_raw'])
-    """key:topic for observations not taken from joint states (PoseStamped for poses,
-    Image for rgb/depth); only the keys the checkpoint observes are subscribed."""
-    gripper_joints: List[str] = field(
-        default_factory=lambda: ['panda_finger_joint1', 'panda_finger_joint2'])
-    """Joints whose positions (m) sum to gripper_width, as at training."""
+    command_topic: str = ''
+    """Controller command topic; '' = the robot's command or trajectory_command topic."""
+    joint_state_topic: str = ''
+    """sensor_msgs/JointState of the arm ('' = the robot's); joints are matched by name."""
+    observation_topics: List[str] = field(default_factory=list)
+    """key:topic for observations beyond the joint states (PoseStamped poses, Image rgb/depth);
+    a key not listed uses the robot's topic (object_pose, goal_pose, rgb: image, depth)."""
+    gripper_joints: List[str] = field(default_factory=list)
+    """Joints whose positions (m) sum to gripper_width; empty = the robot's gripper."""
     autostart: bool = False
     """Enable at start-up; otherwise nothing is published until ~/enable is called."""
     urdf_path: str = ''
-    """Robot URDF for the limits; '' uses robot_description, else the Panda of pybullet_data."""
+    """URDF for the limits; '' = the robot_description parameter, else the robot's URDF."""
     max_velocity_scale: float = 1.0
     """Fraction (0..1] of the URDF velocity limits the commands may move at."""
     max_step: float = 0.0
@@ -121,6 +119,21 @@ class InferenceConfig:
             out[key] = topic
         return out
 
+    def resolved(self, robot: RobotDescription) -> 'InferenceConfig':
+        """Return a copy with every empty topic and the gripper filled from ``robot``."""
+        topics = robot.topics
+        defaults = {'object_pose': topics.object_pose, 'goal_pose': topics.goal_pose,
+                    'rgb': topics.image, 'depth': topics.depth}
+        defaults.update(self.topic_of())
+        return replace(
+            self, robot=self.robot or robot.name,
+            command_topic=self.command_topic or (
+                topics.command if self.command_interface == 'forward'
+                else topics.trajectory_command),
+            joint_state_topic=self.joint_state_topic or topics.joint_state,
+            observation_topics=[f'{k}:{v}' for k, v in defaults.items() if v],
+            gripper_joints=list(self.gripper_joints or robot.gripper.width_joints))
+
     def gate_config(self) -> GateConfig:
         """Return the command gate's settings."""
         return GateConfig(max_velocity_scale=self.max_velocity_scale,
@@ -153,8 +166,8 @@ class InferenceController:
         self.external_keys = [k for k in self.obs_spec if k not in JOINT_STATE_KEYS]
         unknown = [k for k in self.external_keys if k not in config.topic_of()]
         if unknown:
-            raise ValueError(f'the policy observes {unknown}, which no entry of '
-                             f'observation_topics (key:topic) provides')
+            raise ValueError(f'the policy observes {unknown}, which the robot description '
+                             'publishes on no topic; add key:topic to observation_topics')
         needs_gripper = 'gripper_width' in self.obs_spec
         if needs_gripper and not config.gripper_joints:
             raise ValueError('the policy observes gripper_width; set gripper_joints')

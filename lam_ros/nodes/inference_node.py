@@ -27,17 +27,15 @@ from lam_ros.control.inference import (InferenceConfig, InferenceController,
 from lam_ros.control.inference_threads import PeriodicThread, PolicyWorker
 from lam_ros.control.limits import load_urdf_limits, parse_urdf_limits
 from lam_ros.data.messages import image_to_array
-from lam_ros.nodes.common import (command_msg, COMMAND_QOS, declare_config, declare_param,
-                                  NodeFailed, pose_from_msg, run_node, STATE_SUB_QOS,
-                                  trajectory_msg)
+from lam_ros.description import load_robot
+from lam_ros.nodes.common import (CommandOutput, declare_config, declare_param, NodeFailed,
+                                  pose_from_msg, run_node, STATE_SUB_QOS)
 from lam_ros.policy.backend import load_backend, ProcessBackend
 from lam_ros.policy.checkpoint import CheckpointError
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
-from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool
-from trajectory_msgs.msg import JointTrajectory
 
 
 def _backend(cfg: InferenceConfig) -> Any:
@@ -55,26 +53,29 @@ class InferenceNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         """Load the policy and the limits, then create the ROS interface and the loops."""
         super().__init__('inference_node', **kwargs)
-        cfg = self.config = declare_config(self, InferenceConfig())
+        cfg = declare_config(self, InferenceConfig())
         description = declare_param(self, 'robot_description', '',
                                     'URDF XML of the robot (used when urdf_path is empty)')
         if not cfg.checkpoint:
             raise ValueError('set the checkpoint parameter to a policy checkpoint directory')
         self.backend = _backend(cfg)
-        if cfg.urdf_path or not description:
-            from lam_ros.sim.robot import panda_urdf_path
-            limits = load_urdf_limits(cfg.urdf_path or panda_urdf_path())
-        else:
-            limits = parse_urdf_limits(description)
+        try:
+            robot = load_robot(cfg.robot or self.backend.config.robot)
+            cfg = self.config = cfg.resolved(robot)
+            if cfg.urdf_path:
+                limits = load_urdf_limits(cfg.urdf_path)
+            elif description:
+                limits = parse_urdf_limits(description)
+            else:
+                limits = robot.joint_limits(self.backend.config.joint_names)
+        except OSError as err:
+            raise ValueError(str(err)) from err
         self.ctl = InferenceController(self.backend, limits, cfg)
         self._warm_up()
         self._failure = ''
         self._last_error = ''
-        if cfg.command_interface == 'forward':
-            self.pub = self.create_publisher(Float64MultiArray, cfg.forward_command_topic,
-                                             COMMAND_QOS)
-        else:
-            self.pub = self.create_publisher(JointTrajectory, cfg.trajectory_topic, COMMAND_QOS)
+        self.output = CommandOutput(self, cfg.command_interface, cfg.command_topic,
+                                    self.ctl.joint_names, 1.0 / cfg.control_rate_hz)
         self.create_subscription(JointState, cfg.joint_state_topic, self._on_joint_state,
                                  STATE_SUB_QOS)
         for key, topic in observation_items(cfg, self.ctl.obs_spec).items():
@@ -97,9 +98,8 @@ class InferenceNode(Node):
         self.get_logger().info(
             f'{getattr(self.backend, "name", cfg.backend)}: {len(self.ctl.joint_names)} joints, '
             f'observes {sorted(self.ctl.obs_spec)}, policy at {self.ctl.policy_rate_hz:g} Hz, '
-            f'commands at {cfg.control_rate_hz:g} Hz on '
-            f'{self.pub.topic_name}; ' + ('enabled' if cfg.autostart else
-                                          'disabled until ~/enable is called'))
+            f'commands at {cfg.control_rate_hz:g} Hz on {self.output.topic}; '
+            + ('enabled' if cfg.autostart else 'disabled until ~/enable is called'))
 
     def _warm_up(self) -> None:
         # The first forward pass allocates and (on a GPU) compiles: keep it off the clock.
@@ -148,11 +148,7 @@ class InferenceNode(Node):
             self._publish(command)
 
     def _publish(self, command: np.ndarray) -> None:
-        if self.config.command_interface == 'forward':
-            self.pub.publish(command_msg(command))
-        else:
-            self.pub.publish(trajectory_msg(self.ctl.joint_names, command,
-                                            1.0 / self.config.control_rate_hz))
+        self.output.publish(command)
 
     def _enable(self) -> str:
         self.ctl.enable(time.monotonic())

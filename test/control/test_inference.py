@@ -4,12 +4,14 @@ from hypothesis import event, given, HealthCheck, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 from lam_ros.control.inference import InferenceConfig, InferenceController, prepare_image
 from lam_ros.control.limits import load_urdf_limits
+from lam_ros.description import load_robot
 from lam_ros.policy import PolicyConfig
 from lam_ros.sim.robot import ALL_JOINT_NAMES, HOME_JOINT_POS, JOINT_NAMES, panda_urdf_path
 import numpy as np
 import pytest
 
 LIMITS = load_urdf_limits(panda_urdf_path())
+PANDA = load_robot('panda')
 K, RATE = 4, 100.0
 POLICY = PolicyConfig(joint_names=JOINT_NAMES, obs_spec={'joint_pos': (8,), 'joint_vel': (8,),
                                                          'gripper_width': (1,)},
@@ -43,7 +45,7 @@ class Clock:
 def make(**overrides):
     clock = Clock()
     backend = ScriptedBackend()
-    cfg = InferenceConfig(checkpoint='unused', control_rate_hz=RATE, **overrides)
+    cfg = InferenceConfig(checkpoint='unused', control_rate_hz=RATE, **overrides).resolved(PANDA)
     return InferenceController(backend, LIMITS, cfg, clock=clock), backend, clock
 
 
@@ -127,7 +129,7 @@ def test_policy_failures_and_bad_chunks_are_counted_not_published():
 def test_observations_beyond_joint_states_need_a_topic_and_arrive_checked():
     policy = PolicyConfig(joint_names=JOINT_NAMES, obs_spec={'joint_pos': (8,),
                                                              'object_pose': (7,)})
-    cfg = InferenceConfig(checkpoint='x', control_rate_hz=RATE)
+    cfg = InferenceConfig(checkpoint='x', control_rate_hz=RATE).resolved(PANDA)
     ctl = InferenceController(ScriptedBackend(policy), LIMITS, cfg, clock=Clock())
     ctl.on_joint_state(10.0, ALL_JOINT_NAMES, HOME9)
     assert ctl.observation(10.0)[1] == "no fresh ['object_pose']"
@@ -138,8 +140,19 @@ def test_observations_beyond_joint_states_need_a_topic_and_arrive_checked():
     ctl.on_joint_state(11.5, ALL_JOINT_NAMES, HOME9)
     assert ctl.observation(11.5)[1] == "no fresh ['object_pose']"
     with pytest.raises(ValueError, match='observation_topics'):
-        InferenceController(ScriptedBackend(policy), LIMITS,
-                            InferenceConfig(checkpoint='x', observation_topics=[]))
+        InferenceController(ScriptedBackend(policy), LIMITS, InferenceConfig(checkpoint='x'))
+
+
+def test_topics_and_gripper_come_from_the_robot_description_unless_set():
+    cfg = InferenceConfig(command_interface='trajectory',
+                          observation_topics=['object_pose:/cube/pose']).resolved(PANDA)
+    assert cfg.command_topic == PANDA.topics.trajectory_command
+    assert cfg.joint_state_topic == PANDA.topics.joint_state
+    assert cfg.topic_of()['object_pose'] == '/cube/pose'
+    assert cfg.topic_of()['goal_pose'] == PANDA.topics.goal_pose
+    assert cfg.gripper_joints == list(PANDA.gripper.width_joints)
+    mine = InferenceConfig(command_topic='/arm/cmd', gripper_joints=['a']).resolved(PANDA)
+    assert mine.command_topic == '/arm/cmd' and mine.gripper_joints == ['a']
 
 
 def test_config_validation():

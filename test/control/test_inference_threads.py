@@ -6,6 +6,7 @@ import time
 from lam_ros.control.inference import InferenceConfig, InferenceController
 from lam_ros.control.inference_threads import PeriodicThread, PolicyWorker
 from lam_ros.control.limits import load_urdf_limits
+from lam_ros.description import load_robot
 from lam_ros.policy import PolicyConfig
 from lam_ros.sim.robot import ALL_JOINT_NAMES, HOME_JOINT_POS, JOINT_NAMES, panda_urdf_path
 import numpy as np
@@ -54,7 +55,8 @@ def test_policy_worker_tags_chunks_with_their_steps_and_skips_overrun_ones():
     policy = PolicyConfig(joint_names=JOINT_NAMES, obs_spec={'joint_pos': (8,)}, chunk_size=8,
                           control_rate_hz=50.0)
     ctl = InferenceController(SlowBackend(policy, 0.03), load_urdf_limits(panda_urdf_path()),
-                              InferenceConfig(checkpoint='x', state_timeout_s=5.0))
+                              InferenceConfig(checkpoint='x', state_timeout_s=5.0).resolved(
+                                  load_robot('panda')))
     steps = []
     add = ctl.scheduler.add_chunk
     ctl.scheduler.add_chunk = lambda step, chunk: steps.append(step) or add(step, chunk)

@@ -16,12 +16,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 CASES = [
     ('sim_inference.launch.py', {}, {'autostart': True, 'command_interface': 'forward',
-                                     'forward_command_topic':
-                                         '/forward_position_controller/commands'}),
+                                     'command_topic': '/forward_position_controller/commands',
+                                     'robot': 'panda'}),
     ('inference.launch.py', {'command_interface': 'trajectory', 'control_rate_hz': '500.0'},
      {'autostart': False, 'command_interface': 'trajectory', 'control_rate_hz': 500.0,
-      'trajectory_topic': '/joint_trajectory_controller/joint_trajectory',
-      'max_velocity_scale': 0.5}),
+      'command_topic': '/joint_trajectory_controller/joint_trajectory',
+      'joint_state_topic': '/joint_states', 'max_velocity_scale': 0.5}),
 ]
 
 

@@ -59,12 +59,12 @@ class Arm:
         node.create_timer(0.01, self._publish)
 
     def _publish(self):
-        from lam_ros.nodes.common import joint_state_msg
+        from lam_ros.nodes.common import MSG
         if self.publishing:
-            stamp = self.probe.node.get_clock().now().to_msg()
+            stamp_ns = self.probe.node.get_clock().now().nanoseconds
             n = len(self.names)
-            self.pub.publish(joint_state_msg(self.names, self.position, [0.0] * n, [0.0] * n,
-                                             stamp))
+            self.pub.publish(MSG.joint_state(stamp_ns, self.names, self.position, [0.0] * n,
+                                             [0.0] * n))
             self.last_state_s = time.monotonic()
 
     def _on_command(self, msg):
@@ -175,7 +175,7 @@ def test_pose_and_camera_observations_reach_the_policy(probe, tmp_path):
 
     from diagnostic_msgs.msg import DiagnosticArray
     from geometry_msgs.msg import PoseStamped
-    from lam_ros.nodes.common import image_msg, pose_msg
+    from lam_ros.nodes.common import MSG
     config = PolicyConfig(joint_names=JOINT_NAMES, obs_spec={
         'joint_pos': (8,), 'object_pose': (7,), 'rgb': (16, 16, 3)}, chunk_size=5, d_model=16,
         n_heads=2, n_layers=1, image_channels=(4, 4))
@@ -189,11 +189,11 @@ def test_pose_and_camera_observations_reach_the_policy(probe, tmp_path):
     probe.node.create_subscription(DiagnosticArray, '/inference_node/stats', stats.append, 10)
 
     def observe():
-        stamp = probe.node.get_clock().now().to_msg()
-        pose_pub.publish(pose_msg([0.5, 0.0, 0.02, 1.0, 0.0, 0.0, 0.0], 'panda_link0', stamp))
-        frame = image_msg(np.full((24, 32, 3), 100, dtype=np.uint8), stamp, 'camera')
-        frame.encoding = 'bgr8'
-        image_pub.publish(frame)
+        stamp_ns = probe.node.get_clock().now().nanoseconds
+        pose_pub.publish(MSG.pose_stamped(stamp_ns, 'panda_link0',
+                                          [0.5, 0.0, 0.02, 1.0, 0.0, 0.0, 0.0]))
+        image_pub.publish(MSG.image(stamp_ns, 'camera', np.full((24, 32, 3), 100, np.uint8),
+                                    'bgr8'))
 
     probe.node.create_timer(0.05, observe)
     node = NodeProcess('inference_node', {'checkpoint': str(path), 'autostart': True,
