@@ -75,7 +75,7 @@ setup(
         'ros': [
             'ros-rclpy', 'ros-rmw-fastrtps-cpp', 'ros-ament-index-python', 'ros-std-msgs',
             'ros-std-srvs', 'ros-sensor-msgs', 'ros-geometry-msgs', 'ros-trajectory-msgs',
-            'ros-rosgraph-msgs',
+            'ros-rosgraph-msgs', 'ros-diagnostic-msgs',
         ],
         'dev': [
             'pytest', 'hypothesis', 'flake8', 'pydocstyle', 'ros-ament-flake8', 'ros-ament-pep257',

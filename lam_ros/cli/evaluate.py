@@ -21,6 +21,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument('--task', default='', choices=('',) + TASK_NAMES, metavar='TASK',
                         help=f'one of {", ".join(TASK_NAMES)} (default: the task stored in the '
                              'checkpoint)')
+    parser.add_argument('--env', default='', metavar='MODULE:FACTORY',
+                        help='a gymnasium env factory following docs/env_contract.md instead '
+                             'of the lam_ros task')
     parser.add_argument('--episodes', type=int, default=100, help='episodes (default: 100)')
     parser.add_argument('--seed', type=int, default=EVAL_SEED_START,
                         help=f'env seed of the first episode; episode i uses seed + i (default: '
@@ -50,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         print(f'error: {err}', file=sys.stderr)
         return 2
     task = args.task or (document.get('metadata') or {}).get('task') or ''
+    task = task or ('custom' if args.env else '')
     if not task:
         from lam_ros.description import TASK_NAMES
         print(f'error: the checkpoint does not name its task; pass --task with one of '
@@ -61,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
                                      args.query_every, args.ensemble_decay, args.device,
                                      video_path=args.gif or None,
                                      video_episodes=args.video_episodes,
-                                     on_episode=lambda record: done(record['success']))
+                                     on_episode=lambda record: done(record['success']),
+                                     env_factory=args.env or None)
     except (ValueError, CheckpointError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2

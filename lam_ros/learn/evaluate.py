@@ -72,7 +72,8 @@ def evaluate_policy(checkpoint_or_model: Union[str, TransformerPolicy], task: st
                     ensemble_decay: float = 0.01, device: str = 'cpu',
                     video_path: Optional[str] = None, video_episodes: int = 2,
                     on_episode: Optional[Callable[[Dict[str, Any]], None]] = None,
-                    gate_config: Optional[GateConfig] = None) -> Dict[str, Any]:
+                    gate_config: Optional[GateConfig] = None,
+                    env_factory: Union[str, Callable[[], Any], None] = None) -> Dict[str, Any]:
     """
     Roll the policy out for seeded episodes; return success rate and statistics.
 
@@ -80,7 +81,8 @@ def evaluate_policy(checkpoint_or_model: Union[str, TransformerPolicy], task: st
     mean_time_to_success_s, mean_policy_ms (one policy call) and per-episode records.
     video_path (.gif, or .mp4 when imageio is installed) records the first video_episodes.
     Actions pass the command gate (``gate_config``); ``clipped_steps`` counts the steps it
-    changed.
+    changed. env_factory ('package.module:factory' or a callable, docs/env_contract.md)
+    replaces the lam_ros task env; task then only labels the result.
     """
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise ValueError(f'episodes must be a positive int, got {episodes!r}')
@@ -88,10 +90,14 @@ def evaluate_policy(checkpoint_or_model: Union[str, TransformerPolicy], task: st
         raise ValueError(f'video_path must end in .gif or .mp4, got {video_path!r}')
     model, metadata = _load(checkpoint_or_model, device)
     trained_task = metadata.get('task')
-    if trained_task and trained_task != task:
+    if trained_task and trained_task != task and env_factory is None:
         raise ValueError(f'the checkpoint was trained on task {trained_task!r}, not {task!r}')
     runner = PolicyRunner(model, query_every=query_every, ensemble_decay=ensemble_decay)
-    env = make_eval_env(model, task, render=bool(video_path))
+    if env_factory is None:
+        env = make_eval_env(model, task, render=bool(video_path))
+    else:
+        from lam_ros.learn.rl.envs import open_env
+        env = open_env(env_factory, model.config.joint_names, model.config.obs_spec)
     dt = 1.0 / model.config.control_rate_hz
     # The env's action space is the robot description's limits; the gate adds the rest.
     gate = CommandGate(load_robot(model.config.robot).joint_limits(model.config.joint_names),

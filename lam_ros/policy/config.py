@@ -32,9 +32,14 @@ class PolicyConfig:
     n_heads: int = 4
     """Attention heads; must divide d_model."""
     n_layers: int = 2
-    """Transformer blocks."""
+    """Encoder blocks (self-attention over the observation tokens)."""
     ff_mult: int = 4
-    """Width of the feed-forward layer as a multiple of d_model."""
+    """Width of the encoder's feed-forward layers as a multiple of d_model."""
+    n_decoder_layers: int = 1
+    """Decoder blocks, in which the action queries attend to the encoded observations."""
+    decoder_ff_mult: int = 1
+    """Width of the decoder's feed-forward layers as a multiple of d_model (kept small: they
+    run once per action query)."""
     dropout: float = 0.1
     """Dropout probability in attention and feed-forward layers, in [0, 1)."""
     head: str = 'regression'
@@ -114,7 +119,7 @@ class PolicyConfig:
                     f'obs_spec[{key!r}] = {shape} must be a 1-D shape such as (8,); only '
                     f'{sorted(IMAGE_KEYS)} may be images')
         _positive_ints(self, ('history_len', 'chunk_size', 'd_model', 'n_heads', 'n_layers',
-                              'ff_mult', 'image_grid'))
+                              'ff_mult', 'n_decoder_layers', 'decoder_ff_mult', 'image_grid'))
         if self.d_model % self.n_heads:
             raise ValueError(
                 f'd_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})')
