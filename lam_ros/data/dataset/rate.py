@@ -3,7 +3,7 @@ The policy rate of a dataset: asked for, recorded in ``dataset.yaml``, or read o
 
 A policy steps at the rate its commands were sent, so the rate a dataset is built at comes, in
 this order, from the user (``--rate-hz``), from the recording's ``dataset.yaml``
-(``rates.control_rate_hz``), or from the bags themselves: the median interval between
+(``rates.control_rate_hz``), or from the bags themselves: the typical interval between
 consecutive commands. Only when none of these is known does the robot description's control
 rate apply. Any disagreement between what is asked and what was recorded is a warning, so a
 dataset never silently resamples 25 Hz commands at 20 Hz.
@@ -23,9 +23,9 @@ class CommandRate:
     """The command rate measured in the bags."""
 
     rate_hz: float
-    """Commands per second: 1 / the median interval between consecutive commands."""
+    """Commands per second: 1 / the typical interval between consecutive commands (Hz)."""
     interval_ms: float
-    """That median interval (ms)."""
+    """That interval (ms)."""
     episodes: int
     """Episodes that had at least two commands to measure."""
 
@@ -43,30 +43,33 @@ class RateChoice:
 
 
 def _tidy(rate_hz: float) -> float:
-    """Round a measured rate to the whole number it almost is (24.98 -> 25.0), else 0.01 Hz."""
+    """Round a measured rate to the whole number it almost is (24.9 -> 25.0), else 0.1 Hz."""
     nearest = float(round(rate_hz))
     if nearest > 0 and abs(rate_hz - nearest) <= 0.01 * rate_hz:
         return nearest
-    return round(float(rate_hz), 2)
+    return round(float(rate_hz), 1)
 
 
 def detect_command_rate(command_times_ns: Sequence[np.ndarray]) -> Optional[CommandRate]:
     """
     Return the command rate over episodes' command stamps (ns), or None when unmeasurable.
 
-    Each episode's median interval (repeated stamps left out) is robust to jitter and to a
-    pause; the median over episodes is robust to an odd episode.
+    Per episode, the intervals within half and one and a half times the median (repeated
+    stamps and pauses left out) are averaged, which cancels jitter; the median over episodes
+    is robust to an odd episode.
     """
-    medians = []
+    intervals = []
     for times in command_times_ns:
         steps = np.diff(np.asarray(times, dtype=np.int64))
         steps = steps[steps > 0]
         if steps.size:
-            medians.append(float(np.median(steps)))
-    if not medians:
+            median = float(np.median(steps))
+            intervals.append(float(np.mean(steps[(steps > 0.5 * median)
+                                                 & (steps < 1.5 * median)])))
+    if not intervals:
         return None
-    interval_ns = float(np.median(medians))
-    return CommandRate(_tidy(1e9 / interval_ns), interval_ns * 1e-6, len(medians))
+    interval_ns = float(np.median(intervals))
+    return CommandRate(_tidy(1e9 / interval_ns), interval_ns * 1e-6, len(intervals))
 
 
 def _differs(a: float, b: float) -> bool:
@@ -80,7 +83,7 @@ def choose_rate(requested: Optional[float], recorded: Optional[float],
     Return the rate to build at: ``requested``, else ``recorded``, else ``measured``, else
     ``fallback`` (the robot description's), with a warning for every disagreement.
     """
-    seen = (f'the commands on {command_topic} arrive at {measured.rate_hz:g} Hz (median '
+    seen = (f'the commands on {command_topic} arrive at {measured.rate_hz:g} Hz (mean '
             f'interval {measured.interval_ms:.1f} ms over {measured.episodes} episodes)'
             if measured else '')
     if requested is not None:

@@ -240,7 +240,7 @@ def test_a_rate_that_differs_from_the_recording_is_a_warning(tmp_path):
     asked = build_dataset(tmp_path, mapping(), rate_hz=20.0)
     assert asked.rate_hz == 20.0 and len(asked.warnings) == 1
     assert asked.warnings[0].startswith(f'--rate-hz 20 differs from the recording: the '
-                                        f'commands on {CMD} arrive at 25 Hz (median interval '
+                                        f'commands on {CMD} arrive at 25 Hz (mean interval '
                                         '40.0 ms over 2 episodes)')
     # A dataset.yaml that disagrees with the bags wins, and says so.
     (tmp_path / 'dataset.yaml').write_text(yaml.safe_dump({
