@@ -80,8 +80,10 @@ def choose_rate(requested: Optional[float], recorded: Optional[float],
                 measured: Optional[CommandRate], command_topic: str,
                 fallback: float) -> RateChoice:
     """
-    Return the rate to build at: ``requested``, else ``recorded``, else ``measured``, else
-    ``fallback`` (the robot description's), with a warning for every disagreement.
+    Return the rate to build at, where it comes from, and a warning per disagreement.
+
+    ``requested`` wins, else ``recorded`` (``dataset.yaml``), else ``measured`` (the bags),
+    else ``fallback`` (the robot description's).
     """
     seen = (f'the commands on {command_topic} arrive at {measured.rate_hz:g} Hz (mean '
             f'interval {measured.interval_ms:.1f} ms over {measured.episodes} episodes)'
@@ -107,5 +109,5 @@ def choose_rate(requested: Optional[float], recorded: Optional[float],
         return RateChoice(measured.rate_hz, f'measured: {seen}')
     return RateChoice(float(fallback), "the robot description's control rate",
                       [f'no episode has two commands on {command_topic} to measure the rate; '
-                       f'building at the robot description\'s {fallback:g} Hz (pass --rate-hz '
+                       f"building at the robot description's {fallback:g} Hz (pass --rate-hz "
                        'to choose)'])

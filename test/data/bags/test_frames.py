@@ -8,7 +8,7 @@ from transforms3d import affines, euler, quaternions
 
 
 def random_pose(rng):
-    """A random pose [x, y, z, qw, qx, qy, qz]."""
+    """Return a random pose [x, y, z, qw, qx, qy, qz]."""
     return np.r_[rng.normal(size=3), euler.euler2quat(*rng.uniform(-np.pi, np.pi, 3))]
 
 

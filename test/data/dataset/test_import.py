@@ -32,10 +32,10 @@ BASE_IN_WORLD = np.r_[[0.1, -0.2, 0.8], euler.euler2quat(0.0, 0.0, np.pi / 2)]
 
 def mapping(**overrides) -> TopicMapping:
     """Return the mapping a user writes for this arm."""
-    fields = dict(joint_names=JOINTS, joint_state_topic=JS, command_topic=CMD,
-                  command_joint_names=COMMAND_ORDER, object_pose_topic=OBJ,
-                  goal_pose_topic=None, image_topic=None, depth_topic=None, success_topic=OK,
-                  gripper_joints=[], base_frame='base_link')
+    fields = {'joint_names': JOINTS, 'joint_state_topic': JS, 'command_topic': CMD,
+              'command_joint_names': COMMAND_ORDER, 'object_pose_topic': OBJ,
+              'goal_pose_topic': None, 'image_topic': None, 'depth_topic': None,
+              'success_topic': OK, 'gripper_joints': [], 'base_frame': 'base_link'}
     fields.update(overrides)
     return TopicMapping(**fields)
 
@@ -62,14 +62,14 @@ def matrix(pose):
 
 
 def in_base(pose_world):
-    """The expected pose in base_link, computed with matrices (not the code under test)."""
+    """Return the expected pose in base_link, computed with matrices (not the code under test)."""
     mat = np.linalg.inv(matrix(BASE_IN_WORLD)) @ matrix(pose_world)
     quat = quaternions.mat2quat(mat[:3, :3])
     return np.r_[mat[:3, 3], quat]
 
 
 def tf_static_record(parent, child, pose):
-    """A /tf_static message with one transform: the pose of child in parent."""
+    """Return a /tf_static record with one transform: the pose of child in parent."""
     t = m.TYPESTORE.types
     transform = t['geometry_msgs/msg/Transform'](
         translation=t['geometry_msgs/msg/Vector3'](x=pose[0], y=pose[1], z=pose[2]),

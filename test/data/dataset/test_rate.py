@@ -6,7 +6,7 @@ import pytest
 
 
 def stamps(rate_hz, n=50, jitter_s=0.0, seed=0):
-    """Command stamps (ns) at ``rate_hz`` with uniform jitter."""
+    """Return command times (ns) at ``rate_hz`` with uniform jitter."""
     rng = np.random.default_rng(seed)
     t = np.arange(n) / rate_hz + rng.uniform(-jitter_s, jitter_s, n)
     return np.round(np.sort(t) * 1e9).astype(np.int64)
