@@ -110,11 +110,29 @@ def test_train_on_a_bag_directory_uses_the_recorded_rate(bags, tmp_path, capsys)
     assert 'excluded 2 of 10 episodes (20%)' in err
     from lam_ros.policy import read_checkpoint_config
     assert read_checkpoint_config(run / 'last')['policy_config']['control_rate_hz'] == 25.0
+    run_documented_example(run / 'best', capsys)
     cache = bags / 'dataset_cache.safetensors'
     assert main(['train', '--dataset', str(cache), '--out', str(tmp_path / 'r2'),
                  '--rate-hz', '20']) == 2
     assert 'was built at 25 Hz, not --rate-hz 20' in capsys.readouterr().err
     assert main(argv[:3] + ['--out', str(tmp_path / 'r3'), '--strict']) == 1
+
+
+def run_documented_example(checkpoint: Path, capsys) -> None:
+    """Run the PolicyRunner example of docs/policy_runner.md and README on a checkpoint."""
+    pytest.importorskip('pybullet')
+    root = Path(__file__).resolve().parents[2]
+    code = {}
+    for doc in ('docs/policy_runner.md', 'README.md'):
+        text = (root / doc).read_text()
+        start = text.index('<!-- policy-runner-example -->')
+        block = text[start:text.index('<!-- /policy-runner-example -->')]
+        code[doc] = block.split('```python\n', 1)[1].split('```', 1)[0]
+    assert code['README.md'] == code['docs/policy_runner.md']
+    source = code['README.md'].replace("'runs/quickstart/bc_lift/best'", repr(str(checkpoint)))
+    assert str(checkpoint) in source
+    exec(compile(source, 'policy_runner_example', 'exec'), {})
+    assert 'success: ' in capsys.readouterr().out
 
 
 @pytest.mark.parametrize('command', [['train'], ['dataset', 'build'], ['dataset', 'info']])
