@@ -298,6 +298,8 @@ def build_dataset(source: PathLike, mapping: Optional[TopicMapping] = None,
                        detect_command_rate([r.streams['action'].times_ns for r in raws
                                             if 'action' in r.streams]),
                        mapping.command_topic, load_robot().control_rate_hz)
+    if not raws:
+        rate.warnings = []  # nothing to build: a rate that could not be measured is no news
     opts = replace(opts, rate_hz=rate.rate_hz)
     # The dataset observes every optional topic that any usable episode has.
     optional = ['gripper_width'] + list(mapping.observation_topics())

@@ -20,7 +20,7 @@ _HINTS: Dict[str, str] = {
     'interrupted episode': 'to use episodes a crash or Ctrl-C cut short',
     'discarded episode': 'the operator discarded them while recording',
     'gap': 'a larger value accepts longer silences on a required topic',
-    'pose frame': 'or record /tf_static with the bags',
+    'pose frame': 'declare the frame there, or record /tf_static with the bags',
     'unreadable': 'fix or convert the files named',
     'invalid data': 'fix the mapping (--mapping) or the bags; the reasons are listed above',
     'image size': 'record every episode with one camera size',
