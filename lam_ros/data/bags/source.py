@@ -239,9 +239,9 @@ def find_episodes(source: PathLike) -> List[EpisodeEntry]:
                 str(item['name']), root / str(item['name']), str(item.get('status', 'complete')),
                 None if success is None else bool(success)))
         return entries
-    if storage_files(root):
-        return [EpisodeEntry(root.name, root, problem=unreadable_reason(root))]
     bags = sorted(p for p in root.iterdir() if is_bag(p) or storage_files(p))
+    if not bags and storage_files(root):  # one bag whose metadata.yaml is missing
+        return [EpisodeEntry(root.name, root, problem=unreadable_reason(root))]
     if not bags:
         raise ValueError(f'{root} holds no rosbag2 bags (directories with metadata.yaml) and no '
                          'dataset.yaml')
