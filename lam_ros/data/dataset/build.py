@@ -12,6 +12,7 @@ and shapes and ``action`` (T, A).
 from dataclasses import asdict, dataclass, field, replace
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -23,6 +24,7 @@ from lam_ros.data.dataset.rate import choose_rate, detect_command_rate
 from lam_ros.data.dataset.stats import compute_stats, Stats
 from lam_ros.data.dataset.windows import Windows
 from lam_ros.description import load_robot
+from lam_ros.description.files import file_mode
 import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save_file
@@ -210,6 +212,7 @@ class Dataset:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + '.tmp')
         save_file(tensors, str(tmp), metadata={_META_KEY: json.dumps(meta)})
+        os.chmod(tmp, file_mode())  # safetensors creates it private (0600)
         tmp.replace(path)
 
     @staticmethod
