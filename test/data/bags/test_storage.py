@@ -1,5 +1,6 @@
 """Bags as users have them: sqlite3 or MCAP, split into several files, compressed, or broken."""
 
+import io
 from pathlib import Path
 import shutil
 
@@ -82,6 +83,28 @@ def write_compressed(path: Path, recs, mode: CompressionMode) -> Path:
     return path
 
 
+def rechunk_mcap(bag: Path, compression: str) -> None:
+    """Rewrite a bag's MCAP file with compressed chunks, as rosbag2's MCAP storage presets do."""
+    from mcap.reader import make_reader
+    from mcap.writer import CompressionType, Writer as McapWriter
+    path = next(bag.glob('*.mcap'))
+    out = io.BytesIO()
+    writer = McapWriter(out, compression=CompressionType[compression.upper()])
+    writer.start(profile='ros2', library='test')
+    schemas, channels = {}, {}
+    for schema, channel, message in make_reader(io.BytesIO(path.read_bytes())).iter_messages():
+        if schema.id not in schemas:
+            schemas[schema.id] = writer.register_schema(schema.name, schema.encoding,
+                                                        schema.data)
+        if channel.id not in channels:
+            channels[channel.id] = writer.register_channel(
+                channel.topic, channel.message_encoding, schemas[schema.id], channel.metadata)
+        writer.add_message(channels[channel.id], message.log_time, message.data,
+                           message.publish_time, message.sequence)
+    writer.finish()
+    path.write_bytes(out.getvalue())
+
+
 def check(raw):
     """Every message of records() is there, in order."""
     np.testing.assert_allclose(raw.streams['joint_pos'].values[:, 0], np.arange(101) / 50)
@@ -115,6 +138,16 @@ def test_zstd_compressed_bags_are_read(tmp_path, mode):
     bag = write_compressed(tmp_path / 'ep', records(), mode)
     if mode == CompressionMode.FILE:
         assert list(bag.glob('*.mcap.zstd'))
+    check(read_episode(find_episodes(bag)[0], mapping()))
+
+
+@pytest.mark.parametrize('compression', ['zstd', 'lz4'])
+def test_mcap_files_with_compressed_chunks_are_read(tmp_path, compression):
+    pytest.importorskip('mcap')
+    bag = write_bag(tmp_path / 'ep', records())
+    plain_size = next(bag.glob('*.mcap')).stat().st_size
+    rechunk_mcap(bag, compression)
+    assert next(bag.glob('*.mcap')).stat().st_size < plain_size
     check(read_episode(find_episodes(bag)[0], mapping()))
 
 
