@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 import math
 import os
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from lam_ros.data.dataset.build import Dataset
 from lam_ros.data.dataset.windows import Windows
@@ -238,8 +238,14 @@ def _resume(last_dir: str, model: TransformerPolicy, fingerprint: str) -> tuple:
 
 
 def train_bc(dataset: Dataset, policy_config: PolicyConfig, bc_config: Optional[BCConfig] = None,
-             out_dir: str = 'runs/bc', task: Optional[str] = None) -> BCResult:
-    """Train a policy by behaviour cloning into out_dir (resuming from out_dir/last if there)."""
+             out_dir: str = 'runs/bc', task: Optional[str] = None,
+             should_stop: Optional[Callable[[], bool]] = None) -> BCResult:
+    """
+    Train a policy by behaviour cloning into out_dir (resuming from out_dir/last if there).
+
+    When should_stop() turns true, last/ is written at the current step and the run returns
+    early (running again resumes it).
+    """
     cfg = bc_config or BCConfig()
     check_compatible(dataset, policy_config)
     if cfg.num_threads:
@@ -300,7 +306,8 @@ def train_bc(dataset: Dataset, policy_config: PolicyConfig, bc_config: Optional[
                 running[key] = running.get(key, 0.0) + float(out[key].detach())
             running['grad_norm'] = running.get('grad_norm', 0.0) + float(grad_norm)
             bar.update(1)
-            evaluate = step % cfg.eval_interval == 0 or step == cfg.steps
+            stop = bool(should_stop and should_stop())
+            evaluate = step % cfg.eval_interval == 0 or step == cfg.steps or stop
             if step % cfg.log_interval == 0 or evaluate:
                 row: Dict[str, Any] = {k: v / count for k, v in running.items()}
                 last_train = row['loss']
@@ -319,6 +326,8 @@ def train_bc(dataset: Dataset, policy_config: PolicyConfig, bc_config: Optional[
                 bar.set_postfix(loss=f'{row["loss"]:.4f}', **(
                     {'val': f'{row["val_loss"]:.4f}'} if row.get('val_loss') is not None
                     else {}))
+                if stop:
+                    break
     finally:
         bar.close()
         log.close()
