@@ -3,13 +3,14 @@
 import argparse
 from pathlib import Path
 import sys
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
-from lam_ros.data.bags.reader import EpisodeError, mapping_for_source, TopicMapping
-from lam_ros.data.bags.replay import load_episode
+COMMAND = 'dataset'
+HELP = 'build, inspect or replay recorded datasets'
 
 
-def _mapping(args: argparse.Namespace) -> TopicMapping:
+def _mapping(args: argparse.Namespace) -> Any:
+    from lam_ros.data.bags.reader import mapping_for_source, TopicMapping
     if args.mapping:
         return TopicMapping.from_yaml(args.mapping)
     return mapping_for_source(args.source)
@@ -26,6 +27,8 @@ def _print_summary(dataset) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
+    from lam_ros.cli._checks import output_file
+    output_file(args.out, '--out')
     from lam_ros.data.dataset.build import build_dataset, load_or_build
     mapping = _mapping(args)
     if args.force:
@@ -44,6 +47,8 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
+    from lam_ros.cli._checks import output_file
+    output_file(args.plot, '--plot', ('.png', '.pdf', '.svg'))
     from lam_ros.data.dataset.build import build_dataset, Dataset
     from lam_ros.data.dataset.report import plot_dataset
     if Path(args.source).is_file():
@@ -58,29 +63,32 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    from lam_ros.data.bags.reader import EpisodeError
+    from lam_ros.data.bags.replay import load_recording
     try:
-        times_ns, commands, mapping = load_episode(args.source, args.episode, _mapping(args))
+        recording = load_recording(args.source, args.episode, _mapping(args))
     except EpisodeError as exc:
         print(f'error: cannot replay {args.episode}: {exc}', file=sys.stderr)
         return 1
     try:
-        from lam_ros.nodes.replay_node import replay
+        from lam_ros.nodes.replay_node import describe_tracking, replay
     except ImportError as exc:
         print(f'error: replay needs rclpy and the ROS message packages ({exc}); source a ROS 2 '
               'install or pip install ros-rclpy ros-std-msgs ros-sensor-msgs '
               'ros-trajectory-msgs', file=sys.stderr)
         return 1
     try:
-        sent = replay(times_ns, commands, mapping.joint_names,
-                      command_topic=args.topic or mapping.command_topic,
-                      command_interface=args.interface, speed=args.speed,
-                      joint_state_topic=mapping.joint_state_topic,
-                      max_start_deviation=args.max_start_deviation,
-                      check_start_state=not args.no_state_check)
+        sent, report = replay(recording,
+                              command_topic=args.topic or recording.mapping.command_topic,
+                              command_interface=args.interface, speed=args.speed,
+                              max_start_deviation=args.max_start_deviation,
+                              check_start_state=not args.no_state_check,
+                              restore_scene=not args.no_scene, scene_node=args.scene_node)
     except RuntimeError as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 1
-    print(f'replayed {sent} commands of {args.episode}')
+    print(f'replayed {sent} commands of {args.episode}; scene {report["scene"]}; tracking '
+          f'error vs the recording: {describe_tracking(report)}')
     return 0
 
 
@@ -95,54 +103,88 @@ def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Na
     return run
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
+def _add_common(parser: argparse.ArgumentParser, building: bool = True) -> None:
+    from lam_ros.cli._checks import positive
     parser.add_argument('--mapping', metavar='YAML',
-                        help='topic mapping (see config/dataset_mapping.example.yaml); default: '
-                             'dataset.yaml topics or the sim defaults')
-    parser.add_argument('--rate-hz', type=float, default=None,
-                        help='policy rate (Hz; default: the control rate dataset.yaml recorded, '
-                             "else the robot description's)")
-    parser.add_argument('--max-gap-s', type=float, default=0.5,
-                        help='longest silence allowed on a required topic (s)')
-    parser.add_argument('--min-duration-s', type=float, default=1.0,
-                        help='shortest episode kept (s)')
+                        help='topic mapping (see config/dataset_mapping.example.yaml) '
+                             "(default: dataset.yaml's topics, else the robot description's)")
+    if not building:
+        return
+    parser.add_argument('--rate-hz', type=positive(float), default=None, metavar='HZ',
+                        help='dataset rate in Hz (default: the control rate dataset.yaml '
+                             "recorded, else the robot description's)")
+    parser.add_argument('--max-gap-s', type=positive(float), default=0.5, metavar='S',
+                        help='longest silence allowed on a required topic, in s (default: '
+                             '%(default)s)')
+    parser.add_argument('--min-duration-s', type=positive(float), default=1.0, metavar='S',
+                        help='shortest episode kept, in s (default: %(default)s)')
     parser.add_argument('--include-interrupted', action='store_true',
-                        help='also use episodes the recorder saved as interrupted')
+                        help='also use episodes the recorder saved as interrupted (default: '
+                             'off)')
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``dataset build|info|replay`` to the ``lam-ros`` command."""
-    parser = subparsers.add_parser('dataset', help='build, inspect or replay recorded datasets')
+    from lam_ros.cli._checks import positive
+    parser = subparsers.add_parser(
+        COMMAND, help=HELP,
+        description='Work with recorded datasets (a recorder output directory with '
+                    'dataset.yaml, a folder of rosbag2 bags from ros2 bag record, or one bag): '
+                    'build resamples them into a training cache, info summarises and plots '
+                    'them, replay sends one episode back to a robot or sim_node.')
     sub = parser.add_subparsers(dest='dataset_command', metavar='ACTION')
     parser.set_defaults(func=lambda _args: (parser.print_help(), 2)[1])
 
-    build = sub.add_parser('build', help='resample bags into a training cache')
+    build = sub.add_parser('build', help='resample bags into a training cache',
+                           description='Resample every usable episode at the dataset rate '
+                                       'into one .safetensors cache (rebuilt only when the '
+                                       'bags or options change).')
     build.add_argument('source', help='recorder output dir, folder of bags, or one bag')
     build.add_argument('--out', required=True, metavar='CACHE',
                        help='cache file to write (.safetensors)')
-    build.add_argument('--force', action='store_true', help='rebuild even if the cache is fresh')
+    build.add_argument('--force', action='store_true',
+                       help='rebuild even if the cache is fresh (default: off)')
     _add_common(build)
     build.set_defaults(func=_guarded(_build))
 
-    info = sub.add_parser('info', help='summarise a source or a cache')
+    info = sub.add_parser('info', help='summarise a source or a cache',
+                          description='Print episode counts, durations, outcomes and what '
+                                      'was excluded; --plot draws the joint trajectories.')
     info.add_argument('source', help='bags (built on the fly) or a cache file')
-    info.add_argument('--plot', metavar='PNG', help='save a plot of the joint trajectories')
+    info.add_argument('--plot', metavar='PNG',
+                      help='save a plot of the joint trajectories, coloured by outcome')
     _add_common(info)
     info.set_defaults(func=_guarded(_info))
 
-    replay = sub.add_parser('replay', help="republish an episode's commands over ROS 2")
+    replay = sub.add_parser('replay', help="republish an episode's commands over ROS 2",
+                            description="Restore the episode's recorded scene in sim_node "
+                                        '(warns when there is none, e.g. on a real robot), '
+                                        'republish its commands at their timing and report '
+                                        'the tracking error against the recorded joint '
+                                        'states.')
     replay.add_argument('source', help='recorder output dir, folder of bags, or one bag')
     replay.add_argument('--episode', required=True, help='episode (bag directory) name')
     replay.add_argument('--topic', help="command topic (default: the mapping's)")
     replay.add_argument('--interface', choices=('forward', 'trajectory'), default='forward',
-                        help='Float64MultiArray (forward) or JointTrajectory (trajectory)')
-    replay.add_argument('--speed', type=float, default=1.0, help='time scale (1 = original)')
-    replay.add_argument('--max-start-deviation', type=float, default=0.1,
-                        help='refuse when the arm is further than this (rad or m per joint) '
-                             'from the first command')
+                        help='Float64MultiArray (forward) or JointTrajectory (trajectory) '
+                             '(default: %(default)s)')
+    replay.add_argument('--speed', type=positive(float), default=1.0,
+                        help='time scale, 1 = as recorded, 2 = twice as fast (default: '
+                             '%(default)s)')
+    replay.add_argument('--max-start-deviation', type=positive(float), default=0.1,
+                        metavar='RAD',
+                        help='refuse when the arm is further than this from the first command, '
+                             'in rad (m for fingers) per joint (default: %(default)s)')
     replay.add_argument('--no-state-check', action='store_true',
-                        help='start without comparing the first command with the joint state')
-    _add_common(replay)
+                        help='start without comparing the first command with the joint state '
+                             '(default: off)')
+    replay.add_argument('--no-scene', action='store_true',
+                        help='do not restore the recorded scene in the simulator (default: '
+                             'off)')
+    replay.add_argument('--scene-node', default='/sim_node', metavar='NODE',
+                        help='simulator whose restore_seed parameter restores the scene '
+                             '(default: %(default)s)')
+    _add_common(replay, building=False)
     replay.set_defaults(func=_guarded(_replay))
 
 

@@ -1,4 +1,5 @@
-"""Record demonstration episodes from ROS topics into one rosbag2 MCAP bag per episode.
+"""
+Record demonstration episodes from ROS topics into one rosbag2 MCAP bag per episode.
 
 Services (std_srvs/Trigger): ``~/start_episode``, ``~/stop_episode`` (saves; the outcome is
 the last value on ``success_topic``), ``~/discard_episode``. Optional joystick buttons do
@@ -9,21 +10,20 @@ Messages are taken raw (CDR bytes) and stamped with the node clock on arrival, a
 ``interrupted``: nothing recorded is lost, and the operator decides later whether to use it.
 """
 
+from functools import partial
 import importlib
 import json
-from functools import partial
 from typing import Any, Optional
-
-from rclpy.node import Node
-from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
-from rosbags.serde import SerdeError
-from std_msgs.msg import Bool, String
-from std_srvs.srv import Trigger
 
 from lam_ros.data.messages import IMAGE
 from lam_ros.data.recording.config import RecorderConfig
 from lam_ros.data.recording.recorder import DatasetRecorder, RecordingError
 from lam_ros.nodes.common import declare_config, run_node
+from rclpy.node import Node
+from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
+from rosbags.serde import SerdeError
+from std_msgs.msg import Bool, String
+from std_srvs.srv import Trigger
 
 
 def message_class(msgtype: str) -> Any:
@@ -67,6 +67,11 @@ class RecorderNode(Node):
         if cfg.joy_topic:
             self.create_subscription(message_class('sensor_msgs/msg/Joy'), cfg.joy_topic,
                                      self._on_joy, 10)
+        self._scene: Optional[dict] = None  # a sim scene that came since the last stop
+        if cfg.scene_topic:
+            self.create_subscription(String, cfg.scene_topic, self._on_scene, QoSProfile(
+                depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                durability=DurabilityPolicy.TRANSIENT_LOCAL, history=HistoryPolicy.KEEP_LAST))
         self.create_service(Trigger, '~/start_episode', self._srv(self._start))
         self.create_service(Trigger, '~/stop_episode', self._srv(self._stop))
         self.create_service(Trigger, '~/discard_episode', self._srv(self._discard))
@@ -105,6 +110,15 @@ class RecorderNode(Node):
         if self.recorder.recording:
             self._success = bool(msg.data)
 
+    def _on_scene(self, msg: String) -> None:
+        try:
+            scene = json.loads(msg.data)
+        except ValueError:
+            return
+        if isinstance(scene, dict):
+            self._scene = {k: scene[k] for k in ('seed', 'object_pose', 'goal_pose')
+                           if k in scene}
+
     def _on_joy(self, msg: Any) -> None:
         cfg, previous = self.config, self._joy_buttons
         self._joy_buttons = list(msg.buttons)
@@ -137,6 +151,9 @@ class RecorderNode(Node):
         if not self.recorder.recording:
             return False, 'no episode is being recorded; call ~/start_episode first'
         try:
+            if self._scene is not None:
+                self.recorder.set_scene(self._scene)
+                self._scene = None
             entry = self.recorder.stop_episode(self._success)
         except (RuntimeError, OSError) as exc:
             return False, str(exc)
@@ -182,7 +199,7 @@ class RecorderNode(Node):
 
 def main(args: Optional[list] = None) -> int:
     """Run the recorder until SIGINT, then save any open episode as interrupted."""
-    return run_node(RecorderNode, args)
+    return run_node(RecorderNode, args, configs=[('', RecorderConfig())])
 
 
 if __name__ == '__main__':
