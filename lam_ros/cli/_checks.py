@@ -17,9 +17,9 @@ CHECKPOINT_FILES = ('config.json', 'model.safetensors')
 
 
 def task_name(value: str) -> str:
-    """Argparse type of ``--task``: a known task, or an error listing the tasks."""
+    """Argparse type of ``--task``: a known task ('' for none), or an error listing them."""
     from lam_ros.description.task import TASK_NAMES
-    if value in TASK_NAMES:
+    if value in TASK_NAMES or value == '':
         return value
     hint = closest(value, TASK_NAMES)
     raise argparse.ArgumentTypeError(

@@ -83,7 +83,8 @@ def _replay(args: argparse.Namespace) -> int:
                               command_interface=args.interface, speed=args.speed,
                               max_start_deviation=args.max_start_deviation,
                               check_start_state=not args.no_state_check,
-                              restore_scene=not args.no_scene, scene_node=args.scene_node)
+                              restore_scene=not args.no_scene, scene_node=args.scene_node,
+                              episode=args.episode)
     except RuntimeError as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 1
@@ -152,7 +153,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                       'was excluded; --plot draws the joint trajectories.')
     info.add_argument('source', help='bags (built on the fly) or a cache file')
     info.add_argument('--plot', metavar='PNG',
-                      help='save a plot of the joint trajectories, coloured by outcome')
+                      help='save a plot of the joint trajectories, coloured by outcome '
+                           '(default: no plot)')
     _add_common(info)
     info.set_defaults(func=_guarded(_info))
 

@@ -25,7 +25,7 @@ def register(subparsers: Any) -> None:
                     'optionally camera) stamped with simulated time.')
     parser.add_argument('--task', required=True, type=task_name,
                         help=f'one of {", ".join(TASK_NAMES)}')
-    parser.add_argument('--episodes', type=positive(int), default=10,
+    parser.add_argument('--episodes', type=int, default=10,
                         help='episodes (default: %(default)s)')
     parser.add_argument('--seed', type=non_negative(int), default=0,
                         help='seed of the first episode; episode i uses seed + i (default: '
@@ -35,7 +35,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument('--output', required=True, metavar='DIR',
                         help='dataset directory; episodes are appended to an existing one')
     parser.add_argument('--camera', action='store_true',
-                        help='also record /camera/image_raw and /camera/camera_info')
+                        help='also record /camera/image_raw and /camera/camera_info '
+                             '(default: off)')
     size = [CameraConfig.width, CameraConfig.height]
     parser.add_argument('--camera-size', type=positive(int), nargs=2, default=size,
                         metavar=('WIDTH', 'HEIGHT'),

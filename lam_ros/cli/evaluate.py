@@ -40,11 +40,12 @@ def register(subparsers: Any) -> None:
                              '(default: %(default)s)')
     parser.add_argument('--gif', default='', metavar='PATH',
                         help='record the first episodes to this .gif (or .mp4 with imageio and '
-                             'imageio-ffmpeg installed)')
+                             'imageio-ffmpeg installed) (default: no video)')
     parser.add_argument('--video-episodes', type=non_negative(int), default=2,
                         help='episodes recorded with --gif (default: %(default)s)')
     parser.add_argument('--json', default='', metavar='PATH',
-                        help='write the full results (per-episode records included) here')
+                        help='write the full results (per-episode records included) here '
+                             '(default: not written)')
     parser.set_defaults(func=run)
 
 

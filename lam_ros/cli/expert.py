@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument('--noise', type=non_negative(float, 'm'), default=DEFAULT_NOISE_STD,
                         help='expert demonstration noise std in m (default: %(default)s)')
     parser.add_argument('--json', default='', metavar='PATH',
-                        help='also write the results to this JSON file')
+                        help='also write the results to this JSON file (default: not written)')
     parser.set_defaults(func=run)
 
 

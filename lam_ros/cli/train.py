@@ -19,6 +19,7 @@ CACHE_NAME = 'dataset_cache.safetensors'
 
 def register(subparsers: Any) -> None:
     """Add the ``train`` sub-command."""
+    from lam_ros.cli._checks import task_name
     from lam_ros.learn.bc import BCConfig
     from lam_ros.policy import PolicyConfig
     policy_defaults = {f.name: f.default for f in fields(PolicyConfig)}
@@ -32,7 +33,7 @@ def register(subparsers: Any) -> None:
                         help='a dataset cache (.safetensors from lam-ros dataset build) or a '
                              f'directory of bags (cached as DIR/{CACHE_NAME})')
     parser.add_argument('--out', required=True, metavar='RUN_DIR', help='run directory')
-    parser.add_argument('--task', default='', type=_task,
+    parser.add_argument('--task', default='', type=task_name,
                         help="task name stored in the checkpoint (default: dataset.yaml's)")
     parser.add_argument('--rate-hz', type=float, default=None,
                         help='policy rate when building from bags (default: the control rate '
@@ -69,7 +70,7 @@ def register(subparsers: Any) -> None:
             ('--device', 'device', str, "'auto', 'cpu' or 'cuda'")):
         opt.add_argument(flag, dest=key, type=kind, default=getattr(bc, key),
                          help=f'{what} (default: %(default)s)')
-    opt.add_argument('--no-progress', action='store_true', help='hide the progress bar')
+    opt.add_argument('--no-progress', action='store_true', help='hide the progress bar (default: shown)')
     parser.set_defaults(func=run)
 
 
@@ -106,11 +107,6 @@ def _task_of(source: str) -> str:
         from lam_ros.data.bags.reader import read_dataset_yaml
         return str((read_dataset_yaml(source) or {}).get('task') or '')
     return ''
-
-
-def _task(value: str) -> str:
-    from lam_ros.cli._checks import task_name
-    return task_name(value) if value else value
 
 
 @contextmanager

@@ -53,8 +53,9 @@ class ReplayConfig(ReplaySettings):
     parameter); without a simulator (a real robot) it warns and plays in the scene there is."""
     scene_node: str = '/sim_node'
     """Simulator node whose restore_seed parameter restarts a recorded episode's scene."""
-    scene_timeout_s: float = 2.0
-    """How long to look for scene_node before replaying without restoring (s)."""
+    scene_timeout_s: float = 5.0
+    """How long to look for scene_node before replaying without restoring (s); once a robot
+    subscribes to the commands and no such node is in the graph, one second is enough."""
 
 
 class ReplayNode(Node):
@@ -66,6 +67,7 @@ class ReplayNode(Node):
         super().__init__('replay_node', parameter_overrides=[
             Parameter(k, value=v) for k, v in overrides.items()])
         cfg = self.config = declare_config(self, ReplayConfig())
+        self._standalone = plan is None  # then the node reports; else its caller does
         if plan is None:
             if not cfg.source or not cfg.episode:
                 raise ValueError('set the source and episode parameters (a recorded dataset '
@@ -122,7 +124,12 @@ class ReplayNode(Node):
                                  'replaying in the scene there is now')
                 return False
             if not self._scene_client.service_is_ready():
-                if time.monotonic() - self._created < self.config.scene_timeout_s:
+                waited = time.monotonic() - self._created
+                names = {ns.rstrip('/') + '/' + n for n, ns in
+                         self.get_node_names_and_namespaces()}
+                robot_only = waited > 1.0 and node not in names and \
+                    self.output.pub.get_subscription_count() > 0
+                if waited < self.config.scene_timeout_s and not robot_only:
                     return True
                 pose = ', '.join(f'{v:.3f}' for v in (scene.get('object_pose') or [])[:3])
                 self._warn_scene(f'no simulator at {node} to restore the recorded scene (a '
@@ -178,7 +185,9 @@ class ReplayNode(Node):
             if self.recording is not None:
                 self.report['tracking'] = tracking_error(
                     self.recording, *self._track, speed=self.plan.settings.speed)
-                self.get_logger().info(f'tracking error: {describe_tracking(self.report)}')
+                if self._standalone:
+                    self.get_logger().info(
+                        f'tracking error: {describe_tracking(self.report)}')
             self.finished.set_result(self.plan.sent)
 
 
