@@ -70,7 +70,8 @@ def register(subparsers: Any) -> None:
             ('--device', 'device', str, "'auto', 'cpu' or 'cuda'")):
         opt.add_argument(flag, dest=key, type=kind, default=getattr(bc, key),
                          help=f'{what} (default: %(default)s)')
-    opt.add_argument('--no-progress', action='store_true', help='hide the progress bar (default: shown)')
+    opt.add_argument('--no-progress', action='store_true',
+                     help='hide the progress bar (default: shown)')
     parser.set_defaults(func=run)
 
 

@@ -7,9 +7,8 @@ import re
 import subprocess
 import sys
 
-import pytest
-
 from lam_ros.cli import build_parser, main
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 NODES = sorted(p.stem for p in (ROOT / 'lam_ros' / 'nodes').glob('*_node.py'))

@@ -8,9 +8,8 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from lam_ros.data.recording.demos import DemoConfig, record_demos
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ['--d-model', '16', '--heads', '2', '--layers', '1', '--history', '2', '--chunk', '4',

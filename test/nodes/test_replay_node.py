@@ -8,17 +8,15 @@ import time
 
 import numpy as np
 import pytest
-import yaml
 
 pytest.importorskip('rclpy')
 
+from lam_ros.data import messages as m  # noqa: E402, I100
+from lam_ros.data.bags.writer import write_bag  # noqa: E402
+from lam_ros.nodes.common import MSG  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 from std_msgs.msg import Float64MultiArray  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
-
-from lam_ros.data import messages as m  # noqa: E402
-from lam_ros.data.bags.writer import write_bag  # noqa: E402
-from lam_ros.nodes.common import MSG  # noqa: E402
 
 from .ros_harness import isolate_dds, Probe, ROOT  # noqa: E402
 
@@ -153,9 +151,10 @@ def test_a_bag_without_a_recorded_scene_replays_with_a_warning(probe, tmp_path):
 
 def test_replay_in_a_fresh_sim_node_restores_the_scene_and_grasps_again(probe, tmp_path):
     """A recorded lift demo (seed 7) replayed into a sim_node started at seed 0 lifts the cube."""
-    from std_msgs.msg import Bool, String
-
     from lam_ros.data.recording.demos import DemoConfig, record_demos
+    from std_msgs.msg import Bool, String
+    import yaml
+
     from .ros_harness import NodeProcess
     demos = tmp_path / 'demos'
     summary = record_demos(DemoConfig(task='lift', episodes=1, seed=7), demos)
