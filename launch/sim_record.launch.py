@@ -9,6 +9,7 @@ records 20 episodes (reset, start, stop on success or timeout) and then ends the
 e.g. ros2 launch lam_ros sim_record.launch.py source:=scripted episodes:=20 real_time_factor:=2
 """
 
+from lam_ros.description import TASK_NAMES
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, Shutdown
 from launch.conditions import IfCondition, UnlessCondition
@@ -30,7 +31,7 @@ def generate_launch_description() -> LaunchDescription:
                               description='Operator: keyboard, joy, scripted expert, or '
                                           'cartesian (TwistStamped on '
                                           '/teleop_node/delta_twist_cmds).'),
-        DeclareLaunchArgument('task', default_value='lift', choices=['lift', 'pick_place'],
+        DeclareLaunchArgument('task', default_value='lift', choices=list(TASK_NAMES),
                               description='Task to simulate and record.'),
         DeclareLaunchArgument('output_dir', default_value='lam_ros_demos',
                               description='Dataset directory (episodes are appended).'),

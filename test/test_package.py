@@ -85,15 +85,17 @@ def test_cli_entry_point_runs(prefix):
 
 
 def test_installed_package_finds_its_urdfs_without_ament_prefix_path(prefix, tmp_path):
-    """A pip-installed lam_ros builds its scene from share/lam_ros/urdf, outside the tree."""
+    """A pip-installed lam_ros finds share/lam_ros/urdf and its robot description there."""
     site = next(prefix.glob('lib/python*/site-packages'))
     env = {k: v for k, v in os.environ.items() if k != 'AMENT_PREFIX_PATH'}
     env['PYTHONPATH'] = str(site)
     code = ('import lam_ros.description.files as a; print(a.__file__); '
-            'print(a.urdf_path("table.urdf"))')
+            'print(a.urdf_path("table.urdf")); '
+            'from lam_ros.description import load_robot; print(load_robot().source)')
     result = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, env=env,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    module_file, urdf = result.stdout.split()
+    module_file, urdf, robot = result.stdout.split()
     assert module_file.startswith(str(site))
     assert urdf == str(prefix / 'share' / 'lam_ros' / 'urdf' / 'table.urdf')
+    assert robot == str(prefix / 'share' / 'lam_ros' / 'config' / 'robots' / 'panda.yaml')

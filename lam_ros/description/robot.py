@@ -12,7 +12,7 @@ pybullet-free: the URDF path is resolved only when asked for.
 ``load_robot('/path/to/arm.yaml')`` reads any file of the same shape.
 """
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 import functools
 import math
 import os
@@ -36,12 +36,12 @@ class GripperSpec:
 
     joint: str
     """Commanded gripper joint, one of ``joint_names`` (position in m per finger)."""
+    open_m: float
+    """Position of ``joint`` when the gripper is fully open (m)."""
+    closed_m: float
+    """Position of ``joint`` when the gripper is fully closed (m)."""
     mimic_joints: Tuple[str, ...] = ()
     """Joints that follow ``joint`` (published on the joint states, never commanded)."""
-    open_m: float = 0.04
-    """Position of ``joint`` when the gripper is fully open (m)."""
-    closed_m: float = 0.0
-    """Position of ``joint`` when the gripper is fully closed (m)."""
 
     @property
     def width_joints(self) -> Tuple[str, ...]:
@@ -57,31 +57,31 @@ class Frames:
     """Frame of every pose (object, goal, end effector): the robot base."""
     tool: str
     """Link whose pose is the end-effector pose (between the fingertips)."""
-    camera: str = 'camera_optical_frame'
+    camera: str
     """Frame id of camera images and camera info."""
 
 
 @dataclass(frozen=True)
 class Topics:
-    """Default topic of each role (absolute names; every node can still remap them)."""
+    """The topic of each role (absolute names; every node can still remap them)."""
 
-    joint_state: str = '/joint_states'
+    joint_state: str
     """``sensor_msgs/JointState`` of the arm."""
-    command: str = '/forward_position_controller/commands'
+    command: str
     """``std_msgs/Float64MultiArray`` position command (forward_command_controller)."""
-    trajectory_command: str = '/joint_trajectory_controller/joint_trajectory'
+    trajectory_command: str
     """``trajectory_msgs/JointTrajectory`` command (joint_trajectory_controller)."""
-    object_pose: str = '/object_pose'
+    object_pose: str
     """``geometry_msgs/PoseStamped`` of the manipulated object."""
-    goal_pose: str = '/goal_pose'
+    goal_pose: str
     """``geometry_msgs/PoseStamped`` of the task's goal (tasks with a goal)."""
-    success: str = '/task_success'
+    success: str
     """``std_msgs/Bool``: whether the task is accomplished."""
-    image: str = '/camera/image_raw'
+    image: str
     """``sensor_msgs/Image`` (rgb8) of the workspace camera."""
-    depth: str = '/camera/depth/image_raw'
+    depth: str
     """``sensor_msgs/Image`` (32FC1 m) depth of the workspace camera."""
-    camera_info: str = '/camera/camera_info'
+    camera_info: str
     """``sensor_msgs/CameraInfo`` of the workspace camera."""
 
     def topic_of(self, role: str) -> str:
@@ -120,11 +120,11 @@ class RobotDescription:
     ``package://lam_ros/<file>``, an absolute path, or a path relative to the YAML."""
     frames: Frames
     """Base, tool and camera frame ids."""
-    topics: Topics = field(default_factory=Topics)
-    """Default topic of each role."""
-    control_rate_hz: float = 20.0
+    topics: Topics
+    """The topic of each role."""
+    control_rate_hz: float
     """Rate of commands and policy steps (Hz): teleop, recording, datasets, training."""
-    home_pose: Tuple[float, ...] = ()
+    home_pose: Tuple[float, ...]
     """A comfortable start configuration in ``joint_names`` order (rad; gripper in m)."""
     source: str = ''
     """The YAML this description was read from ('' when built in code)."""
@@ -209,14 +209,16 @@ class RobotDescription:
             raise ValueError(f'{where}: expected a mapping of name, joint_names, gripper, urdf, '
                              f'frames, ..., got {type(data).__name__}')
         data = dict(data)
-        required = ('name', 'joint_names', 'gripper', 'urdf', 'frames', 'home_pose')
+        required = ('name', 'joint_names', 'gripper', 'urdf', 'frames', 'topics',
+                    'control_rate_hz', 'home_pose')
         _check_keys(where, data, cls, required=required, skip=('source',))
         for key, sub in (('gripper', GripperSpec), ('frames', Frames), ('topics', Topics)):
             if key in data:
                 value = data[key]
                 if not isinstance(value, Mapping):
                     raise ValueError(f'{where}: {key} must be a mapping, got {value!r}')
-                _check_keys(f'{where}: {key}', value, sub)
+                _check_keys(f'{where}: {key}', value, sub, required=[
+                    f.name for f in fields(sub) if f.name != 'mimic_joints'])
                 value = dict(value)
                 if 'mimic_joints' in value:
                     value['mimic_joints'] = tuple(value['mimic_joints'] or ())

@@ -16,7 +16,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def _write(path, **changes):
     with open(robot_yaml_path('panda')) as f:
         data = yaml.safe_load(f)
-    data.update(changes)
+    for key, value in changes.items():
+        if isinstance(value, dict) and key in data and not value.get('_replace'):
+            data[key] = dict(data[key], **value)
+        else:
+            data[key] = {k: v for k, v in value.items() if k != '_replace'} \
+                if isinstance(value, dict) else value
     path.write_text(yaml.safe_dump(data))
     return str(path)
 
@@ -48,8 +53,9 @@ def test_another_arm_is_one_yaml(tmp_path):
                     'type="prismatic"><limit lower="0" upper="0.05" velocity="0.1" '
                     'effort="5"/></joint></robot>')
     path = _write(tmp_path / 'arm.yaml', name='arm', urdf='arm.urdf', joint_names=['j1', 'g'],
-                  gripper={'joint': 'g', 'open_m': 0.05}, home_pose=[0.0, 0.05],
-                  control_rate_hz=50.0, topics={'joint_state': '/arm/joint_states'})
+                  gripper={'joint': 'g', 'open_m': 0.05, 'mimic_joints': []},
+                  home_pose=[0.0, 0.05], control_rate_hz=50.0,
+                  topics={'joint_state': '/arm/joint_states'})
     robot = load_robot(path)
     assert robot.name == 'arm' and robot.joint_names == ('j1', 'g')
     assert robot.state_joint_names == ('j1', 'g') and robot.arm_joint_names == ('j1',)
@@ -57,7 +63,7 @@ def test_another_arm_is_one_yaml(tmp_path):
     np.testing.assert_allclose(robot.joint_limits().upper, [1.0, 0.05])
     assert robot.control_rate_hz == 50.0
     assert robot.topics.joint_state == '/arm/joint_states'
-    assert robot.topics.command == '/forward_position_controller/commands'  # a default
+    assert robot.topics.command == '/forward_position_controller/commands'  # kept from the copy
     assert RobotDescription.from_dict(robot.to_dict()) == RobotDescription.from_dict(
         robot.to_dict())
     assert RobotDescription.from_dict(robot.to_dict()).joint_names == robot.joint_names
@@ -69,6 +75,7 @@ def test_another_arm_is_one_yaml(tmp_path):
     ({'home_pose': [0.0]}, 'home_pose needs 8 values'),
     ({'control_rate_hz': 0.0}, 'control_rate_hz must be a positive number'),
     ({'frames': {'base': 'b', 'tol': 't'}}, "frames: unknown keys \\['tol'\\]"),
+    ({'topics': {'_replace': True, 'joint_state': '/js'}}, 'topics: missing keys'),
     ({'gripper': {'joint': 'panda_finger_joint1', 'mimic_joints': ['panda_joint1']}},
      'must not be commanded'),
 ])
@@ -94,3 +101,13 @@ def test_the_description_imports_no_ros_torch_or_pybullet():
     result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True,
                             text=True, check=True)
     assert result.stdout.strip() == '[]'
+
+
+def test_the_rate_is_written_in_the_description_only(tmp_path):
+    """No code default stands behind a description: a YAML without a rate is an error."""
+    with open(robot_yaml_path('panda')) as f:
+        data = yaml.safe_load(f)
+    del data['control_rate_hz']
+    (tmp_path / 'norate.yaml').write_text(yaml.safe_dump(data))
+    with pytest.raises(ValueError, match="missing keys \\['control_rate_hz'\\]"):
+        load_robot(str(tmp_path / 'norate.yaml'))

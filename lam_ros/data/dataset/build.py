@@ -10,6 +10,7 @@ has ``obs[key]`` (T, ...) with the env's observation keys and shapes and ``actio
 from dataclasses import asdict, dataclass, field
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -20,6 +21,7 @@ from lam_ros.data.dataset.align import BuildOptions, EePoseFn, IMAGE_KEYS, resam
 from lam_ros.data.dataset.stats import compute_stats, Stats
 from lam_ros.data.dataset.windows import Windows
 from lam_ros.description import load_robot
+from lam_ros.description.files import file_mode
 import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save_file
@@ -190,6 +192,7 @@ class Dataset:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + '.tmp')
         save_file(tensors, str(tmp), metadata={_META_KEY: json.dumps(meta)})
+        os.chmod(tmp, file_mode())  # safetensors creates it private (0600)
         tmp.replace(path)
 
     @staticmethod

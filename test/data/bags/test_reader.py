@@ -164,7 +164,8 @@ def test_default_mapping_is_the_robot_descriptions(tmp_path):
     assert tuple(mapping.gripper_joints) == panda.gripper.width_joints
     data = yaml.safe_load(Path(robot_yaml_path('panda')).read_text())
     data.update(name='fr3', joint_names=[f'fr3_joint{i}' for i in range(1, 8)] + ['fr3_finger'],
-                gripper={'joint': 'fr3_finger'}, topics={'joint_state': '/franka/joint_states'})
+                gripper={'joint': 'fr3_finger', 'open_m': 0.04, 'closed_m': 0.0},
+                topics=dict(data['topics'], joint_state='/franka/joint_states'))
     (tmp_path / 'fr3.yaml').write_text(yaml.safe_dump(data))
     fr3 = TopicMapping.for_robot(str(tmp_path / 'fr3.yaml'), success_topic=None)
     assert fr3.joint_names[-1] == 'fr3_finger' and fr3.gripper_joints == ['fr3_finger']

@@ -42,6 +42,16 @@ def bags(tmp_path) -> Path:
     return tmp_path / 'bags'
 
 
+@pytest.mark.parametrize('umask', [0o022, 0o027])
+def test_cache_file_gets_the_umask_permissions(bags, tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        build_dataset(bags).save(tmp_path / 'cache.safetensors')
+    finally:
+        os.umask(old)
+    assert (tmp_path / 'cache.safetensors').stat().st_mode & 0o777 == 0o666 & ~umask
+
+
 def test_save_load_round_trip(bags, tmp_path):
     ds = build_dataset(bags)
     ds.save(tmp_path / 'cache.safetensors')

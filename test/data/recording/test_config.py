@@ -27,9 +27,11 @@ def test_empty_settings_are_the_robot_descriptions():
 
 def test_another_arm_changes_every_default(tmp_path: Path):
     data = yaml.safe_load(Path(robot_yaml_path('panda')).read_text())
-    data.update(name='arm2', joint_names=['a1', 'a2', 'grip'], gripper={'joint': 'grip'},
+    data.update(name='arm2', joint_names=['a1', 'a2', 'grip'],
+                gripper={'joint': 'grip', 'open_m': 0.05, 'closed_m': 0.0},
                 home_pose=[0.0, 0.0, 0.0], control_rate_hz=50.0,
-                topics={'joint_state': '/arm2/joint_states', 'command': '/arm2/commands'})
+                topics=dict(data['topics'], joint_state='/arm2/joint_states',
+                            command='/arm2/commands'))
     (tmp_path / 'arm2.yaml').write_text(yaml.safe_dump(data))
     cfg = RecorderConfig(robot=str(tmp_path / 'arm2.yaml')).resolved()
     assert cfg.robot == 'arm2' and cfg.joint_names == ['a1', 'a2', 'grip']
