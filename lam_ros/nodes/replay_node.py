@@ -125,10 +125,12 @@ class ReplayNode(Node):
                 return False
             if not self._scene_client.service_is_ready():
                 waited = time.monotonic() - self._created
-                names = {ns.rstrip('/') + '/' + n for n, ns in
-                         self.get_node_names_and_namespaces()}
-                robot_only = waited > 1.0 and node not in names and \
-                    self.output.pub.get_subscription_count() > 0
+                # Who takes the commands, once discovery has named them: no simulator there
+                # means a robot, and no reason to wait the whole timeout.
+                takers = {f'{i.node_namespace.rstrip("/")}/{i.node_name}' for i in
+                          self.get_subscriptions_info_by_topic(self.output.topic)}
+                robot_only = waited > 1.0 and takers and node not in takers and \
+                    not any('_NODE_NAME_UNKNOWN_' in t for t in takers)
                 if waited < self.config.scene_timeout_s and not robot_only:
                     return True
                 pose = ', '.join(f'{v:.3f}' for v in (scene.get('object_pose') or [])[:3])

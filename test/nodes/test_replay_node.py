@@ -152,6 +152,7 @@ def test_a_bag_without_a_recorded_scene_replays_with_a_warning(probe, tmp_path):
 def test_replay_in_a_fresh_sim_node_restores_the_scene_and_grasps_again(probe, tmp_path):
     """A recorded lift demo (seed 7) replayed into a sim_node started at seed 0 lifts the cube."""
     from lam_ros.data.recording.demos import DemoConfig, record_demos
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
     from std_msgs.msg import Bool, String
     import yaml
 
@@ -163,8 +164,10 @@ def test_replay_in_a_fresh_sim_node_restores_the_scene_and_grasps_again(probe, t
     scene = index['episodes'][0]['scene']
     assert scene['seed'] == 7 and len(scene['object_pose']) == 7
     scenes, success = [], []
+    latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
     probe.node.create_subscription(String, '/sim_node/scene',
-                                   lambda msg: scenes.append(json.loads(msg.data)), 10)
+                                   lambda msg: scenes.append(json.loads(msg.data)), latched)
     sim = NodeProcess('sim_node', {'task': 'lift', 'seed': 0})
     try:
         assert probe.spin_until(lambda: scenes, 30.0), sim.output()
