@@ -62,16 +62,6 @@ def closest(name: str, names: Iterable[str], n: int = 3) -> List[str]:
     return difflib.get_close_matches(name, names, n=n, cutoff=0.5)
 
 
-def unknown_name(kind: str, name: str, names: Sequence[str], where: str) -> str:
-    """Return 'no episode X in Y; closest: a, b (N in all)' for a name that is not there."""
-    hint = closest(name, names)
-    if hint:
-        return (f'no {kind} {name!r} in {where}; closest: {", ".join(hint)} '
-                f'({len(names)} in all)')
-    shown = ', '.join(list(names)[:5]) + (', ...' if len(names) > 5 else '')
-    return f'no {kind} {name!r} in {where}; it has {len(names)}: {shown}'
-
-
 def checkpoint_dir(path: str, flag: str = '--checkpoint') -> str:
     """Return ``path`` when it is a checkpoint directory; ValueError says which one to use."""
     if os.path.isfile(os.path.join(path, CHECKPOINT_FILES[0])):
@@ -100,14 +90,19 @@ def output_file(path: Optional[str], flag: str,
 
 
 def writable_dir(directory: str, flag: str, shown: Optional[str] = None) -> None:
-    """Check that ``directory`` exists or can be made, and is writable."""
+    """Make ``directory`` (the command would, a moment later) and check it is writable."""
     existing = os.path.abspath(directory)
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing):
         raise ValueError(f'{flag} {shown or directory}: {existing} is a file, not a folder')
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f'{flag} {shown or directory}: cannot write in {existing} '
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f'{flag} {shown or directory}: cannot create {directory}: '
+                         f'{err.strerror}') from err
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ValueError(f'{flag} {shown or directory}: cannot write in {directory} '
                          '(permission denied)')
 
 
