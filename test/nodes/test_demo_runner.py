@@ -63,6 +63,9 @@ def test_runner_records_two_episodes_and_exits(tmp_path):
     for entry in episodes:
         assert (out_dir / entry['name'] / 'metadata.yaml').is_file()
         assert entry['message_counts']['/joint_states'] > 50
+    # Each episode stores the scene sim_node published for it (seed 3, reset once per episode).
+    assert [e['scene']['seed'] for e in episodes] == [4, 5], episodes
+    assert all(len(e['scene']['object_pose']) == 7 for e in episodes)
     # The expert waited for the recording: the bag begins with the arm still and the cube on
     # the table. Only the first episode is checked: at real_time_factor 0 a CPU-starved
     # recorder can still hold messages of the previous episode when the next one starts.
