@@ -7,10 +7,9 @@ import yaml
 
 pytest.importorskip('rclpy')
 
-from rosbags.highlevel import AnyReader  # noqa: E402
-
-from lam_ros.data.messages import TYPESTORE  # noqa: E402
+from lam_ros.data.messages import TYPESTORE  # noqa: E402, I100
 from lam_ros.nodes.demo_runner_node import DemoRunnerConfig  # noqa: E402
+from rosbags.highlevel import AnyReader  # noqa: E402
 
 from .ros_harness import isolate_dds, NodeProcess  # noqa: E402
 
