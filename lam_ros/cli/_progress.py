@@ -9,7 +9,8 @@ def episode_progress(total: int, desc: str) -> Iterator[Callable[[bool], None]]:
     """
     Show a tqdm bar of ``total`` episodes; yield ``done(success)``, called once per episode.
 
-    The bar's postfix counts successes so far, e.g. ``success=7/9``.
+    The bar's postfix counts successes so far, e.g. ``success=7/9``. When the work fails,
+    the bar is wiped, so the error is the last thing on the terminal.
     """
     from tqdm import tqdm
     counts = {'ok': 0, 'n': 0}
@@ -20,4 +21,8 @@ def episode_progress(total: int, desc: str) -> Iterator[Callable[[bool], None]]:
             bar.set_postfix(success=f'{counts["ok"]}/{counts["n"]}')
             bar.update(1)
 
-        yield done
+        try:
+            yield done
+        except BaseException:
+            bar.leave = False
+            raise

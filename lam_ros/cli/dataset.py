@@ -5,6 +5,9 @@ from pathlib import Path
 import sys
 from typing import Any, Callable, Dict, Optional
 
+COMMAND = 'dataset'
+HELP = 'build, inspect or replay recorded datasets'
+
 
 def _mapping(args: argparse.Namespace) -> Any:
     from lam_ros.data.bags.reader import mapping_for_source, TopicMapping
@@ -45,6 +48,8 @@ def _print_summary(dataset: Any) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
+    from lam_ros.cli._checks import output_file
+    output_file(args.out, '--out')
     from lam_ros.data.dataset.build import build_dataset, load_or_build
     mapping = _mapping(args)
     if args.force:
@@ -60,6 +65,8 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
+    from lam_ros.cli._checks import output_file
+    output_file(args.plot, '--plot', ('.png', '.pdf', '.svg'))
     from lam_ros.data.dataset.build import build_dataset, Dataset
     from lam_ros.data.dataset.report import plot_dataset
     if Path(args.source).is_file():
@@ -75,30 +82,32 @@ def _info(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     from lam_ros.data.bags.reader import EpisodeError
-    from lam_ros.data.bags.replay import load_episode
+    from lam_ros.data.bags.replay import load_recording
     try:
-        times_ns, commands, mapping = load_episode(args.source, args.episode, _mapping(args))
+        recording = load_recording(args.source, args.episode, _mapping(args))
     except EpisodeError as exc:
         print(f'error: cannot replay {args.episode}: {exc}', file=sys.stderr)
         return 1
     try:
-        from lam_ros.nodes.replay_node import replay
+        from lam_ros.nodes.replay_node import describe_tracking, replay
     except ImportError as exc:
         print(f'error: replay needs rclpy and the ROS message packages ({exc}); source a ROS 2 '
               'install or pip install ros-rclpy ros-std-msgs ros-sensor-msgs '
               'ros-trajectory-msgs', file=sys.stderr)
         return 1
     try:
-        sent = replay(times_ns, commands, mapping.joint_names,
-                      command_topic=args.topic or mapping.command_topic,
-                      command_interface=args.interface, speed=args.speed,
-                      joint_state_topic=mapping.joint_state_topic,
-                      max_start_deviation=args.max_start_deviation,
-                      check_start_state=not args.no_state_check)
+        sent, report = replay(recording,
+                              command_topic=args.topic or recording.mapping.command_topic,
+                              command_interface=args.interface, speed=args.speed,
+                              max_start_deviation=args.max_start_deviation,
+                              check_start_state=not args.no_state_check,
+                              restore_scene=not args.no_scene, scene_node=args.scene_node,
+                              episode=args.episode)
     except RuntimeError as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 1
-    print(f'replayed {sent} commands of {args.episode}')
+    print(f'replayed {sent} commands of {args.episode}; scene {report["scene"]}; tracking '
+          f'error vs the recording: {describe_tracking(report)}')
     return 0
 
 
@@ -151,38 +160,66 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``dataset build|info|replay`` to the ``lam-ros`` command."""
-    parser = subparsers.add_parser('dataset', help='build, inspect or replay recorded datasets')
+    from lam_ros.cli._checks import positive
+    parser = subparsers.add_parser(
+        COMMAND, help=HELP,
+        description='Work with recorded datasets (a recorder output directory with '
+                    'dataset.yaml, a folder of rosbag2 bags from ros2 bag record, or one bag): '
+                    'build resamples them into a training cache, info summarises and plots '
+                    'them, replay sends one episode back to a robot or sim_node.')
     sub = parser.add_subparsers(dest='dataset_command', metavar='ACTION')
     parser.set_defaults(func=lambda _args: (parser.print_help(), 2)[1])
 
-    build = sub.add_parser('build', help='resample bags into a training cache')
+    build = sub.add_parser('build', help='resample bags into a training cache',
+                           description='Resample every usable episode at the dataset rate '
+                                       'into one .safetensors cache (rebuilt only when the '
+                                       'bags or options change).')
     build.add_argument('source', help='recorder output dir, folder of bags, or one bag')
     build.add_argument('--out', required=True, metavar='CACHE',
                        help='cache file to write (.safetensors)')
-    build.add_argument('--force', action='store_true', help='rebuild even if the cache is fresh')
+    build.add_argument('--force', action='store_true',
+                       help='rebuild even if the cache is fresh (default: off)')
     _add_common(build)
     build.set_defaults(func=_guarded(_build))
 
-    info = sub.add_parser('info', help='summarise a source or a cache')
+    info = sub.add_parser('info', help='summarise a source or a cache',
+                          description='Print episode counts, durations, outcomes and what '
+                                      'was excluded; --plot draws the joint trajectories.')
     info.add_argument('source', help='bags (built on the fly) or a cache file')
-    info.add_argument('--plot', metavar='PNG', help='save a plot of the joint trajectories')
+    info.add_argument('--plot', metavar='PNG',
+                      help='save a plot of the joint trajectories, coloured by outcome '
+                           '(default: no plot)')
     _add_common(info)
     info.set_defaults(func=_guarded(_info))
 
-    replay = sub.add_parser('replay', help="republish an episode's commands over ROS 2")
+    replay = sub.add_parser('replay', help="republish an episode's commands over ROS 2",
+                            description="Restore the episode's recorded scene in sim_node "
+                                        '(warns when there is none, e.g. on a real robot), '
+                                        'republish its commands at their timing and report '
+                                        'the tracking error against the recorded joint '
+                                        'states.')
     replay.add_argument('source', help='recorder output dir, folder of bags, or one bag')
     replay.add_argument('--episode', required=True, help='episode (bag directory) name')
     replay.add_argument('--topic', help="command topic (default: the mapping's)")
     replay.add_argument('--interface', choices=('forward', 'trajectory'), default='forward',
                         help='Float64MultiArray (forward) or JointTrajectory (trajectory) '
                              '(default: %(default)s)')
-    replay.add_argument('--speed', type=float, default=1.0, metavar='SCALE',
-                        help='time scale, 2 plays twice as fast (default: %(default)s)')
-    replay.add_argument('--max-start-deviation', type=float, default=0.1, metavar='RAD_OR_M',
-                        help='refuse when the arm is further than this per joint from the '
-                             'first command, in rad (fingers: m) (default: %(default)s)')
+    replay.add_argument('--speed', type=positive(float), default=1.0,
+                        help='time scale, 1 = as recorded, 2 = twice as fast (default: '
+                             '%(default)s)')
+    replay.add_argument('--max-start-deviation', type=positive(float), default=0.1,
+                        metavar='RAD',
+                        help='refuse when the arm is further than this from the first command, '
+                             'in rad (m for fingers) per joint (default: %(default)s)')
     replay.add_argument('--no-state-check', action='store_true',
-                        help='start without comparing the first command with the joint state')
+                        help='start without comparing the first command with the joint state '
+                             '(default: off)')
+    replay.add_argument('--no-scene', action='store_true',
+                        help='do not restore the recorded scene in the simulator (default: '
+                             'off)')
+    replay.add_argument('--scene-node', default='/sim_node', metavar='NODE',
+                        help='simulator whose restore_seed parameter restores the scene '
+                             '(default: %(default)s)')
     add_mapping_flag(replay)
     replay.set_defaults(func=_guarded(_replay))
 

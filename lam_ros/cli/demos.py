@@ -9,41 +9,51 @@ import sys
 import time
 from typing import Any
 
+COMMAND = 'demos'
+HELP = 'record scripted-expert demonstrations into rosbag2 (MCAP) episodes'
+
 
 def register(subparsers: Any) -> None:
     """Add the ``demos`` sub-command."""
+    from lam_ros.cli._checks import non_negative, positive, task_name
     from lam_ros.description import CameraConfig, TASK_NAMES
+    from lam_ros.sim.expert import DEFAULT_NOISE_STD
     parser = subparsers.add_parser(
-        'demos', help='record scripted-expert demonstrations into rosbag2 (MCAP) episodes',
+        COMMAND, help=HELP,
         description='Run the scripted expert in PyBullet as fast as possible and write each '
                     'episode as a recorder bag (joint states, commands, poses, success, '
                     'optionally camera) stamped with simulated time.')
-    parser.add_argument('--task', required=True, choices=TASK_NAMES)
-    parser.add_argument('--episodes', type=int, default=10, help='episodes (default: 10)')
-    parser.add_argument('--seed', type=int, default=0,
-                        help='seed of the first episode; episode i uses seed + i (default: 0)')
-    parser.add_argument('--noise', type=float, default=0.005,
-                        help='expert demonstration noise std in m; 0.005 gives varied demos '
-                             'that behaviour cloning learns well (default: %(default)s)')
+    parser.add_argument('--task', required=True, type=task_name,
+                        help=f'one of {", ".join(TASK_NAMES)}')
+    parser.add_argument('--episodes', type=int, default=10,
+                        help='episodes (default: %(default)s)')
+    parser.add_argument('--seed', type=non_negative(int), default=0,
+                        help='seed of the first episode; episode i uses seed + i (default: '
+                             '%(default)s)')
+    parser.add_argument('--noise', type=non_negative(float, 'm'), default=DEFAULT_NOISE_STD,
+                        help='expert demonstration noise std in m (default: %(default)s)')
     parser.add_argument('--output', required=True, metavar='DIR',
                         help='dataset directory; episodes are appended to an existing one')
     parser.add_argument('--robot', default='', metavar='NAME_OR_YAML',
                         help='robot description: a name in config/robots/ (panda, xarm6) or a '
                              'YAML path (default: panda)')
     parser.add_argument('--camera', action='store_true',
-                        help='also record /camera/image_raw and /camera/camera_info')
+                        help='also record /camera/image_raw and /camera/camera_info '
+                             '(default: off)')
     size = [CameraConfig.width, CameraConfig.height]
-    parser.add_argument('--camera-size', type=int, nargs=2, default=size,
+    parser.add_argument('--camera-size', type=positive(int), nargs=2, default=size,
                         metavar=('WIDTH', 'HEIGHT'),
-                        help=f'camera image size (default: {size[0]} {size[1]})')
+                        help=f'camera image size in pixels (default: {size[0]} {size[1]})')
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Record the episodes; print episodes/min and the success rate."""
+    from lam_ros.cli._checks import writable_dir
     from lam_ros.cli._progress import episode_progress
     from lam_ros.data.recording.demos import DemoConfig, record_demos
     try:
+        writable_dir(args.output, '--output')
         cfg = DemoConfig(task=args.task, episodes=args.episodes, seed=args.seed,
                          noise_std_m=args.noise, camera=args.camera,
                          camera_width=args.camera_size[0], camera_height=args.camera_size[1],

@@ -6,58 +6,82 @@ import os
 import sys
 from typing import Any
 
+COMMAND = 'eval'
+HELP = 'evaluate a checkpoint by rollouts in PyBullet'
+
 
 def register(subparsers: Any) -> None:
     """Add the ``eval`` sub-command."""
-    from lam_ros.description import TASK_NAMES
+    from lam_ros.cli._checks import non_negative, positive, task_name
+    from lam_ros.description.task import TASK_NAMES
     from lam_ros.learn.evaluate import EVAL_SEED_START
     parser = subparsers.add_parser(
-        'eval', help='evaluate a checkpoint by rollouts in PyBullet',
+        COMMAND, help=HELP,
         description='Run seeded episodes of a task with the policy in the loop (the same '
                     'history, chunking and temporal ensembling as the inference node) and '
-                    'print the success rate with its 95 %% Wilson interval.')
+                    'print the success rate with its 95% Wilson interval.')
     parser.add_argument('--checkpoint', required=True, metavar='DIR',
                         help='checkpoint directory (e.g. RUN_DIR/best)')
-    parser.add_argument('--task', default='', choices=('',) + TASK_NAMES, metavar='TASK',
+    parser.add_argument('--task', default='', type=task_name, metavar='TASK',
                         help=f'one of {", ".join(TASK_NAMES)} (default: the task stored in the '
                              'checkpoint)')
     parser.add_argument('--env', default='', metavar='MODULE:FACTORY',
                         help='a gymnasium env factory following docs/env_contract.md instead '
-                             'of the lam_ros task')
-    parser.add_argument('--episodes', type=int, default=100, help='episodes (default: 100)')
+                             'of the lam_ros task (default: the lam_ros task)')
+    parser.add_argument('--episodes', type=positive(int), default=100,
+                        help='episodes (default: %(default)s)')
     parser.add_argument('--seed', type=int, default=EVAL_SEED_START,
-                        help=f'env seed of the first episode; episode i uses seed + i (default: '
-                             f'{EVAL_SEED_START}, far from the demo seeds 0, 1, ...)')
-    parser.add_argument('--query-every', type=int, default=1, metavar='N',
-                        help='run the policy every N control steps (default: 1)')
-    parser.add_argument('--ensemble-decay', type=float, default=0.01,
-                        help='temporal-ensembling weight decay; 0 = plain mean (default: 0.01)')
-    parser.add_argument('--device', default='cpu', help="'cpu', 'cuda' or 'auto' (default: cpu)")
+                        help='env seed of the first episode; episode i uses seed + i (default: '
+                             '%(default)s, far from the demo seeds 0, 1, ...)')
+    parser.add_argument('--query-every', type=positive(int), default=1, metavar='N',
+                        help='run the policy every N control steps (default: %(default)s)')
+    parser.add_argument('--ensemble-decay', type=non_negative(float), default=0.01,
+                        help='temporal-ensembling weight decay per step; 0 = plain mean '
+                             '(default: %(default)s)')
+    parser.add_argument('--device', default='auto',
+                        help="'auto' (cuda when present), 'cpu', 'cuda' or 'cuda:N' "
+                             '(default: %(default)s)')
     parser.add_argument('--gif', default='', metavar='PATH',
-                        help='record the first episodes to this .gif (or .mp4 with imageio)')
-    parser.add_argument('--video-episodes', type=int, default=2,
-                        help='episodes recorded with --gif (default: 2)')
+                        help='record the first episodes to this .gif (or .mp4 with imageio and '
+                             'imageio-ffmpeg installed) (default: no video)')
+    parser.add_argument('--video-episodes', type=non_negative(int), default=2,
+                        help='episodes recorded with --gif (default: %(default)s)')
     parser.add_argument('--json', default='', metavar='PATH',
-                        help='write the full results (per-episode records included) here')
+                        help='write the full results (per-episode records included) here '
+                             '(default: not written)')
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate; exit code 0 when every episode ran (whatever the success rate)."""
-    from lam_ros.cli._progress import episode_progress
-    from lam_ros.learn.evaluate import evaluate_policy
-    from lam_ros.policy import CheckpointError, read_checkpoint_config
+    from lam_ros.cli import _checks
     try:
-        document = read_checkpoint_config(args.checkpoint)
-    except CheckpointError as err:
+        _checks.checkpoint_dir(args.checkpoint)
+        _checks.video_file(args.gif)
+        _checks.output_file(args.json, '--json')
+    except ValueError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
-    task = args.task or (document.get('metadata') or {}).get('task') or ''
+    from lam_ros.cli._progress import episode_progress
+    from lam_ros.learn.evaluate import evaluate_policy
+    from lam_ros.policy import CheckpointError, read_checkpoint_config, resolve_device
+    try:
+        document = read_checkpoint_config(args.checkpoint)
+        resolve_device(args.device)
+    except (CheckpointError, ValueError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    trained = (document.get('metadata') or {}).get('task') or ''
+    task = args.task or trained
     task = task or ('custom' if args.env else '')
     if not task:
-        from lam_ros.description import TASK_NAMES
+        from lam_ros.description.task import TASK_NAMES
         print(f'error: the checkpoint does not name its task; pass --task with one of '
               f'{", ".join(TASK_NAMES)}', file=sys.stderr)
+        return 2
+    if trained and task != trained:
+        print(f'error: {args.checkpoint} was trained on task {trained!r}, not {task!r}; drop '
+              f'--task (or pass --task {trained})', file=sys.stderr)
         return 2
     try:
         with episode_progress(args.episodes, f'eval {task}') as done:

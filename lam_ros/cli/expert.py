@@ -6,41 +6,47 @@ import os
 import sys
 from typing import Any, Dict
 
+COMMAND = 'expert'
+HELP = 'run the scripted expert in PyBullet and print its success rate'
+
 
 def register(subparsers: Any) -> None:
     """Add the ``expert`` sub-command."""
+    from lam_ros.cli._checks import non_negative, positive, task_name
     from lam_ros.description import TASK_NAMES
     from lam_ros.sim.expert import DEFAULT_NOISE_STD
     parser = subparsers.add_parser(
-        'expert', help='run the scripted expert in PyBullet and print its success rate',
+        COMMAND, help=HELP,
         description='Run the scripted expert for seeded episodes of each task.')
-    parser.add_argument('--task', default='all', choices=list(TASK_NAMES) + ['all'],
-                        help='task to run (default: all)')
-    parser.add_argument('--episodes', type=int, default=100,
-                        help='episodes per task (default: 100)')
-    parser.add_argument('--seed', type=int, default=0,
-                        help='seed of the first episode; episode i uses seed + i (default: 0)')
-    parser.add_argument('--noise', type=float, default=DEFAULT_NOISE_STD,
-                        help=f'demonstration noise std in m (default: {DEFAULT_NOISE_STD})')
+    parser.add_argument('--task', default='all',
+                        type=lambda v: v if v == 'all' else task_name(v),
+                        help=f'one of {", ".join(TASK_NAMES)} or all (default: %(default)s)')
+    parser.add_argument('--episodes', type=positive(int), default=100,
+                        help='episodes per task (default: %(default)s)')
+    parser.add_argument('--seed', type=non_negative(int), default=0,
+                        help='seed of the first episode; episode i uses seed + i (default: '
+                             '%(default)s)')
+    parser.add_argument('--noise', type=non_negative(float, 'm'), default=DEFAULT_NOISE_STD,
+                        help='expert demonstration noise std in m (default: %(default)s)')
     parser.add_argument('--robot', default='', metavar='NAME_OR_YAML',
                         help='robot description: a name in config/robots/ (panda, xarm6) or a '
                              'YAML path (default: panda)')
     parser.add_argument('--json', default='', metavar='PATH',
-                        help='also write the results to this JSON file')
+                        help='also write the results to this JSON file (default: not written)')
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate the expert per task; exit code 0 when every episode ran."""
+    from lam_ros.cli._checks import output_file
+    try:
+        output_file(args.json, '--json')
+    except ValueError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
     from lam_ros.cli._progress import episode_progress
     from lam_ros.description import TASK_NAMES
     from lam_ros.sim.expert import evaluate_expert
-    if args.episodes < 1:
-        print(f'--episodes must be >= 1, got {args.episodes}', file=sys.stderr)
-        return 2
-    if not args.noise >= 0:
-        print(f'--noise must be >= 0 (m), got {args.noise}', file=sys.stderr)
-        return 2
     from lam_ros.description import load_robot
     try:
         load_robot(args.robot or None)

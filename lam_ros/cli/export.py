@@ -7,11 +7,14 @@ from typing import Any
 
 DEFAULT_TOLERANCE = 1e-4
 
+COMMAND = 'export'
+HELP = 'export a checkpoint for deployment (ONNX, TorchScript, torch.export)'
+
 
 def register(subparsers: Any) -> None:
     """Add the ``export`` sub-command."""
     parser = subparsers.add_parser(
-        'export', help='export a checkpoint for deployment (ONNX, TorchScript, torch.export)',
+        COMMAND, help=HELP,
         description='Export the policy of a checkpoint (normalisation included: observations '
                     'in real units in, the chunk of joint targets out) and check each file '
                     'against the PyTorch model on random inputs. The inference node runs the '

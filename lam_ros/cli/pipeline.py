@@ -10,22 +10,25 @@ from typing import Any, Dict, List
 
 import yaml
 
+COMMAND = 'pipeline'
+HELP = 'dataset -> BC -> RL -> evaluation -> export, from a params file'
+
 
 def register(subparsers: Any) -> None:
     """Add the ``pipeline`` sub-command."""
     parser = subparsers.add_parser(
-        'pipeline', help='dataset -> BC -> RL -> evaluation -> export, from a params file',
+        COMMAND, help=HELP,
         description='Run the training pipeline of trainer_node from its params file '
                     '(config/train.yaml layout: trainer_node: ros__parameters: ...). Running '
                     'it again resumes. The first Ctrl-C stops after saving the last '
                     'checkpoint; under torchrun every rank trains.')
     parser.add_argument('--config', default='', metavar='YAML',
-                        help='params file (e.g. config/train.yaml)')
-    parser.add_argument('--dataset', default=None, help="overrides the file's dataset")
+                        help='params file (e.g. config/train.yaml) (default: every parameter at its default)')
+    parser.add_argument('--dataset', default=None, help="overrides the file's dataset (default: the file's)")
     parser.add_argument('--output', default=None, metavar='RUN_DIR',
-                        help="overrides the file's output_dir")
+                        help="overrides the file's output_dir (default: the file's)")
     parser.add_argument('--set', action='append', default=[], metavar='NAME=VALUE',
-                        help='override one parameter (YAML value), e.g. --set bc_steps=500')
+                        help='override one parameter (YAML value), e.g. --set bc_steps=500 (default: none)')
     parser.set_defaults(func=run)
 
 

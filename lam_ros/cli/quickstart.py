@@ -16,16 +16,20 @@ import os
 import shlex
 from typing import Any, List
 
+COMMAND = 'quickstart'
+HELP = 'expert -> demos -> dataset -> behaviour cloning -> evaluation'
+
 
 def register(subparsers: Any) -> None:
     """Add the ``quickstart`` sub-command."""
+    from lam_ros.cli._checks import task_name
     from lam_ros.description import TASK_NAMES
     parser = subparsers.add_parser(
-        'quickstart', help='expert -> demos -> dataset -> behaviour cloning -> evaluation',
+        COMMAND, help=HELP,
         description=__doc__.split('\n\n')[1] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--task', default='lift', choices=TASK_NAMES,
-                        help='task to learn (default: %(default)s)')
+    parser.add_argument('--task', default='lift', type=task_name,
+                        help=f'task to learn: {", ".join(TASK_NAMES)} (default: %(default)s)')
     parser.add_argument('--out', default='runs/quickstart', metavar='DIR',
                         help='where demos, dataset, checkpoints and results go '
                              '(default: %(default)s)')
@@ -53,6 +57,11 @@ def run(args: argparse.Namespace) -> int:
     for name in ('expert_episodes', 'demos', 'eval_episodes'):
         if getattr(args, name) < 1:
             raise SystemExit(f'--{name.replace("_", "-")} must be >= 1')
+    from lam_ros.cli._checks import writable_dir
+    try:
+        writable_dir(args.out, '--out')
+    except ValueError as err:
+        raise SystemExit(f'error: {err}') from err
     out = args.out
     demos = os.path.join(out, f'demos_{args.task}')
     dataset = os.path.join(out, f'dataset_{args.task}.safetensors')

@@ -31,20 +31,23 @@ _FLAGS = (
     ('--device', 'device', str, "'auto', 'cpu' or 'cuda'"),
 )
 
+COMMAND = 'rl'
+HELP = 'fine-tune a BC checkpoint by reinforcement learning (PPO)'
+
 
 def register(subparsers: Any) -> None:
     """Add the ``rl`` sub-command."""
     from lam_ros.learn.rl import RLConfig
     defaults = RLConfig()
     parser = subparsers.add_parser(
-        'rl', help='fine-tune a BC checkpoint by reinforcement learning (PPO)',
+        COMMAND, help=HELP,
         description='Fine-tune the policy of a BC checkpoint by PPO, staying close to the '
                     'demonstrations (KL to the BC policy, BC loss on --demos). Writes '
                     'OUT/best (best evaluated), OUT/last (resume: run the same command '
                     'again; Ctrl-C saves it), metrics.csv and curves.png.')
     parser.add_argument('--checkpoint', required=True, metavar='DIR',
                         help='BC checkpoint directory (e.g. runs/bc_lift/best)')
-    parser.add_argument('--out', required=True, metavar='RUN_DIR', help='run directory')
+    parser.add_argument('--out', required=True, metavar='RUN_DIR', help='run directory (default: none, required)')
     parser.add_argument('--task', default='',
                         help="lift or pick_place (default: the checkpoint's task)")
     parser.add_argument('--env', default='', metavar='MODULE:FACTORY',
@@ -55,7 +58,7 @@ def register(subparsers: Any) -> None:
     for flag, key, kind, what in _FLAGS:
         parser.add_argument(flag, dest=key, type=kind, default=getattr(defaults, key),
                             help=f'{what} (default: %(default)s)')
-    parser.add_argument('--no-progress', action='store_true', help='hide the progress bar')
+    parser.add_argument('--no-progress', action='store_true', help='hide the progress bar (default: shown)')
     parser.set_defaults(func=run)
 
 

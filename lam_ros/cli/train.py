@@ -1,10 +1,15 @@
 """``lam-ros train``: behaviour cloning from recorded demonstrations into a run directory."""
 
 import argparse
+from contextlib import contextmanager
 from dataclasses import fields
 import os
+import signal
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
+
+COMMAND = 'train'
+HELP = 'train a policy by behaviour cloning'
 
 # What a robot also publishes over ROS; ee_pose is left out because a real arm only has it
 # through its own forward kinematics, and rgb/depth are opt-in (slower to train).
@@ -14,21 +19,22 @@ CACHE_NAME = 'dataset_cache.safetensors'
 
 def register(subparsers: Any) -> None:
     """Add the ``train`` sub-command."""
+    from lam_ros.cli._checks import task_name
     from lam_ros.cli.dataset import add_build_flags, add_mapping_flag
     from lam_ros.learn.bc import BCConfig
     from lam_ros.policy import PolicyConfig
     policy_defaults = {f.name: f.default for f in fields(PolicyConfig)}
     bc = BCConfig()
     parser = subparsers.add_parser(
-        'train', help='train a policy by behaviour cloning',
-        description='Train a Transformer policy on demonstrations. Running the same command '
-                    'again resumes from RUN_DIR/last. Writes RUN_DIR/best and RUN_DIR/last '
-                    '(checkpoints), metrics.csv and curves.png.')
+        'train', help=HELP,
+        description='Train a Transformer policy on demonstrations. Writes RUN_DIR/best and '
+                    'RUN_DIR/last (checkpoints), metrics.csv and curves.png. Ctrl-C saves '
+                    'RUN_DIR/last; running the same command again resumes from there.')
     parser.add_argument('--dataset', required=True, metavar='CACHE_OR_BAGS',
                         help='a dataset cache (.safetensors from lam-ros dataset build) or a '
                              f'directory of bags (cached as DIR/{CACHE_NAME})')
     parser.add_argument('--out', required=True, metavar='RUN_DIR', help='run directory')
-    parser.add_argument('--task', default='',
+    parser.add_argument('--task', default='', type=task_name,
                         help="task name stored in the checkpoint (default: dataset.yaml's)")
     parser.add_argument('--robot', default='', metavar='NAME_OR_YAML',
                         help="robot the policy commands (default: the dataset's); it must be "
@@ -70,7 +76,8 @@ def register(subparsers: Any) -> None:
             ('--device', 'device', str, "'auto', 'cpu' or 'cuda'")):
         opt.add_argument(flag, dest=key, type=kind, default=getattr(bc, key),
                          help=f'{what} (default: %(default)s)')
-    opt.add_argument('--no-progress', action='store_true', help='hide the progress bar')
+    opt.add_argument('--no-progress', action='store_true',
+                     help='hide the progress bar (default: shown)')
     parser.set_defaults(func=run)
 
 
@@ -120,12 +127,56 @@ def _task_of(source: str) -> str:
     return ''
 
 
+@contextmanager
+def stop_requests() -> Iterator[Dict[str, bool]]:
+    """
+    Turn the first SIGINT / SIGTERM into a stop request (``flag['stop']``) while inside.
+
+    A second SIGINT interrupts at once (KeyboardInterrupt), as without the handler.
+    """
+    flag = {'stop': False}
+
+    def handler(signum: int, _frame: Any) -> None:
+        if flag['stop'] and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        flag['stop'] = True
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield flag
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def saved_step(run_dir: str) -> Optional[int]:
+    """Return the step of RUN_DIR/last, None without a readable one."""
+    import json
+    try:
+        with open(os.path.join(run_dir, 'last', 'config.json'), encoding='utf-8') as stream:
+            return int((json.load(stream).get('metadata') or {}).get('step'))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
 def run(args: argparse.Namespace) -> int:
-    """Build the configs from the flags and train; exit code 0 on success."""
+    """Build the configs from the flags and train; exit code 0 on success, 130 on Ctrl-C."""
+    from lam_ros.cli._checks import writable_dir
+    try:
+        writable_dir(args.out, '--out')
+        if not os.path.exists(args.dataset):
+            raise ValueError(f'--dataset {args.dataset} does not exist')
+    except ValueError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
     from lam_ros.cli.dataset import build_options, report
     from lam_ros.learn.bc import BCConfig, train_bc
     from lam_ros.policy import PolicyConfig
+    start = saved_step(args.out)
     try:
+        bc_config = BCConfig(**{f.name: getattr(args, f.name) for f in fields(BCConfig)
+                                if hasattr(args, f.name)},
+                             progress=not args.no_progress and (start or 0) < args.steps)
         mapping = None
         if args.mapping:
             from lam_ros.data.bags.reader import TopicMapping
@@ -144,19 +195,31 @@ def run(args: argparse.Namespace) -> int:
         policy_config = PolicyConfig(joint_names=tuple(dataset.joint_names),
                                      obs_spec={k: spec[k] for k in keys},
                                      control_rate_hz=dataset.rate_hz, **policy)
-        bc_config = BCConfig(**{f.name: getattr(args, f.name) for f in fields(BCConfig)
-                                if hasattr(args, f.name)}, progress=not args.no_progress)
         task = args.task or _task_of(args.dataset) or None
         print(f'training on {len(dataset.episodes)} episodes ({dataset.num_steps} steps at '
               f'{dataset.rate_hz:g} Hz, {dataset.rate_source or "the cached rate"}), '
               f'observations {keys}, head {args.head}')
-        result = train_bc(dataset, policy_config, bc_config, args.out, task=task)
+        if start is not None and start < args.steps:
+            print(f'resuming from step {start} of {args.steps} ({os.path.join(args.out, "last")})')
+        with stop_requests() as flag:
+            result = train_bc(dataset, policy_config, bc_config, args.out, task=task,
+                              should_stop=lambda: flag['stop'])
     except ValueError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
+    last = result.last_checkpoint
+    if result.steps < args.steps:
+        print(f'interrupted at step {result.steps}; saved {last}; rerun the same command to '
+              'resume')
+        return 130
+    if result.steps == result.resumed_from:
+        print(f'already complete: {result.steps} of {args.steps} steps in {args.out}; to train '
+              f'further, rerun with a larger --steps (e.g. --steps {2 * args.steps}), which '
+              f'resumes from {last}')
+        return 0
     best = 'n/a' if result.best_val_loss is None else f'{result.best_val_loss:.4f}'
     print(f'done: {result.steps} steps ({result.steps - result.resumed_from} this session, '
           f'{result.wall_time_s:.0f} s), {result.num_parameters} parameters, best val loss '
-          f'{best}\ncheckpoints: {result.best_checkpoint} {result.last_checkpoint}\n'
+          f'{best}\ncheckpoints: {result.best_checkpoint} {last}\n'
           f'metrics: {result.metrics_csv} {result.curves_png}')
     return 0

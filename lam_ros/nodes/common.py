@@ -296,8 +296,7 @@ def declare_config(node: Node, config: Any, prefix: str = '',
     values = {}
     for f in fields(config):
         current = getattr(config, f.name)
-        if f.name in skip or is_dataclass(current) or f.default is MISSING and \
-                f.default_factory is MISSING and current is None:
+        if not _is_parameter(f, current, skip):
             values[f.name] = current
             continue
         value = declare_param(node, prefix + f.name, current, docs.get(f.name, ''),
@@ -312,6 +311,67 @@ def declare_config(node: Node, config: Any, prefix: str = '',
     except (TypeError, ValueError) as err:
         raise ValueError(f'invalid parameters for {type(config).__name__} on node '
                          f'{node.get_name()}: {err}') from err
+
+
+def _is_parameter(f: Any, current: Any, skip: Iterable[str]) -> bool:
+    """Return whether declare_config makes field ``f`` (value ``current``) a parameter."""
+    return not (f.name in skip or is_dataclass(current) or f.default is MISSING
+                and f.default_factory is MISSING and current is None)
+
+
+_TYPE_NAMES = {bool: 'bool', int: 'integer', float: 'double', str: 'string'}
+_UNITS = (('_hz', 'Hz'), ('_s', 's'), ('_m', 'm'), ('_rad', 'rad'), ('_m_s', 'm/s'),
+          ('_rad_s', 'rad/s'))
+
+
+def _type_name(value: Any, annotation: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        element = _element_type(annotation) or (type(value[0]) if value else str)
+        return _TYPE_NAMES.get(element, 'string') + '[]'
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def parameter_help(configs: Sequence[tuple]) -> list[str]:
+    """
+    Describe the parameters declare_config makes of ``(prefix, config[, skip])`` entries.
+
+    One entry per parameter: name, ROS type, unit (from the name's suffix: _hz, _s, _m,
+    _rad), default, then the field's docstring on the next line.
+    """
+    lines = []
+    for prefix, config, *skip in configs:
+        docs = field_docs(type(config))
+        hints = typing.get_type_hints(type(config))
+        for f in fields(config):
+            value = getattr(config, f.name)
+            if not _is_parameter(f, value, skip[0] if skip else ()):
+                continue
+            unit = next((u for suffix, u in sorted(_UNITS, key=lambda x: -len(x[0]))
+                         if f.name.endswith(suffix)), '')
+            shown = "''" if value == '' else list(value) if isinstance(value, tuple) else value
+            lines.append(f'  {prefix}{f.name} ({_type_name(value, hints.get(f.name))}'
+                         f'{", " + unit if unit else ""}, default: {shown})')
+            lines.extend(textwrap.wrap(docs.get(f.name, ''), 92, initial_indent=' ' * 6,
+                                       subsequent_indent=' ' * 6))
+    return lines
+
+
+def help_requested(args: Optional[list]) -> bool:
+    """Return whether the command line asks for --help (before any --ros-args)."""
+    argv = list(sys.argv[1:] if args is None else args)
+    if '--ros-args' in argv:
+        argv = argv[:argv.index('--ros-args')]
+    return '-h' in argv or '--help' in argv
+
+
+def node_help(name: str, doc: Optional[str], configs: Sequence[tuple]) -> str:
+    """Return a node's --help text: what it does and its parameters."""
+    text = [f'usage: ros2 run lam_ros {name} [--ros-args -p NAME:=VALUE ...]', '']
+    if doc:
+        text += [inspect.cleandoc(doc), '']
+    text.append('parameters (name (type, unit, default)):')
+    text += parameter_help(configs)
+    return '\n'.join(text)
 
 
 # ---- main() ----
@@ -354,9 +414,14 @@ def _build(node_factory: Callable[[], Node]) -> Node:
     return node
 
 
-def run_node(node_factory: Callable[[], Node], args: Optional[list] = None) -> int:
+def run_node(node_factory: Callable[[], Node], args: Optional[list] = None,
+             configs: Sequence[tuple] = ()) -> int:
     """
     Init rclpy, build the node, spin it until shutdown and clean up; return the exit status.
+
+    ``--help`` (or ``-h``) before any ``--ros-args`` prints the node's module docstring and
+    the parameters of ``configs`` (``(prefix, config instance[, skip])``, as given to
+    declare_config) and returns 0 without starting anything.
 
     One SIGINT (or an external shutdown) ends the spin quietly with status 0. Bad
     parameters, names or files at start-up (:data:`STARTUP_ERRORS`) and ``NodeFailed`` at
@@ -365,6 +430,10 @@ def run_node(node_factory: Callable[[], Node], args: Optional[list] = None) -> i
     """
     # SimNode -> sim_node: the executable's name, for an error before the node exists.
     name = re.sub(r'(?<!^)(?=[A-Z])', '_', getattr(node_factory, '__name__', 'node')).lower()
+    if help_requested(args):
+        module = sys.modules.get(getattr(node_factory, '__module__', ''))
+        print(node_help(name, getattr(module, '__doc__', None), configs))
+        return 0
     try:
         rclpy.init(args=args)
     except Exception as exc:  # e.g. a malformed --ros-args remapping or parameter

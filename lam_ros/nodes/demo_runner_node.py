@@ -168,7 +168,7 @@ class DemoRunnerNode(Node):
 
 def main(args: Optional[list] = None) -> int:
     """Record the configured number of episodes, then exit."""
-    return run_node(DemoRunnerNode, args)
+    return run_node(DemoRunnerNode, args, configs=[('', DemoRunnerConfig())])
 
 
 if __name__ == '__main__':

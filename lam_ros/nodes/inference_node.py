@@ -211,7 +211,7 @@ class InferenceNode(Node):
 
 def main(args: Optional[list] = None) -> int:
     """Run the inference node until shutdown."""
-    return run_node(InferenceNode, args)
+    return run_node(InferenceNode, args, configs=[('', InferenceConfig())])
 
 
 if __name__ == '__main__':

@@ -72,6 +72,11 @@ class RecorderNode(Node):
         if cfg.joy_topic:
             self.create_subscription(message_class('sensor_msgs/msg/Joy'), cfg.joy_topic,
                                      self._on_joy, 10)
+        self._scene: Optional[dict] = None  # a sim scene that came since the last stop
+        if cfg.scene_topic:
+            self.create_subscription(String, cfg.scene_topic, self._on_scene, QoSProfile(
+                depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                durability=DurabilityPolicy.TRANSIENT_LOCAL, history=HistoryPolicy.KEEP_LAST))
         self.create_service(Trigger, '~/start_episode', self._srv(self._start))
         self.create_service(Trigger, '~/stop_episode', self._srv(self._stop))
         self.create_service(Trigger, '~/discard_episode', self._srv(self._discard))
@@ -115,6 +120,15 @@ class RecorderNode(Node):
     def _on_success(self, msg: Bool) -> None:
         if self.recorder.recording:
             self._success = bool(msg.data)
+
+    def _on_scene(self, msg: String) -> None:
+        try:
+            scene = json.loads(msg.data)
+        except ValueError:
+            return
+        if isinstance(scene, dict):
+            self._scene = {k: scene[k] for k in ('seed', 'object_pose', 'goal_pose')
+                           if k in scene}
 
     def _on_joy(self, msg: Any) -> None:
         cfg, previous = self.config, self._joy_buttons
@@ -180,6 +194,9 @@ class RecorderNode(Node):
         if not self.recorder.recording:
             return False, 'no episode is being recorded; call ~/start_episode first'
         try:
+            if self._scene is not None:
+                self.recorder.set_scene(self._scene)
+                self._scene = None
             entry = self.recorder.stop_episode(self._success)
         except (RuntimeError, OSError) as exc:
             return False, str(exc)
@@ -229,7 +246,7 @@ class RecorderNode(Node):
 
 def main(args: Optional[list] = None) -> int:
     """Run the recorder until SIGINT, then save any open episode as interrupted."""
-    return run_node(RecorderNode, args)
+    return run_node(RecorderNode, args, configs=[('', RecorderConfig())])
 
 
 if __name__ == '__main__':

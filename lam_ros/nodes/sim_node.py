@@ -7,7 +7,10 @@ Publishes ``/joint_states`` (all joints), ``/object_pose``, ``/goal_pose`` (task
 Accepts ``/forward_position_controller/commands`` (Float64MultiArray, one value per joint in
 the robot description's order) and ``/joint_trajectory_controller/joint_trajectory``
 (JointTrajectory by joint name, linearly interpolated over ``time_from_start``).
-``~/reset`` (std_srvs/Trigger) starts a new randomised episode.
+``~/reset`` (std_srvs/Trigger) starts a new randomised episode; each episode's seed and
+initial object / goal poses go out on ``~/scene`` (std_msgs/String, JSON, latched), which
+``recorder_node`` stores in ``dataset.yaml``; setting the ``restore_seed`` parameter restarts
+the episode of that seed (``lam-ros dataset replay`` does, to replay in the recorded scene).
 
 One steady-clock timer runs at ``joint_state_rate_hz``; each tick asks
 ``lam_ros.sim.stream.SimClock`` how far the simulation owes the wall clock (times
@@ -18,6 +21,8 @@ the way, so 1 kHz state needs no 1 kHz physics timer. The node only translates m
 from __future__ import annotations
 
 from dataclasses import dataclass
+import json
+import random
 import time
 from typing import Any, Optional
 
@@ -30,10 +35,12 @@ from lam_ros.sim import make_env
 from lam_ros.sim.stream import (
     CAMERA_RATE_HZ, CommandRejected, POSE_RATE_HZ, Sample, sample_message, SIM_TOPICS, SimClock,
     SimDriver, SimStream, STATE_RATE_HZ)
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock as ClockMsg
-from std_msgs.msg import Float64MultiArray
+from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
@@ -45,7 +52,11 @@ class SimNodeConfig:
     task: str = 'lift'
     """Task to simulate: lift or pick_place."""
     seed: int = 0
-    """Seed of the first episode (later resets continue its random stream); -1 for random."""
+    """Seed of the first episode; after k resets the episode uses seed + k, so each scene can
+    be restored from its seed; -1 draws a random seed per episode."""
+    restore_seed: int = -1
+    """Set at run time (ros2 param set /sim_node restore_seed N) to restart the episode of
+    seed N, as lam-ros dataset replay does; -1: none."""
     joint_state_rate_hz: float = STATE_RATE_HZ
     """Rate of /joint_states and /clock (Hz of simulated time)."""
     physics_rate_hz: float = 240.0
@@ -109,7 +120,9 @@ class SimNode(Node):
             self.get_logger().warning(
                 f'physics_rate_hz {cfg.physics_rate_hz} < joint_state_rate_hz '
                 f'{cfg.joint_state_rate_hz}: joint states come at only {cfg.physics_rate_hz:g} Hz')
-        self.env.reset(seed=None if cfg.seed < 0 else cfg.seed)
+        self.episode = 0
+        self.episode_seed = self._seed_of(0)
+        self.env.reset(seed=self.episode_seed)
         stream = SimStream(self.env, cfg.joint_state_rate_hz, cfg.pose_rate_hz,
                            cfg.camera_rate_hz if cfg.camera_enabled else None, cfg.camera_depth)
         robot = load_robot(cfg.robot or None)
@@ -118,7 +131,6 @@ class SimNode(Node):
         self.driver = SimDriver(self.env, stream, robot.joint_names)
         self.driver.allow_partial_joints_goal = cfg.allow_partial_joints_goal
         self.clock = SimClock(cfg.real_time_factor, cfg.max_catch_up_s)
-        self.episode = 0
         self.commands_rejected = 0
         self._last_reject: dict = {}
         self._wall = Clock(clock_type=ClockType.STEADY_TIME)
@@ -133,6 +145,11 @@ class SimNode(Node):
         self.create_subscription(JointTrajectory, 'joint_trajectory_controller/joint_trajectory',
                                  self._on_trajectory, COMMAND_QOS)
         self.create_service(Trigger, '~/reset', self._on_reset)
+        self.scene_pub = self.create_publisher(String, '~/scene', QoSProfile(
+            depth=1, reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL))
+        self._publish_scene()
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         period_s = 1.0 / cfg.joint_state_rate_hz
         self.timer = self.create_timer(
             period_s / cfg.real_time_factor if cfg.real_time_factor > 0 else 0.0, self._tick,
@@ -166,13 +183,38 @@ class SimNode(Node):
         except CommandRejected as err:
             self._reject(err)
 
+    def _seed_of(self, episode: int) -> int:
+        if self.config.seed < 0:
+            return random.SystemRandom().randrange(2 ** 31)
+        return self.config.seed + episode
+
+    def _start_episode(self, seed: int) -> str:
+        self.episode_seed = seed
+        self._publish(self.driver.reset(seed=seed))
+        self._publish_scene()
+        message = f'episode {self.episode} of {self.config.task} started (seed {seed})'
+        self.get_logger().info(message)
+        return message
+
+    def _publish_scene(self) -> None:
+        from lam_ros.data.recording.demos import scene_of
+        scene = dict(scene_of(self.env, self.episode_seed), task=self.config.task,
+                     episode=self.episode)
+        self.scene_pub.publish(String(data=json.dumps(scene)))
+
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Any:
-        self._publish(self.driver.reset())
         self.episode += 1
+        response.message = self._start_episode(self._seed_of(self.episode))
         response.success = True
-        response.message = f'episode {self.episode} of {self.config.task} started'
-        self.get_logger().info(response.message)
         return response
+
+    def _on_set_parameters(self, params: list) -> SetParametersResult:
+        for param in params:
+            if param.name != 'restore_seed' or param.value is None or param.value < 0:
+                continue
+            self.episode += 1
+            self._start_episode(int(param.value))
+        return SetParametersResult(successful=True)
 
     def _tick(self) -> None:
         # A late tick publishes every sample it owes, so the rates hold on average even when
@@ -203,7 +245,7 @@ class SimNode(Node):
 
 def main(args: Optional[list] = None) -> int:
     """Run the simulator node until shutdown."""
-    return run_node(SimNode, args)
+    return run_node(SimNode, args, configs=[('', SimNodeConfig())])
 
 
 if __name__ == '__main__':

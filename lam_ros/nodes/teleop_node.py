@@ -185,7 +185,12 @@ class TeleopNode(Node):
 
 def main(args: Optional[list] = None) -> int:
     """Run the teleop node until shutdown."""
-    return run_node(TeleopNode, args)
+    from lam_ros.description import load_robot
+    joints = list(load_robot().joint_names)  # the node's default: the robot's joints
+    return run_node(TeleopNode, args, configs=[
+        ('', TeleopConfig()), ('twist.', TwistConfig()), ('keyboard.', KeyboardConfig()),
+        ('joy.', JoyConfig()),
+        ('leader.', LeaderConfig(follower_joints=joints), ('follower_joints',))])
 
 
 if __name__ == '__main__':

@@ -158,7 +158,8 @@ def main(args: Optional[list] = None) -> int:
     except ValueError as exc:
         print(f'trainer_node: {exc}', file=sys.stderr, flush=True)
         return 1
-    return run_node(TrainerNode, args)
+    return run_node(TrainerNode, args,
+                    configs=[('', PipelineConfig()), ('', TrainerNodeOptions())])
 
 
 if __name__ == '__main__':

@@ -16,8 +16,9 @@ import numpy as np
 
 _OPEN, _CLOSED = 1.0, 0.0
 
-DEFAULT_NOISE_STD = 0.01
-"""Default demonstration noise (m): waypoint scatter and smooth wander of the hand."""
+DEFAULT_NOISE_STD = 0.005
+"""Default demonstration noise (m): waypoint scatter and smooth wander of the hand; varied
+demonstrations that behaviour cloning learns well (lam-ros expert and lam-ros demos)."""
 
 
 @dataclass

@@ -7,10 +7,9 @@ import yaml
 
 pytest.importorskip('rclpy')
 
-from rosbags.highlevel import AnyReader  # noqa: E402
-
-from lam_ros.data.messages import TYPESTORE  # noqa: E402
+from lam_ros.data.messages import TYPESTORE  # noqa: E402, I100
 from lam_ros.nodes.demo_runner_node import DemoRunnerConfig  # noqa: E402
+from rosbags.highlevel import AnyReader  # noqa: E402
 
 from .ros_harness import isolate_dds, NodeProcess  # noqa: E402
 
@@ -63,6 +62,9 @@ def test_runner_records_two_episodes_and_exits(tmp_path):
     for entry in episodes:
         assert (out_dir / entry['name'] / 'metadata.yaml').is_file()
         assert entry['message_counts']['/joint_states'] > 50
+    # Each episode stores the scene sim_node published for it (seed 3, reset once per episode).
+    assert [e['scene']['seed'] for e in episodes] == [4, 5], episodes
+    assert all(len(e['scene']['object_pose']) == 7 for e in episodes)
     # The expert waited for the recording: the bag begins with the arm still and the cube on
     # the table. Only the first episode is checked: at real_time_factor 0 a CPU-starved
     # recorder can still hold messages of the previous episode when the next one starts.

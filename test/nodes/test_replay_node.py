@@ -1,5 +1,6 @@
 """``lam-ros dataset replay`` over real DDS: recorded commands republished at their timing."""
 
+import json
 import os
 import subprocess
 import sys
@@ -10,13 +11,12 @@ import pytest
 
 pytest.importorskip('rclpy')
 
+from lam_ros.data import messages as m  # noqa: E402, I100
+from lam_ros.data.bags.writer import write_bag  # noqa: E402
+from lam_ros.nodes.common import MSG  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 from std_msgs.msg import Float64MultiArray  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
-
-from lam_ros.data import messages as m  # noqa: E402
-from lam_ros.data.bags.writer import write_bag  # noqa: E402
-from lam_ros.nodes.common import MSG  # noqa: E402
 
 from .ros_harness import isolate_dds, Probe, ROOT  # noqa: E402
 
@@ -129,3 +129,84 @@ def test_replay_node_takes_the_episode_as_parameters(probe, tmp_path):
     assert len(received) == N_CMD
     rc, out = run_replay(probe, None, command=['-m', 'lam_ros.nodes.replay_node'])
     assert rc == 1 and 'set the source and episode parameters' in out, out
+
+
+def test_replay_with_no_robot_listening_says_so_once(probe, tmp_path):
+    write_episode(tmp_path / 'ep')
+    rc, out = run_replay(probe, tmp_path / 'ep', '--no-state-check')
+    assert rc == 1, out
+    assert out.count('no subscriber on the command topic') == 1, out
+    assert 'Traceback' not in out
+
+
+def test_a_bag_without_a_recorded_scene_replays_with_a_warning(probe, tmp_path):
+    write_episode(tmp_path / 'ep')
+    probe.node.create_subscription(Float64MultiArray, CMD, lambda _msg: None, 100)
+    rc, out = run_replay(probe, tmp_path / 'ep', state=command(0))
+    assert rc == 0, out
+    assert 'ep has no recorded scene' in out and 'scene not restored' in out, out
+    # The bag's arm stood still at the first command, and so did the probe's.
+    assert 'tracking error vs the recording: RMS 0.0000, max 0.0000' in out, out
+
+
+def test_replay_in_a_fresh_sim_node_restores_the_scene_and_grasps_again(probe, tmp_path):
+    """A recorded lift demo (seed 7) replayed into a sim_node started at seed 0 lifts the cube."""
+    from lam_ros.data.recording.demos import DemoConfig, record_demos
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from std_msgs.msg import Bool, String
+    import yaml
+
+    from .ros_harness import NodeProcess
+    demos = tmp_path / 'demos'
+    summary = record_demos(DemoConfig(task='lift', episodes=1, seed=7), demos)
+    assert summary['successes'] == 1
+    index = yaml.safe_load((demos / 'dataset.yaml').read_text())
+    scene = index['episodes'][0]['scene']
+    assert scene['seed'] == 7 and len(scene['object_pose']) == 7
+    scenes, success = [], []
+    latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    probe.node.create_subscription(String, '/sim_node/scene',
+                                   lambda msg: scenes.append(json.loads(msg.data)), latched)
+    sim = NodeProcess('sim_node', {'task': 'lift', 'seed': 0})
+    try:
+        assert probe.spin_until(lambda: scenes, 30.0), sim.output()
+        assert scenes[-1]['seed'] == 0 and scenes[-1]['object_pose'] != scene['object_pose']
+        probe.node.create_subscription(Bool, '/task_success',
+                                       lambda msg: success.append(msg.data), 10)
+        rc, out = run_replay(probe, demos, timeout_s=90.0, command=[
+            '-m', 'lam_ros.cli', 'dataset', 'replay', str(demos), '--episode',
+            'episode_000000'])
+        assert rc == 0, out + sim.output()
+        assert 'scene restored (seed 7)' in out, out
+        assert scenes[-1]['seed'] == 7
+        np.testing.assert_allclose(scenes[-1]['object_pose'], scene['object_pose'], atol=1e-5)
+        rms = float(out.split('tracking error vs the recording: RMS ')[1].split(',')[0])
+        assert rms < 0.05, out
+        assert any(success), 'the replay did not lift the cube again'
+    finally:
+        sim.stop()
+
+
+def test_replay_without_a_simulator_warns_that_the_scene_is_not_restored(probe, tmp_path):
+    from lam_ros.data.recording.demos import DemoConfig, record_demos
+    demos = tmp_path / 'demos'
+    record_demos(DemoConfig(task='lift', episodes=1, seed=3), demos)
+    probe.node.create_subscription(Float64MultiArray, CMD, lambda _msg: None, 100)
+    rc, out = run_replay(probe, demos, '--no-state-check', '--speed', '4', command=[
+        '-m', 'lam_ros.cli', 'dataset', 'replay', str(demos), '--episode', 'episode_000000',
+        '--no-state-check', '--speed', '4'])
+    assert rc == 0, out
+    assert 'no simulator at /sim_node to restore the recorded scene (a real robot?)' in out
+    assert 'the object started at [' in out and 'scene not restored' in out
+
+
+def test_a_mistyped_episode_names_the_closest(probe, tmp_path):
+    from lam_ros.data.recording.demos import DemoConfig, record_demos
+    demos = tmp_path / 'demos'
+    record_demos(DemoConfig(task='lift', episodes=2, seed=0), demos)
+    rc, out = run_replay(probe, demos, command=[
+        '-m', 'lam_ros.cli', 'dataset', 'replay', str(demos), '--episode', 'episode_1'])
+    assert rc == 2
+    assert out.strip() == (f"error: no episode 'episode_1' in {demos}; closest: "
+                           'episode_000001 (2 episodes)')

@@ -42,6 +42,9 @@ class RecorderConfig:
     success_topic: str = ''
     """std_msgs/msg/Bool; its last value in an episode is the episode's outcome; empty: the
     robot's."""
+    scene_topic: str = '/sim_node/scene'
+    """std_msgs/msg/String (JSON) with the simulated episode's seed and initial poses, which
+    dataset.yaml stores per episode so a replay can restore the scene; empty: none."""
     best_effort_topics: List[str] = field(default_factory=list)
     """Topics whose publishers are best-effort (subscribed best-effort, may drop)."""
     control_rate_hz: float = 0.0

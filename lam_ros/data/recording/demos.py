@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, Optional, Union
 from lam_ros.data import messages as m
 from lam_ros.data.recording.recorder import DatasetRecorder
 from lam_ros.description import CameraConfig, get_task, load_robot, TOPIC_TYPES
+from lam_ros.sim.expert import DEFAULT_NOISE_STD
 from lam_ros.sim.stream import (CAMERA_RATE_HZ, POSE_RATE_HZ, sample_message, SIM_TOPICS,
                                 SimDriver, SimStream, STATE_RATE_HZ)
 
@@ -29,7 +30,7 @@ class DemoConfig:
     """Number of episodes to record."""
     seed: int = 0
     """Seed of the first episode; episode i uses seed + i for the scene and the expert."""
-    noise_std_m: float = 0.01
+    noise_std_m: float = DEFAULT_NOISE_STD
     """Scripted expert's demonstration noise (m)."""
     joint_state_rate_hz: float = STATE_RATE_HZ
     """Rate of /joint_states in simulated time (sim_node's default)."""
@@ -102,6 +103,15 @@ def _run_episode(env: Any, expert: Any, cfg: DemoConfig, rec: DatasetRecorder) -
     return bool(env.is_success())
 
 
+def scene_of(env: Any, seed: Optional[int]) -> Dict[str, Any]:
+    """Return what restores the env's current scene: its seed and initial poses (rounded)."""
+    scene: Dict[str, Any] = {'seed': seed,
+                             'object_pose': [round(float(v), 6) for v in env.object_pose()]}
+    if env.task_spec.has_goal:
+        scene['goal_pose'] = [round(float(v), 6) for v in env.goal_pose]
+    return scene
+
+
 def record_demos(cfg: DemoConfig, output_dir: Union[str, Path],
                  on_episode: Optional[Callable[[int, bool], None]] = None) -> Dict[str, Any]:
     """
@@ -130,6 +140,7 @@ def record_demos(cfg: DemoConfig, output_dir: Union[str, Path],
                 env.reset(seed=cfg.seed + i)
                 expert.reset(seed=cfg.seed + i)
                 rec.start_episode()
+                rec.set_scene(scene_of(env, cfg.seed + i))
                 success = _run_episode(env, expert, cfg, rec)
                 results.append(rec.stop_episode(success))
                 if on_episode is not None:

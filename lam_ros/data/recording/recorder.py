@@ -275,6 +275,13 @@ class DatasetRecorder:
             self._last_flush = time.monotonic()
             return name
 
+    def set_scene(self, scene: Mapping[str, Any]) -> None:
+        """Store what restores the open episode's scene in sim (seed, initial poses)."""
+        with self._lock:
+            if self._entry is None:
+                raise RuntimeError('no episode is being recorded; no scene to set')
+            self._entry['scene'] = dict(scene)
+
     def write(self, topic: str, timestamp_ns: int, data: Any) -> Optional[str]:
         """
         Append one message (CDR bytes or a rosbags message) received at ``timestamp_ns``.

@@ -90,7 +90,7 @@ class RLConfig:
     """Seeded episodes per evaluation, from VALIDATION_SEED_START."""
     seed: int = 0
     """Seed of rollouts, sampling and the value head's initialisation."""
-    device: str = 'cpu'
+    device: str = 'auto'
     """'auto', 'cpu', 'cuda' or 'cuda:N' for the networks (envs always run on CPU)."""
     num_threads: int = 0
     """torch CPU threads; 0 keeps torch's default."""

@@ -1,7 +1,8 @@
 """Replay plans without ROS: start rules, timing, speed, and finding an episode."""
 
 from lam_ros.data import messages as m
-from lam_ros.data.bags.replay import load_episode, ReplayPlan, ReplaySettings
+from lam_ros.data.bags.replay import (load_episode, Recording, ReplayPlan, ReplaySettings,
+                                      tracking_error, unknown_episode)
 from lam_ros.data.bags.writer import write_bag
 import numpy as np
 import pytest
@@ -58,5 +59,34 @@ def test_load_episode_finds_the_commands_or_lists_the_episodes(tmp_path):
     times, commands, mapping = load_episode(str(tmp_path / 'ep'), 'ep')
     assert list(times) == [20, 21] and commands.shape == (2, 8)
     assert mapping.command_topic == cmd
-    with pytest.raises(ValueError, match=r"no episode 'zz' .* it has \['ep'\]"):
+    with pytest.raises(ValueError, match=r"no episode 'zz' .* it has 1: ep"):
         load_episode(str(tmp_path / 'ep'), 'zz')
+
+
+def test_a_missing_episode_names_the_closest_not_all():
+    names = [f'episode_{i:06d}' for i in range(50)]
+    text = unknown_episode('episode_3', names, 'demos')
+    assert text == "no episode 'episode_3' in demos; closest: episode_000003 (50 episodes)"
+    text = unknown_episode('nothing', names, 'demos')
+    assert text == ("no episode 'nothing' in demos; it has 50: episode_000000, episode_000001, "
+                    'episode_000002 ... episode_000049')
+
+
+def test_tracking_error_aligns_the_replay_with_the_recording_at_the_first_command():
+    joints = ['a', 'b']
+    mapping = type('Mapping', (), {'joint_names': joints})()
+    t_ns = np.arange(0, 2_000_000_000, 100_000_000) + 5_000_000_000
+    states = np.stack([np.linspace(0, 1, t_ns.size), np.zeros(t_ns.size)], axis=1)
+    rec = Recording(t_ns, states, mapping, t_ns, states)
+    # The same motion, sampled elsewhere, with joint b off by 0.02 throughout.
+    got_t = np.linspace(0, 1.9, 77)
+    got = np.stack([np.interp(got_t, (t_ns - t_ns[0]) * 1e-9, states[:, 0]),
+                    np.full(got_t.size, 0.02)], axis=1)
+    err = tracking_error(rec, got_t, got)
+    assert err['worst_joint'] == 'b' and err['max'] == pytest.approx(0.02)
+    assert err['per_joint_max'][0] == pytest.approx(0.0, abs=1e-9)
+    assert err['rms'] == pytest.approx(0.02 / np.sqrt(2))
+    # At double speed the replayed times are half the recorded ones.
+    err = tracking_error(rec, got_t / 2, got, speed=2.0)
+    assert err['per_joint_max'][0] == pytest.approx(0.0, abs=1e-9)
+    assert tracking_error(rec, [0.0], [[0.0, 0.0]]) is None
