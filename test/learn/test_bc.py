@@ -279,7 +279,7 @@ def test_an_arm_without_a_gripper_round_trips_through_recording_dataset_and_poli
                 rec.stop_episode(False)
     finally:
         env.close()
-    dataset = build_dataset(tmp_path / 'ds')
+    dataset = build_dataset(tmp_path / 'ds', include_failures=True)  # held still: no success
     assert dataset.joint_names == list(robot.joint_names)
     assert len(dataset.episodes) == 2, dataset.exclusions
     assert dataset.episodes[0].action.shape[1] == 7

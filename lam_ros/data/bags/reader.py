@@ -5,13 +5,15 @@ Sources and mappings are described in :mod:`lam_ros.data.bags.source`; its names
 re-exported here.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from lam_ros.data import messages
+from lam_ros.data.bags.frames import (BaseFrame, FrameError, static_edges, TF_MESSAGE,
+                                      TF_STATIC_TOPIC)
 from lam_ros.data.bags.source import (EpisodeEntry, find_episodes, is_bag, mapping_for_source,
-                                      read_dataset_yaml, TopicMapping)
+                                      read_dataset_yaml, storage_files, TopicMapping)
 import numpy as np
 from rosbags.highlevel import AnyReader, AnyReaderError
 from rosbags.rosbag2 import ReaderError
@@ -24,8 +26,19 @@ POSE_TYPES = ('geometry_msgs/msg/PoseStamped', 'geometry_msgs/msg/Pose')
 COMMAND_TYPES = (messages.FLOAT64_ARRAY, messages.JOINT_TRAJECTORY)
 
 
+FRAME_OPTION = 'frame_transforms in the --mapping YAML'
+
+
 class EpisodeError(Exception):
     """An episode cannot be used; the message is the reason shown in the exclusion report."""
+
+    def __init__(self, reason: str, kind: str = 'invalid data', option: str = '') -> None:
+        """Give the reason, the class of reason and the option that controls it, if any."""
+        super().__init__(' '.join(str(reason).split()))
+        self.kind = kind
+        """Short class of the reason ('too short', 'failed outcome', ...) for reports."""
+        self.option = option
+        """The option that decides this exclusion ('' when the data itself must change)."""
 
 
 @dataclass
@@ -131,11 +144,14 @@ def read_episode(entry: EpisodeEntry, mapping: TopicMapping,
 
     Only episodes whose ``dataset.yaml`` status is in ``statuses`` are read.
     """
+    if entry.problem:
+        raise EpisodeError(entry.problem, 'unreadable')
     if entry.status not in statuses:
+        option = '--include-interrupted' if entry.status == 'interrupted' else ''
         raise EpisodeError(f'status is {entry.status!r} in dataset.yaml (using '
-                           f'{", ".join(statuses)})')
+                           f'{", ".join(statuses)})', f'{entry.status} episode', option)
     if not is_bag(entry.path):
-        raise EpisodeError(f'no rosbag2 bag at {entry.path}')
+        raise EpisodeError(f'{entry.path}: no rosbag2 bag (no metadata.yaml)', 'unreadable')
     obs_topics = mapping.observation_topics()
     state_sel = _JointSelector(mapping.joint_names, mapping, 'joint state', allow_extra=True)
     cmd_sel = _JointSelector(mapping.joint_names, mapping, 'JointTrajectory command',
@@ -143,11 +159,14 @@ def read_episode(entry: EpisodeEntry, mapping: TopicMapping,
     rows: Dict[str, List[Any]] = {}
     times: Dict[str, List[int]] = {}
     success_values: List[bool] = []
+    pose_frames: Dict[str, set] = {}
+    tf_static: List[Any] = []
     try:
         reader = _open_reader(entry.path)
         reader.open()
     except Exception as exc:  # rosbags raises several unrelated types for unreadable bags
-        raise EpisodeError(f'cannot open bag: {exc}') from exc
+        raise EpisodeError(f'{entry.path / "metadata.yaml"}: cannot open the bag: {exc}',
+                           'unreadable') from exc
     try:
         by_topic = {c.topic: c for c in reader.connections}
         for topic in (mapping.joint_state_topic, mapping.command_topic):
@@ -164,6 +183,9 @@ def read_episode(entry: EpisodeEntry, mapping: TopicMapping,
                 key_of[topic] = key
         if mapping.success_topic in by_topic:
             key_of[mapping.success_topic] = 'success'
+        if by_topic.get(TF_STATIC_TOPIC) is not None \
+                and by_topic[TF_STATIC_TOPIC].msgtype == TF_MESSAGE:
+            key_of[TF_STATIC_TOPIC] = 'tf_static'
         wanted = [c for c in reader.connections if c.topic in key_of]
         for conn, stamp_ns, raw in reader.messages(connections=wanted):
             key = key_of[conn.topic]
@@ -173,6 +195,9 @@ def read_episode(entry: EpisodeEntry, mapping: TopicMapping,
             msg = _deserialize(reader, raw, conn.msgtype)
             if key == 'success':
                 success_values.append(bool(msg.data))
+                continue
+            if key == 'tf_static':
+                tf_static.append(msg)
                 continue
             if key == 'joint_state':
                 idx = state_sel.indices(msg.name)
@@ -194,19 +219,41 @@ def read_episode(entry: EpisodeEntry, mapping: TopicMapping,
                     raise EpisodeError(f'{conn.topic} is {conn.msgtype}; expected one of '
                                        f'{POSE_TYPES}')
                 row = messages.pose7_from_msg(msg)
+                if hasattr(msg, 'header'):  # a bare Pose has no frame: taken as the base
+                    pose_frames.setdefault(key, set()).add(msg.header.frame_id)
             rows.setdefault(key, []).append(row)
             times.setdefault(key, []).append(stamp_ns)
     except (AnyReaderError, ReaderError) as exc:
-        raise EpisodeError(f'cannot read the bag (truncated or corrupt?): {exc}') from exc
+        files = storage_files(entry.path)
+        where = entry.path / files[0].name if len(files) == 1 else \
+            f'{entry.path} ({", ".join(p.name for p in files)})'
+        raise EpisodeError(f'{where}: cannot read the bag (truncated or corrupt?): {exc}',
+                           'unreadable') from exc
     finally:
         reader.close()
     streams = _to_streams(rows, times)
+    _to_base_frame(streams, pose_frames, obs_topics, mapping, tf_static)
     success = entry.success
     if success is None and success_values:
         success = success_values[-1]
     image_topics = {k: t for k, t in obs_topics.items() if k in ('rgb', 'depth')}
     return RawEpisode(entry, streams, success,
                       lambda key, idx: _load_frames(entry.path, image_topics[key], key, idx))
+
+
+def _to_base_frame(streams: Dict[str, Stream], pose_frames: Dict[str, set],
+                   topics: Dict[str, str], mapping: TopicMapping, tf_static: List[Any]) -> None:
+    """Express every pose stream in the base frame (in place), or raise with the fix."""
+    try:
+        base = BaseFrame(mapping.base_frame, mapping.frame_transforms, static_edges(tf_static))
+        for key, frames in pose_frames.items():
+            if len(frames) > 1:
+                raise FrameError(f'{topics[key]} changes frame within the episode '
+                                 f'({sorted(frames)}); one pose topic has one frame')
+            stream = streams[key]
+            stream.values = base.to_base(next(iter(frames)), topics[key], stream.values)
+    except ValueError as exc:
+        raise EpisodeError(str(exc), 'pose frame', FRAME_OPTION) from exc
 
 
 def _to_streams(rows: Dict[str, List[Any]], times: Dict[str, List[int]]) -> Dict[str, Stream]:
@@ -266,7 +313,10 @@ def _load_frames(path: Path, topic: str, key: str, indices: np.ndarray) -> np.nd
 
 def read_commands(entry: EpisodeEntry, mapping: TopicMapping) -> Tuple[np.ndarray, np.ndarray]:
     """Return ``(times_ns, commands)`` of an episode: every command in ``joint_names`` order."""
-    raw = read_episode(entry, mapping, statuses=(entry.status,))
+    # Only the joints and commands: a replay must not depend on the poses' frames or images.
+    commands_only = replace(mapping, object_pose_topic=None, goal_pose_topic=None,
+                            ee_pose_topic=None, image_topic=None, depth_topic=None)
+    raw = read_episode(entry, commands_only, statuses=(entry.status,))
     if 'action' not in raw.streams:
         raise EpisodeError(f'no messages on {mapping.command_topic}')
     stream = raw.streams['action']

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
+from lam_ros.data.bags.frames import as_transform
 from lam_ros.description import load_robot, RobotDescription
 import yaml
 
@@ -69,6 +70,14 @@ class TopicMapping:
     """Joints whose positions (m) sum to ``gripper_width``, as in the sim; the observation
     exists when all of them are in the joint states. Empty for no gripper observation."""
 
+    base_frame: str = field(default_factory=lambda: _robot().frames.base)
+    """The robot base frame every pose is expressed in (default: the robot description's)."""
+
+    frame_transforms: Dict[str, List[float]] = field(default_factory=dict)
+    """Frame id -> its pose in ``base_frame``, ``[x, y, z, qw, qx, qy, qz]`` (m, w-first), for
+    poses stamped in another frame; without one the bag's ``/tf_static`` is used, and a frame
+    neither connects to the base is refused."""
+
     def __post_init__(self) -> None:
         """Check the mapping as soon as it is made, so a bad YAML fails before any bag is read."""
         if not self.joint_names or len(set(self.joint_names)) != len(self.joint_names):
@@ -88,6 +97,14 @@ class TopicMapping:
         if not self.joint_state_topic or not self.command_topic:
             raise ValueError('joint_state_topic and command_topic are required topic names')
         self.gripper_joints = [str(n) for n in (self.gripper_joints or [])]
+        if not self.base_frame or not isinstance(self.base_frame, str):
+            raise ValueError(f'base_frame must be a frame id, got {self.base_frame!r}')
+        if not isinstance(self.frame_transforms, dict):
+            raise ValueError(f'frame_transforms must map frame ids to [x, y, z, qw, qx, qy, qz],'
+                             f' got {self.frame_transforms!r}')
+        self.frame_transforms = {
+            str(k): [float(v) for v in as_transform(value, f'frame_transforms[{k!r}]')]
+            for k, value in self.frame_transforms.items()}
 
     @classmethod
     def for_robot(cls, robot: Optional[str] = None, **overrides: Any) -> 'TopicMapping':
@@ -98,7 +115,8 @@ class TopicMapping:
             'joint_names': list(desc.joint_names), 'joint_state_topic': t.joint_state,
             'command_topic': t.command, 'object_pose_topic': t.object_pose,
             'goal_pose_topic': t.goal_pose, 'image_topic': t.image, 'depth_topic': t.depth,
-            'success_topic': t.success, 'gripper_joints': list(desc.gripper.width_joints)}
+            'success_topic': t.success, 'gripper_joints': list(desc.gripper.width_joints),
+            'base_frame': desc.frames.base}
         values.update(overrides)
         return cls.from_dict(values)
 
@@ -157,10 +175,36 @@ class EpisodeEntry:
     success: Optional[bool] = None
     """Outcome from ``dataset.yaml``; None when not recorded there."""
 
+    problem: str = ''
+    """Why the episode cannot be read, found before opening it ('' when none is known)."""
+
+
+STORAGE_SUFFIXES = ('.mcap', '.db3', '.mcap.zstd', '.db3.zstd', '.bag')
+"""Files that hold a bag's messages (rosbag2 MCAP / sqlite3, compressed or not; ROS 1)."""
+
 
 def is_bag(path: Path) -> bool:
     """Return whether ``path`` is a rosbag2 directory."""
     return path.is_dir() and (path / 'metadata.yaml').is_file()
+
+
+def storage_files(path: Path) -> List[Path]:
+    """Return the message files directly inside ``path`` (none for a non-directory)."""
+    if not path.is_dir():
+        return []
+    return sorted(p for p in path.iterdir()
+                  if p.is_file() and p.name.endswith(STORAGE_SUFFIXES))
+
+
+def unreadable_reason(path: Path) -> str:
+    """Return why a directory with message files but no ``metadata.yaml`` cannot be read."""
+    files = storage_files(path)
+    names = ', '.join(p.name for p in files[:3]) + (' ...' if len(files) > 3 else '')
+    if any(p.suffix == '.bag' for p in files):
+        return (f'{path}/{files[0].name}: a ROS 1 bag; convert it with `rosbags-convert` '
+                'into a rosbag2 bag first')
+    return (f'{path}: {names} but no metadata.yaml (the recording was not closed cleanly); '
+            f'`ros2 bag reindex {path}` writes it')
 
 
 def read_dataset_yaml(source: PathLike) -> Optional[Dict[str, Any]]:
@@ -195,11 +239,14 @@ def find_episodes(source: PathLike) -> List[EpisodeEntry]:
                 str(item['name']), root / str(item['name']), str(item.get('status', 'complete')),
                 None if success is None else bool(success)))
         return entries
-    bags = sorted(p for p in root.iterdir() if is_bag(p))
+    bags = sorted(p for p in root.iterdir() if is_bag(p) or storage_files(p))
+    if not bags and storage_files(root):  # one bag whose metadata.yaml is missing
+        return [EpisodeEntry(root.name, root, problem=unreadable_reason(root))]
     if not bags:
         raise ValueError(f'{root} holds no rosbag2 bags (directories with metadata.yaml) and no '
                          'dataset.yaml')
-    return [EpisodeEntry(p.name, p) for p in bags]
+    return [EpisodeEntry(p.name, p, problem='' if is_bag(p) else unreadable_reason(p))
+            for p in bags]
 
 
 def recorded_robot(source: PathLike) -> str:

@@ -7,11 +7,10 @@ most recent frame, and ``action[k]`` is the last command received strictly befor
 ``t_k + 1 / rate_hz``: the command that governs the interval after observation ``k``.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
 from lam_ros.data.bags.reader import EpisodeError, RawEpisode, Stream, TopicMapping
-from lam_ros.description import load_robot
 import numpy as np
 
 INTERPOLATED_POSES = ('object_pose', 'goal_pose', 'ee_pose')
@@ -23,17 +22,23 @@ IMAGE_KEYS = ('rgb', 'depth')
 class BuildOptions:
     """How episodes are resampled and which ones are accepted."""
 
-    rate_hz: float = field(default_factory=lambda: load_robot().control_rate_hz)
-    """Policy rate: samples per second of every episode (default: the robot description's)."""
+    rate_hz: Optional[float] = None
+    """Policy rate: samples per second of every episode (Hz). None: the rate the recording
+    gives (``dataset.yaml``, else measured on the command topic; see ``dataset.rate``)."""
 
     max_gap_s: float = 0.5
-    """Longest allowed silence on a required topic inside the sampled span."""
+    """Longest allowed silence on a required topic inside the sampled span (s)."""
 
-    min_duration_s: float = 1.0
-    """Shortest accepted episode (sampled span)."""
+    min_duration_s: float = 0.0
+    """Shortest accepted episode, sampled span (s); 0 keeps every episode, however short
+    (an episode that ends at success after half a second is a good demonstration)."""
 
     include_interrupted: bool = False
     """Also use episodes a recorder saved as ``interrupted`` (stopped by a crash or Ctrl-C)."""
+
+    include_failures: bool = False
+    """Also train on episodes whose outcome is a failure; successful episodes and episodes
+    without a recorded outcome are always used."""
 
     std_floor: float = 1e-5
     """Lower bound on the normalisation standard deviations, so none is zero; kept below the
@@ -43,6 +48,8 @@ class BuildOptions:
         """Reject values that would make the grid or the checks meaningless."""
         for name in ('rate_hz', 'max_gap_s', 'std_floor'):
             value = getattr(self, name)
+            if name == 'rate_hz' and value is None:
+                continue
             if not np.isfinite(value) or value <= 0.0:
                 raise ValueError(f'{name} must be a positive number, got {value!r}')
         if not np.isfinite(self.min_duration_s) or self.min_duration_s < 0.0:
@@ -133,7 +140,7 @@ def _check_gaps(key: str, times_ns: np.ndarray, t0_ns: int, t_end_ns: int, held:
     if gaps_s[worst] > max_gap_s:
         raise EpisodeError(f'{key} is silent for {gaps_s[worst]:.3f} s from '
                            f't={(points[worst] - t0_ns) * 1e-9:+.3f} s of the sampled span '
-                           f'(limit max_gap_s={max_gap_s} s)')
+                           f'(limit max_gap_s={max_gap_s} s)', 'gap', '--max-gap-s')
 
 
 def resample_episode(raw: RawEpisode, mapping: TopicMapping, obs_keys: Sequence[str],
@@ -142,9 +149,12 @@ def resample_episode(raw: RawEpisode, mapping: TopicMapping, obs_keys: Sequence[
     """
     Return ``(obs, action)`` on the policy-rate grid, or raise :class:`EpisodeError`.
 
+    ``options.rate_hz`` must be set (the builder resolves None to the recording's rate).
     ``obs_keys`` are the optional observation keys (poses, images) the dataset uses; the
     episode must have every one of them.
     """
+    if options.rate_hz is None:
+        raise ValueError('resample_episode needs options.rate_hz; build_dataset chooses it')
     streams = raw.streams
     for key, topic in (('joint_pos', mapping.joint_state_topic),
                        ('action', mapping.command_topic)):
@@ -170,7 +180,8 @@ def resample_episode(raw: RawEpisode, mapping: TopicMapping, obs_keys: Sequence[
     duration_s = steps / options.rate_hz
     if duration_s < options.min_duration_s:
         raise EpisodeError(f'too short: {duration_s:.2f} s of overlapping topics '
-                           f'(min_duration_s={options.min_duration_s} s)')
+                           f'(min_duration_s={options.min_duration_s} s)', 'too short',
+                           '--min-duration-s')
     for key in required:
         held = key not in interpolated
         _check_gaps(key, streams[key].times_ns, t0, t_end, held, options.max_gap_s)

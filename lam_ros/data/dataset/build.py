@@ -2,12 +2,14 @@
 Training datasets built from rosbag2 episodes: aligned arrays, statistics and a cache.
 
 ``build_dataset`` reads every episode of a source (see :mod:`lam_ros.data.bags.reader`),
-resamples it at the policy rate (:mod:`lam_ros.data.dataset.align`) and keeps the episodes that
-pass validation; the others are listed with their reason in ``Dataset.exclusions``. Each episode
-has ``obs[key]`` (T, ...) with the env's observation keys and shapes and ``action`` (T, A).
+resamples it at the policy rate (:mod:`lam_ros.data.dataset.rate` says which) with
+:mod:`lam_ros.data.dataset.align`, and keeps the episodes that pass validation and did not
+fail the task; every other one is listed with its reason, and the option that decides it, in
+``Dataset.exclusions``. Each episode has ``obs[key]`` (T, ...) with the env's observation keys
+and shapes and ``action`` (T, A).
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 import hashlib
 import json
 import os
@@ -18,6 +20,7 @@ from lam_ros.data.bags.reader import (EpisodeError, find_episodes, mapping_for_s
                                       read_episode, TopicMapping)
 from lam_ros.data.bags.source import recorded_rate_hz, recorded_robot
 from lam_ros.data.dataset.align import BuildOptions, EePoseFn, IMAGE_KEYS, resample_episode
+from lam_ros.data.dataset.rate import choose_rate, detect_command_rate
 from lam_ros.data.dataset.stats import compute_stats, Stats
 from lam_ros.data.dataset.windows import Windows
 from lam_ros.description import load_robot
@@ -65,6 +68,12 @@ class Exclusion:
 
     reason: str
     """What was wrong, in words a user can act on."""
+
+    kind: str = 'invalid data'
+    """Class of reason ('too short', 'failed outcome', 'unreadable', ...), to group reports."""
+
+    option: str = ''
+    """The option that decides this exclusion ('' when the data itself must change)."""
 
 
 def source_fingerprint(source: PathLike, mapping: TopicMapping, options: BuildOptions,
@@ -141,6 +150,16 @@ class Dataset:
     robot: str = ''
     """Robot name the recording's ``dataset.yaml`` gives ('' for plain bags)."""
 
+    rate_source: str = ''
+    """Where ``rate_hz`` comes from, in words (asked for, dataset.yaml, measured...)."""
+
+    warnings: List[str] = field(default_factory=list)
+    """What the user should know about the build (e.g. a rate that differs from the
+    recording's); the exclusions are reported separately."""
+
+    include_failures: bool = False
+    """Whether failed episodes were kept (by default they are excluded)."""
+
     def observation_spec(self) -> Dict[str, Tuple[int, ...]]:
         """Return observation key -> per-step shape, as in the env's observation space."""
         if not self.episodes:
@@ -182,7 +201,8 @@ class Dataset:
         meta = {
             'format_version': FORMAT_VERSION, 'joint_names': self.joint_names,
             'rate_hz': self.rate_hz, 'fingerprint': self.fingerprint, 'mapping': self.mapping,
-            'robot': self.robot,
+            'robot': self.robot, 'rate_source': self.rate_source, 'warnings': self.warnings,
+            'include_failures': self.include_failures,
             'observation_spec': {k: list(v) for k, v in self.observation_spec().items()},
             'episodes': [{'name': ep.name, 'success': ep.success, 'duration_s': ep.duration_s}
                          for ep in self.episodes],
@@ -238,19 +258,15 @@ class Dataset:
                     stats.setdefault(key, {})[stat] = handle.get_tensor(name)
         return cls(episodes, list(meta['joint_names']), float(meta['rate_hz']), stats,
                    [Exclusion(**e) for e in meta['exclusions']], meta['fingerprint'],
-                   meta['mapping'], str(meta.get('robot') or ''))
+                   meta['mapping'], str(meta.get('robot') or ''),
+                   str(meta.get('rate_source') or ''), list(meta.get('warnings') or []),
+                   bool(meta.get('include_failures')))
 
 
-def dataset_rate_hz(source: PathLike, rate_hz: Optional[float] = None) -> float:
-    """
-    Return the rate to build at, in Hz.
-
-    ``rate_hz`` if given, else the control rate ``dataset.yaml`` recorded, else the default
-    robot description's (plain bags).
-    """
-    if rate_hz is not None:
-        return float(rate_hz)
-    return recorded_rate_hz(source) or load_robot().control_rate_hz
+def _failure() -> EpisodeError:
+    return EpisodeError('failed: the recorded outcome is a failure (successful episodes and '
+                        'those without an outcome are used)', 'failed outcome',
+                        '--include-failures')
 
 
 def build_dataset(source: PathLike, mapping: Optional[TopicMapping] = None,
@@ -260,20 +276,34 @@ def build_dataset(source: PathLike, mapping: Optional[TopicMapping] = None,
     Build a dataset from a recorder directory, a folder of bags or one bag.
 
     ``mapping`` defaults to the topics and joints in ``dataset.yaml`` (or the robot
-    description's); ``rate_hz`` to the recorded control rate (see :func:`dataset_rate_hz`);
-    ``options`` are :class:`BuildOptions` fields. ``ee_pose_fn`` computes ``ee_pose`` from
-    ``joint_pos`` when no end-effector pose topic is recorded.
+    description's); ``rate_hz`` to the recorded control rate, else the rate measured on the
+    command topic (see :mod:`lam_ros.data.dataset.rate`); ``options`` are
+    :class:`BuildOptions` fields. ``ee_pose_fn`` computes ``ee_pose`` from ``joint_pos`` when
+    no end-effector pose topic is recorded.
     """
     mapping = mapping or mapping_for_source(source)
-    opts = BuildOptions(rate_hz=dataset_rate_hz(source, rate_hz), **options)
+    opts = BuildOptions(rate_hz=rate_hz, **options)
     exclusions: List[Exclusion] = []
     statuses = ('complete', 'interrupted') if opts.include_interrupted else ('complete',)
     raws = []
     for entry in find_episodes(source):
         try:
-            raws.append(read_episode(entry, mapping, statuses))
+            if entry.success is False and not opts.include_failures and not entry.problem \
+                    and entry.status in statuses:
+                raise _failure()  # known from dataset.yaml: no need to read it
+            raw = read_episode(entry, mapping, statuses)
+            if raw.success is False and not opts.include_failures:
+                raise _failure()
+            raws.append(raw)
         except EpisodeError as exc:
-            exclusions.append(Exclusion(entry.name, str(exc)))
+            exclusions.append(Exclusion(entry.name, str(exc), exc.kind, exc.option))
+    rate = choose_rate(rate_hz, recorded_rate_hz(source),
+                       detect_command_rate([r.streams['action'].times_ns for r in raws
+                                            if 'action' in r.streams]),
+                       mapping.command_topic, load_robot().control_rate_hz)
+    if not raws:
+        rate.warnings = []  # nothing to build: a rate that could not be measured is no news
+    opts = replace(opts, rate_hz=rate.rate_hz)
     # The dataset observes every optional topic that any usable episode has.
     optional = ['gripper_width'] + list(mapping.observation_topics())
     obs_keys = [k for k in optional if any(k in r.streams for r in raws)]
@@ -284,16 +314,20 @@ def build_dataset(source: PathLike, mapping: Optional[TopicMapping] = None,
         try:
             obs, action = resample_episode(raw, mapping, obs_keys, opts, ee_pose_fn)
         except EpisodeError as exc:
-            exclusions.append(Exclusion(raw.entry.name, str(exc)))
+            exclusions.append(Exclusion(raw.entry.name, str(exc), exc.kind, exc.option))
             continue
         episodes.append(Episode(raw.entry.name, obs, action, raw.success,
                                 len(action) / opts.rate_hz))
     _exclude_odd_shapes(episodes, exclusions)
+    order = {e.name: i for i, e in enumerate(find_episodes(source))}
+    exclusions.sort(key=lambda e: order.get(e.name, len(order)))
     return Dataset(episodes, list(mapping.joint_names), opts.rate_hz,
                    compute_stats((dict(ep.obs, action=ep.action) for ep in episodes),
                                  opts.std_floor), exclusions,
-                   source_fingerprint(source, mapping, opts, ee_pose_fn), mapping.to_dict(),
-                   recorded_robot(source))
+                   source_fingerprint(source, mapping, replace(opts, rate_hz=rate_hz),
+                                      ee_pose_fn),
+                   mapping.to_dict(), recorded_robot(source), rate.source, rate.warnings,
+                   opts.include_failures)
 
 
 def _exclude_odd_shapes(episodes: List[Episode], exclusions: List[Exclusion]) -> None:
@@ -307,7 +341,8 @@ def _exclude_odd_shapes(episodes: List[Episode], exclusions: List[Exclusion]) ->
             if ep.obs[key].shape[1:] != common:
                 episodes.remove(ep)
                 exclusions.append(Exclusion(ep.name, f'{key} frames are {ep.obs[key].shape[1:]}, '
-                                                     f'the other episodes {common}'))
+                                                     f'the other episodes {common}',
+                                            'image size'))
 
 
 def load_or_build(source: PathLike, cache: PathLike, mapping: Optional[TopicMapping] = None,
@@ -321,7 +356,7 @@ def load_or_build(source: PathLike, cache: PathLike, mapping: Optional[TopicMapp
     provide those observations (see :meth:`Dataset.load`).
     """
     mapping = mapping or mapping_for_source(source)
-    opts = BuildOptions(rate_hz=dataset_rate_hz(source, rate_hz), **options)
+    opts = BuildOptions(rate_hz=rate_hz, **options)
     expected = source_fingerprint(source, mapping, opts, ee_pose_fn)
     cache = Path(cache)
     if cache.is_file():
@@ -331,7 +366,7 @@ def load_or_build(source: PathLike, cache: PathLike, mapping: Optional[TopicMapp
             fresh = False  # an unreadable or old-format cache is simply rebuilt
         if fresh:
             return Dataset.load(cache, observation_spec), True
-    dataset = build_dataset(source, mapping, opts.rate_hz, ee_pose_fn, **options)
+    dataset = build_dataset(source, mapping, rate_hz, ee_pose_fn, **options)
     dataset.save(cache)
     if observation_spec is not None:
         check_observation_spec(dataset.observation_spec(), observation_spec, str(source))

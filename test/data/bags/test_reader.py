@@ -62,7 +62,8 @@ def write_plain_bag(path: Path, duration_s: float = 2.0, command_names=None,
 def mapping(**overrides) -> TopicMapping:
     """Return the mapping that imports the plain bags above."""
     fields = {'joint_names': POLICY, 'joint_state_topic': JS, 'command_topic': JTC,
-              'object_pose_topic': OBJ, 'joint_rename': RENAME}
+              'object_pose_topic': OBJ, 'joint_rename': RENAME,
+              'frame_transforms': {'world': [0, 0, 0, 1, 0, 0, 0]}}  # the base sits at world
     fields.update(overrides)
     return TopicMapping(**fields)
 
@@ -96,8 +97,10 @@ def test_plain_bag_with_trajectory_commands_builds_a_dataset(tmp_path):
                                           for x in t_cmd])
     np.testing.assert_allclose(ep.action[0], commands[0], atol=1e-6)
     assert ep.success is None
+    # No dataset.yaml: the policy rate is the rate the commands were sent at.
+    assert ds.rate_hz == 10.0 and 'measured' in ds.rate_source
     # Velocities are differentiated from positions when the bag has none.
-    t = 0.02 + np.arange(len(ep)) / 20.0
+    t = 0.02 + np.arange(len(ep)) / 10.0
     np.testing.assert_allclose(ep.obs['joint_vel'][5:-5, 0], 0.1 * np.cos(t[5:-5]), atol=2e-3)
 
 
@@ -191,7 +194,8 @@ def test_bytes_from_a_real_ros2_recording_are_read(tmp_path):
                 Float64MultiArray(data=[0.1 * k] * 8)))
     ds = build_dataset(tmp_path / 'real', TopicMapping(gripper_joints=[]))
     assert not ds.exclusions, ds.exclusions
-    np.testing.assert_allclose(ds.episodes[0].obs['joint_pos'][:3, 0], [0.0, 0.25, 0.5],
+    assert ds.rate_hz == 50.0  # the rate the commands were sent at
+    np.testing.assert_allclose(ds.episodes[0].obs['joint_pos'][:3, 0], [0.0, 0.1, 0.2],
                                atol=1e-6)
 
 

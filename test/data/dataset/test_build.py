@@ -105,18 +105,23 @@ def recorded(tmp_path) -> Path:
 
 def test_recorder_directory_keeps_complete_episodes_and_reports_the_rest(recorded):
     ds = build_dataset(recorded)
-    assert [e.name for e in ds.episodes] == ['episode_000000', 'episode_000001']
-    assert [e.success for e in ds.episodes] == [True, False]
+    # The failed episode is left out by default, and reported with the option that keeps it.
+    assert [e.name for e in ds.episodes] == ['episode_000000']
+    assert [e.success for e in ds.episodes] == [True]
     reasons = {e.name: e.reason for e in ds.exclusions}
-    assert set(reasons) == {'episode_000002', 'episode_000003'}
+    assert set(reasons) == {'episode_000001', 'episode_000002', 'episode_000003'}
+    assert [(e.kind, e.option) for e in ds.exclusions] == [
+        ('failed outcome', '--include-failures'), ('discarded episode', ''),
+        ('interrupted episode', '--include-interrupted')]
     assert 'discarded' in reasons['episode_000002']
     assert 'interrupted' in reasons['episode_000003']
     assert ds.joint_names == JOINTS and ds.rate_hz == 20.0
-    assert ds.episodes[1].duration_s == pytest.approx(len(ds.episodes[1]) / 20.0)
     # The recorder keeps interrupted episodes so that the operator can choose to use them.
-    more = build_dataset(recorded, include_interrupted=True)
-    assert [e.name for e in more.episodes][-1] == 'episode_000003'
-    assert more.episodes[-1].success is None
+    more = build_dataset(recorded, include_interrupted=True, include_failures=True)
+    assert [e.name for e in more.episodes] == ['episode_000000', 'episode_000001',
+                                               'episode_000003']
+    assert [e.success for e in more.episodes] == [True, False, None]
+    assert more.episodes[1].duration_s == pytest.approx(len(more.episodes[1]) / 20.0)
 
 
 def test_a_dataset_builds_at_the_rate_its_dataset_yaml_recorded(recorded):
@@ -160,7 +165,7 @@ def test_command_jitter_holds_the_last_command_before_the_next_sample(tmp_path):
                 for i, t in enumerate(cmd_times)]
     from lam_ros.data.bags.writer import write_bag
     write_bag(tmp_path / 'bags' / 'ep', records)
-    ep = build_dataset(tmp_path / 'bags', max_gap_s=1.0).episodes[0]
+    ep = build_dataset(tmp_path / 'bags', rate_hz=20.0, max_gap_s=1.0).episodes[0]
     t = cmd_times[0] + np.arange(len(ep)) / 20.0
     for k in range(len(ep)):
         governing = np.flatnonzero(cmd_times < t[k] + 0.05 - 1e-9)[-1]
@@ -172,7 +177,7 @@ def test_images_are_the_most_recent_frame(tmp_path):
     from lam_ros.data.bags.writer import write_bag
     outcome = [(OK, m.BOOL, ns(1.0), m.bool_msg(False)), (OK, m.BOOL, ns(1.9), m.bool_msg(True))]
     write_bag(tmp_path / 'ep', episode_records(2.0, image_hz=7) + outcome)
-    ds = build_dataset(tmp_path / 'ep')
+    ds = build_dataset(tmp_path / 'ep', rate_hz=20.0)
     ep = ds.episodes[0]
     assert ep.success is True  # a plain bag's outcome: the last value on the success topic
     assert ds.observation_spec()['rgb'] == (6, 8, 3)
@@ -213,7 +218,7 @@ def _bad_bags(root):
 
 def test_malformed_episodes_are_excluded_with_reasons(tmp_path):
     _bad_bags(tmp_path)
-    ds = build_dataset(tmp_path)
+    ds = build_dataset(tmp_path, min_duration_s=1.0)
     assert [e.name for e in ds.episodes] == ['good']
     reasons = {e.name: e.reason for e in ds.exclusions}
     assert 'expected 8' in reasons['short_cmd'] and '7 values' in reasons['short_cmd']
