@@ -62,7 +62,7 @@ class GraspEnv(gym.Env):
                                gui=render_mode == 'human',
                                light_visuals=renders and cfg.camera.light_robot_visuals,
                                robot=self.robot)
-        limits = self.robot.joint_limits()
+        limits = self.joint_limits = self.robot.joint_limits()
         self._lower = limits.lower
         self._upper = limits.upper
         self._tolerance = np.full(self.robot.action_dim, cfg.joint_limit_tolerance_rad)

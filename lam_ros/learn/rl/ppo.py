@@ -124,7 +124,7 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
     if env is not None:
         factory = env_factory(env)
     elif task:
-        factory = task_factory(task, pcfg.control_rate_hz)
+        factory = task_factory(task, pcfg.control_rate_hz, pcfg.robot)
     else:
         raise ValueError('the checkpoint names no task: pass a task or an env factory')
     # The contract is checked on one env before anything is written.
