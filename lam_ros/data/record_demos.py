@@ -125,6 +125,9 @@ class _Episode:
                 env.step_physics(1)
                 self._emit()
             if env.is_success():
+                # The bag ends on the outcome dataset.yaml records, off the pose schedule too.
+                self.rec.write('/task_success', int(round(env.sim_time_s * 1e9)),
+                               m.bool_msg(True))
                 return True
             obs = env.observation()
         return False
