@@ -65,7 +65,7 @@ class NodeProcess:
     """A lam_ros node run as ``python -m lam_ros.nodes.<name>`` with parameters."""
 
     def __init__(self, name: str, params: Optional[Dict] = None,
-                 extra_args: Optional[List[str]] = None) -> None:
+                 extra_args: Optional[List[str]] = None, start_new_session: bool = False) -> None:
         """Start the node; its output goes to a temporary log file."""
         args = [sys.executable, '-m', f'lam_ros.nodes.{name}', '--ros-args']
         for key, value in (params or {}).items():
@@ -76,7 +76,8 @@ class NodeProcess:
         env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''),
                    PYTHONUNBUFFERED='1')
         self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     start_new_session=start_new_session)
 
     def output(self) -> str:
         """Return what the node printed so far."""
@@ -125,12 +126,12 @@ class Probe:
             self.executor.spin_once(timeout_sec=0.05)
         return condition()
 
-    def call(self, srv_type, name: str, timeout_s: float = 10.0):
-        """Call a service with an empty request and return the response."""
+    def call(self, srv_type, name: str, timeout_s: float = 10.0, request=None):
+        """Call a service (with an empty request unless given one); return the response."""
         client = self.node.create_client(srv_type, name)
         if not self.spin_until(client.service_is_ready, timeout_s):
             raise TimeoutError(f'service {name} did not appear within {timeout_s} s')
-        future = client.call_async(srv_type.Request())
+        future = client.call_async(request if request is not None else srv_type.Request())
         if not self.spin_until(future.done, timeout_s):
             raise TimeoutError(f'service {name} did not answer within {timeout_s} s')
         self.node.destroy_client(client)

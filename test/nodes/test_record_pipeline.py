@@ -1,12 +1,16 @@
 """sim_node + scripted teleop_node + recorder_node: record episodes, read the bags back."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import yaml
 
 pytest.importorskip('rclpy')
 
+from geometry_msgs.msg import PoseStamped  # noqa: E402
 from rosbags.highlevel import AnyReader  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import Bool  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
@@ -103,3 +107,44 @@ def test_record_scripted_lift_episodes(tmp_path):
         assert ep.success is True and len(ep.action) > 20
         assert np.all(np.isfinite(ep.action)) and np.all(np.isfinite(ep.obs['joint_pos']))
         assert ep.obs['object_pose'][-1][2] > 0.1  # the lift is in the data
+
+
+def test_goal_pose_and_camera_topics_are_recorded_over_dds(tmp_path):
+    """pick_place's /goal_pose and the camera, with recorder.yaml + recorder_camera.yaml."""
+    isolate_dds()
+    config = Path(__file__).resolve().parents[2] / 'config'
+    out_dir = tmp_path / 'demos'
+    procs = [
+        NodeProcess('sim_node', {'task': 'pick_place', 'seed': 2, 'camera_enabled': True,
+                                 'camera_width': 32, 'camera_height': 24,
+                                 'camera_rate_hz': 5.0, 'clock_starts_at_wall_time': False}),
+        NodeProcess('recorder_node', extra_args=[  # -p after the files: it wins
+            '--params-file', str(config / 'recorder.yaml'),
+            '--params-file', str(config / 'recorder_camera.yaml'),
+            '-p', f'output_dir:={out_dir}', '-p', 'task:=pick_place']),
+    ]
+    probe = Probe('camera_probe')
+    goals, images = [], []
+    probe.node.create_subscription(PoseStamped, '/goal_pose', goals.append, 10)
+    probe.node.create_subscription(Image, '/camera/image_raw', images.append, 10)
+    logs = lambda: '\n'.join(p.output() for p in procs)  # noqa: E731
+    try:
+        assert probe.call(Trigger, '/recorder_node/start_episode', timeout_s=30.0).success
+        n = len(images)
+        assert probe.spin_until(lambda: len(images) >= n + 3 and goals, 30.0), logs()
+        stopped = probe.call(Trigger, '/recorder_node/stop_episode')
+        assert stopped.success, stopped.message
+    finally:
+        probe.close()
+        codes = [p.stop() for p in procs]
+    assert codes == [0, 0], logs()
+    bag = _read_bag(out_dir / 'episode_000000')
+    assert {'/goal_pose', '/camera/image_raw', '/camera/camera_info'} <= set(bag), sorted(bag)
+    image = bag['/camera/image_raw'][-1][1]
+    assert (image.width, image.height, image.encoding) == (32, 24, 'rgb8')
+    assert len(image.data) == 32 * 24 * 3
+    assert bag['/camera/camera_info'][-1][1].k[0] > 0
+    recorded_goal = bag['/goal_pose'][-1][1].pose.position
+    sent_goal = goals[-1].pose.position
+    assert (recorded_goal.x, recorded_goal.y, recorded_goal.z) == pytest.approx(
+        (sent_goal.x, sent_goal.y, sent_goal.z))
