@@ -1,5 +1,6 @@
 """sim_node + scripted teleop_node + recorder_node: record episodes, read the bags back."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ pytest.importorskip('rclpy')
 from geometry_msgs.msg import PoseStamped  # noqa: E402
 from rosbags.highlevel import AnyReader  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
-from std_msgs.msg import Bool  # noqa: E402
+from std_msgs.msg import Bool, String  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 from lam_ros.data.dataset import build_dataset  # noqa: E402
@@ -44,8 +45,11 @@ def test_record_scripted_lift_episodes(tmp_path):
                                       'use_sim_time': True}),
     ]
     probe = Probe('pipeline_probe')
-    success = []
+    success, recorder_success = [], []
     probe.node.create_subscription(Bool, '/task_success', lambda m: success.append(m.data), 10)
+    probe.node.create_subscription(
+        String, '/recorder_node/status',
+        lambda m: recorder_success.append(json.loads(m.data)['success']), 10)
     logs = lambda: '\n'.join(p.output() for p in procs)  # noqa: E731
     try:
         for episode in range(3):
@@ -60,8 +64,12 @@ def test_record_scripted_lift_episodes(tmp_path):
                 assert probe.call(Trigger, '/recorder_node/discard_episode').success
                 continue
             success.clear()
-            assert probe.spin_until(lambda: any(success), 30.0), logs()
-            probe.spin_for(0.3)  # let the success value reach the recorder too
+            # A fresh success: a True after the new episode's first False (a True still in
+            # flight from before the reset is not this episode's).
+            assert probe.spin_until(
+                lambda: False in success and any(success[success.index(False):]), 30.0), logs()
+            # Stop once the success value has reached the recorder too.
+            assert probe.spin_until(lambda: recorder_success and recorder_success[-1], 30.0)
             stopped = probe.call(Trigger, '/recorder_node/stop_episode')
             assert stopped.success and 'success=True' in stopped.message, stopped.message
     finally:
