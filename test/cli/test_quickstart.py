@@ -2,10 +2,9 @@
 
 import json
 
+from lam_ros.cli import main
 import pytest
 import torch
-
-from lam_ros.cli import main
 
 
 def test_quickstart_runs_every_step(tmp_path, capsys):

@@ -2,16 +2,15 @@
 
 from pathlib import Path
 
-import numpy as np
-import pytest
-from rosbags.highlevel import AnyReader
-import yaml
-
 from lam_ros.data import messages as m
 from lam_ros.data.bag_reader import (DEFAULT_JOINT_NAMES, EpisodeError, find_episodes,
                                      read_commands, read_episode, TopicMapping)
 from lam_ros.data.bag_writer import write_bag
 from lam_ros.data.dataset import build_dataset
+import numpy as np
+import pytest
+from rosbags.highlevel import AnyReader
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = [f'panda_joint{i}' for i in range(1, 8)] + ['panda_finger_joint1']
@@ -26,7 +25,7 @@ BASE_NS = 1_764_400_000 * 10**9
 
 
 def policy_value(name: str, t: float) -> float:
-    """A distinct signal per policy joint (fingers share one)."""
+    """Return a distinct signal per policy joint (fingers share one)."""
     renamed = RENAME.get(name, name)
     if renamed.startswith('panda_finger'):
         return 0.02 + 0.01 * np.sin(t)
@@ -37,7 +36,7 @@ def policy_value(name: str, t: float) -> float:
 
 def write_plain_bag(path: Path, duration_s: float = 2.0, command_names=None,
                     trajectory=True) -> Path:
-    """A `ros2 bag record`-style bag: 50 Hz joint states, 10 Hz commands, a pose at 15 Hz."""
+    """Write a `ros2 bag record`-style bag: 50 Hz states, 10 Hz commands, a 15 Hz pose."""
     command_names = command_names or ['fr3_joint7', 'fr3_joint6', 'fr3_joint5', 'fr3_joint4',
                                       'fr3_joint3', 'fr3_joint2', 'fr3_joint1',
                                       'fr3_finger_joint1']
@@ -62,9 +61,9 @@ def write_plain_bag(path: Path, duration_s: float = 2.0, command_names=None,
 
 
 def mapping(**overrides) -> TopicMapping:
-    """The mapping that imports the plain bags above."""
-    fields = dict(joint_names=POLICY, joint_state_topic=JS, command_topic=JTC,
-                  object_pose_topic=OBJ, joint_rename=RENAME)
+    """Return the mapping that imports the plain bags above."""
+    fields = {'joint_names': POLICY, 'joint_state_topic': JS, 'command_topic': JTC,
+              'object_pose_topic': OBJ, 'joint_rename': RENAME}
     fields.update(overrides)
     return TopicMapping(**fields)
 

@@ -2,14 +2,13 @@
 
 from pathlib import Path
 
-import numpy as np
-import pytest
-import yaml
-
 from lam_ros.data import messages as m
 from lam_ros.data.bag_reader import TopicMapping
 from lam_ros.data.dataset import build_dataset
 from lam_ros.data.recording import DatasetRecorder
+import numpy as np
+import pytest
+import yaml
 
 ARM = [f'panda_joint{i}' for i in range(1, 8)]
 JOINTS = ARM + ['panda_finger_joint1']
@@ -91,7 +90,7 @@ def record(recorder, records, success=True, discard=False):
 
 @pytest.fixture
 def recorded(tmp_path) -> Path:
-    """A recorder output dir: 2 good episodes, 1 discarded, 1 interrupted."""
+    """Record a dataset: 2 good episodes, 1 discarded, 1 interrupted."""
     out = tmp_path / 'demos'
     with DatasetRecorder(out, 'panda', JOINTS, TOPICS, {'control_rate_hz': 20.0}, 'lift',
                          action_topic=CMD) as rec:

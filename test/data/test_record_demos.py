@@ -2,15 +2,14 @@
 
 from pathlib import Path
 
-import numpy as np
-import pytest
-from rosbags.highlevel import AnyReader
-import yaml
-
 from lam_ros.cli import main as cli_main
 from lam_ros.data import messages as m
 from lam_ros.data.dataset import build_dataset
 from lam_ros.data.record_demos import COMMAND_TOPIC, DemoConfig, record_demos
+import numpy as np
+import pytest
+from rosbags.highlevel import AnyReader
+import yaml
 
 
 def _read(bag: Path) -> dict:

@@ -10,14 +10,13 @@ import sys
 import textwrap
 import time
 
+from lam_ros.data import messages as m
+from lam_ros.data.dataset import build_dataset
+from lam_ros.data.recording import DatasetRecorder, RecordingError, recover_dataset
 import numpy as np
 import pytest
 from rosbags.highlevel import AnyReader
 import yaml
-
-from lam_ros.data import messages as m
-from lam_ros.data.dataset import build_dataset
-from lam_ros.data.recording import DatasetRecorder, recover_dataset, RecordingError
 
 JOINTS9 = [f'panda_joint{i}' for i in range(1, 8)] + ['panda_finger_joint1',
                                                       'panda_finger_joint2']
@@ -152,7 +151,7 @@ def test_close_saves_open_episode_as_interrupted(tmp_path: Path) -> None:
     assert len(_read_bag(out / 'episode_000000')['/joint_states']) == 20
 
 
-_CHILD = textwrap.dedent('''
+_CHILD = textwrap.dedent("""
     import sys, time
     import numpy as np
     from lam_ros.data import messages as m
@@ -187,7 +186,7 @@ _CHILD = textwrap.dedent('''
         print('ready', flush=True)
         while True:
             episode(40, 0.0)
-''')
+""")
 
 
 def _start_child(out: Path, mode: str) -> subprocess.Popen:

@@ -1,4 +1,5 @@
-"""Launch files: the executables and parameter files they name exist, and they load.
+"""
+Launch files: the executables and parameter files they name exist, and they load.
 
 The launch_ros part runs where ``launch`` and ``launch_ros`` are importable (a ROS 2
 install); it evaluates every substitution and starts each lam_ros node in-process with
@@ -69,7 +70,7 @@ CASES = [
 
 @pytest.fixture
 def ament_prefix(tmp_path, monkeypatch):
-    """An install prefix in which lam_ros's share directory is this source tree."""
+    """Return an install prefix in which lam_ros's share directory is this source tree."""
     index = tmp_path / 'share' / 'ament_index' / 'resource_index' / 'packages'
     index.mkdir(parents=True)
     (index / 'lam_ros').write_text('')
@@ -168,8 +169,12 @@ def test_launch_description_starts_real_nodes(name, arguments, ament_prefix, tmp
 
 @pytest.fixture(scope='module')
 def installed_prefix(tmp_path_factory):
-    """Install lam_ros without dependencies into a fresh prefix: the executables setup.py
-    installs under lib/lam_ros run the launched nodes, as ``ros2 launch`` runs them."""
+    """
+    Install lam_ros without dependencies into a fresh prefix.
+
+    The executables setup.py installs under lib/lam_ros run the launched nodes, as ``ros2
+    launch`` runs them.
+    """
     prefix = tmp_path_factory.mktemp('prefix')
     source = tmp_path_factory.mktemp('src') / 'lam_ros'
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
@@ -190,6 +195,7 @@ def _launch_env(prefix: Path) -> dict:
     env['PATH'] = os.path.dirname(sys.executable) + os.pathsep + env.get('PATH', '')
     env['AMENT_PREFIX_PATH'] = str(prefix)
     return env
+
 
 RUN_LAUNCH = """
 import sys

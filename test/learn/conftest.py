@@ -1,13 +1,12 @@
 """Shared data for the learning tests: scripted-expert lift demos as real bags, a BC policy."""
 
-import pytest
-import torch
-
 from lam_ros.data.dataset import build_dataset
 from lam_ros.data.record_demos import DemoConfig, record_demos
 from lam_ros.learn.bc import BCConfig, train_bc
 from lam_ros.policy import PolicyConfig
 from lam_ros.sim import JOINT_NAMES
+import pytest
+import torch
 
 torch.set_num_threads(1)
 

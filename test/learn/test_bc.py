@@ -9,33 +9,33 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-import pytest
-import torch
-
 from lam_ros.cli import main
 from lam_ros.learn import bc as bc_module, run_files
 from lam_ros.learn.bc import BCConfig, check_compatible, split_episodes, train_bc
 from lam_ros.learn.evaluate import wilson_interval
 from lam_ros.policy import load_checkpoint, PolicyConfig
 from lam_ros.sim import JOINT_NAMES
+import numpy as np
+import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 
 STATE = {'joint_pos': (8,), 'joint_vel': (8,), 'gripper_width': (1,), 'object_pose': (7,)}
-TINY = dict(d_model=32, n_heads=2, n_layers=1, history_len=2, chunk_size=5, dropout=0.0)
+TINY = {'d_model': 32, 'n_heads': 2, 'n_layers': 1, 'history_len': 2, 'chunk_size': 5,
+        'dropout': 0.0}
 
 
 def tiny_config(obs_spec=None, **overrides):
-    """A fast policy config for the 20 Hz lift demos."""
+    """Return a fast policy config for the 20 Hz lift demos."""
     return PolicyConfig(joint_names=JOINT_NAMES, obs_spec=obs_spec or STATE,
                         **{'control_rate_hz': 20.0, **TINY, **overrides})
 
 
 def quick(**overrides):
-    """A short BC run without a progress bar."""
-    base = dict(steps=20, batch_size=16, eval_interval=10, log_interval=5, warmup_steps=5,
-                progress=False, num_threads=1)
+    """Return a short BC run's config, without a progress bar."""
+    base = {'steps': 20, 'batch_size': 16, 'eval_interval': 10, 'log_interval': 5,
+            'warmup_steps': 5, 'progress': False, 'num_threads': 1}
     return BCConfig(**{**base, **overrides})
 
 

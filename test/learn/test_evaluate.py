@@ -1,19 +1,19 @@
 """Policy evaluation in PyBullet: statistics, seeds, env set-up from the policy, errors."""
 
-import numpy as np
-import pytest
-import torch
-
 from lam_ros.learn.evaluate import (EVAL_SEED_START, evaluate_policy, make_eval_env,
                                     wilson_interval)
 from lam_ros.policy import PolicyConfig, save_checkpoint, TransformerPolicy
 from lam_ros.sim import JOINT_NAMES
+import numpy as np
+import pytest
+import torch
 
 STATE = {'joint_pos': (8,), 'object_pose': (7,)}
 
 
 def hold_home_policy(obs_spec=None, chunk_size=4):
-    """A policy whose output is the mean action: the Panda's home pose, gripper open.
+    """
+    Return a policy whose output is the mean action: the Panda's home pose, gripper open.
 
     With zero output weights the network predicts 0 in normalised units, i.e. exactly the
     action mean, so the arm holds still and never lifts the cube.
@@ -107,4 +107,3 @@ def test_a_policy_that_lifts_succeeds_and_reports_its_time_to_success(lifting_po
     low, high = result['success_ci95']
     assert 0.0 < low < result['success_rate'] <= high <= 1.0
     assert gif.read_bytes()[:6] == b'GIF89a'
-

@@ -36,7 +36,8 @@ def _flatten(params: dict, prefix: str = '') -> dict:
 
 
 def _load(node_name: str, files: list, tmp_path: Path, overrides: dict) -> dict:
-    """Run ``node_name`` with the params files as ``ros2 run`` would; return its parameters.
+    """
+    Run ``node_name`` with the params files as ``ros2 run`` would; return its parameters.
 
     The values are read over DDS through the node's own parameter services, as ``ros2
     param dump`` reads them. The node runs in its own session, without a terminal.

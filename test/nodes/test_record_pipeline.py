@@ -9,13 +9,13 @@ import yaml
 
 pytest.importorskip('rclpy')
 
-from geometry_msgs.msg import PoseStamped  # noqa: E402
+from geometry_msgs.msg import PoseStamped  # noqa: E402, I100
 from rosbags.highlevel import AnyReader  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import Bool, String  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
-from lam_ros.data.dataset import build_dataset  # noqa: E402
+from lam_ros.data.dataset import build_dataset  # noqa: E402, I100
 from lam_ros.data.messages import TYPESTORE  # noqa: E402
 from lam_ros.sim.robot import ALL_JOINT_NAMES, JOINT_NAMES  # noqa: E402
 

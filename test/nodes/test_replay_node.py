@@ -14,7 +14,7 @@ from sensor_msgs.msg import JointState  # noqa: E402
 from std_msgs.msg import Float64MultiArray  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
-from lam_ros.data import messages as m  # noqa: E402
+from lam_ros.data import messages as m  # noqa: E402, I100
 from lam_ros.data.bag_writer import write_bag  # noqa: E402
 from lam_ros.nodes.common import joint_state_msg  # noqa: E402
 
@@ -32,7 +32,7 @@ def command(i):
 
 
 def write_episode(path):
-    """A bag with 100 Hz joint states and 15 commands at 10 Hz (1.4 s)."""
+    """Write a bag with 100 Hz joint states and 15 commands at 10 Hz (1.4 s)."""
     records = []
     for k in range(151):
         stamp = BASE_NS + k * 10_000_000
@@ -66,7 +66,7 @@ def run_replay(probe, bags, *args, state=None, timeout_s=60.0, command=None):
 
 @pytest.fixture
 def probe():
-    """A probe node in an isolated DDS domain."""
+    """Yield a probe node in an isolated DDS domain."""
     isolate_dds()
     p = Probe('replay_probe')
     yield p

@@ -8,13 +8,13 @@ import pytest
 
 pytest.importorskip('rclpy')
 
-from geometry_msgs.msg import PoseStamped  # noqa: E402
+from geometry_msgs.msg import PoseStamped  # noqa: E402, I100
 from rosgraph_msgs.msg import Clock  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image, JointState  # noqa: E402
 from std_msgs.msg import Bool, Float64MultiArray  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
-from lam_ros.nodes.common import (  # noqa: E402
+from lam_ros.nodes.common import (  # noqa: E402, I100
     command_msg, pose_from_msg, positions_by_name, stamp_s, trajectory_msg)
 from lam_ros.nodes.sim_node import TrajectoryFollower  # noqa: E402
 from lam_ros.sim.robot import ALL_JOINT_NAMES, JOINT_NAMES  # noqa: E402
@@ -53,7 +53,8 @@ class SimClient:
 
 
 def test_as_fast_as_possible_is_not_paced_by_the_wall_clock():
-    """At real_time_factor 0 simulated time runs ahead of the wall clock.
+    """
+    At real_time_factor 0 simulated time runs ahead of the wall clock.
 
     This is the only speed bar in the node tests (1x, where the sim alone does about 10x on
     one core); it runs first, before the module's camera sim starts. Figures: bench_sim.py.

@@ -7,13 +7,13 @@ import pytest
 
 pytest.importorskip('rclpy')
 
-from geometry_msgs.msg import TwistStamped  # noqa: E402
+from geometry_msgs.msg import TwistStamped  # noqa: E402, I100
 from sensor_msgs.msg import JointState  # noqa: E402
 from std_msgs.msg import Bool, Float64, Float64MultiArray  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
-from lam_ros.nodes.common import joint_state_msg, time_msg  # noqa: E402
+from lam_ros.nodes.common import joint_state_msg, time_msg  # noqa: E402, I100
 from lam_ros.sim.kinematics import PandaKinematics  # noqa: E402
 from lam_ros.sim.robot import ALL_JOINT_NAMES, HOME_JOINT_POS, JOINT_NAMES  # noqa: E402
 
@@ -24,7 +24,7 @@ HOME9 = np.r_[HOME_JOINT_POS, HOME_JOINT_POS[7]]
 
 @pytest.fixture
 def ros():
-    """A fresh DDS domain with a probe node; node processes are stopped afterwards."""
+    """Yield a probe in a fresh DDS domain; node processes are stopped afterwards."""
     isolate_dds()
     probe = Probe('teleop_probe')
     procs = []

@@ -5,13 +5,13 @@ import os
 import resource
 import signal
 
-import pytest
-import torch
-
 from lam_ros.policy.checkpoint import (CheckpointError, CONFIG_FILE, load_checkpoint,
                                        read_checkpoint_config, resolve_device, save_checkpoint,
                                        WEIGHTS_FILE)
 from lam_ros.policy.model import TransformerPolicy
+import pytest
+import torch
+
 from .helpers import fitted_model, IMAGE, JOINTS, random_obs, small_config, STATE, \
     synthetic_episode
 
