@@ -175,6 +175,8 @@ def installed_prefix(tmp_path_factory):
     The executables setup.py installs under lib/lam_ros run the launched nodes, as ``ros2
     launch`` runs them.
     """
+    pytest.importorskip('launch')  # before the install: nothing to launch it with
+    pytest.importorskip('launch_ros')
     prefix = tmp_path_factory.mktemp('prefix')
     source = tmp_path_factory.mktemp('src') / 'lam_ros'
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
