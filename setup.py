@@ -38,7 +38,8 @@ def node_wrappers() -> list:
 
 # rclpy and the messages the nodes use, as PyPI names without the distribution prefix.
 ROS_PACKAGES = ['rclpy', 'rmw-fastrtps-cpp', 'ament-index-python', 'std-msgs', 'std-srvs',
-                'sensor-msgs', 'geometry-msgs', 'trajectory-msgs', 'rosgraph-msgs']
+                'sensor-msgs', 'geometry-msgs', 'trajectory-msgs', 'rosgraph-msgs',
+                'diagnostic-msgs']
 ROS_LINTERS = ['ament-flake8', 'ament-pep257']
 
 

@@ -1,4 +1,5 @@
-"""Benchmark behaviour cloning end to end: demos -> bags -> dataset -> BC -> PyBullet rollouts.
+"""
+Benchmark behaviour cloning end to end: demos -> bags -> dataset -> BC -> PyBullet rollouts.
 
 Run (the learning bar: lift, state observations, 50 noisy scripted demos (expert noise
 0.005 m), 100 unseen evaluation episodes, goal >= 95 % success and <= 10 min of training on
@@ -25,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lam_ros.cli import main as lam_ros  # noqa: E402
 from lam_ros.cli.train import load_dataset  # noqa: E402
-from lam_ros.data.bag_reader import read_dataset_yaml  # noqa: E402
+from lam_ros.data.bags.reader import read_dataset_yaml  # noqa: E402
 from lam_ros.learn.evaluate import EVAL_SEED_START, evaluate_policy  # noqa: E402
 from lam_ros.policy import read_checkpoint_config  # noqa: E402
 
@@ -82,7 +83,7 @@ def main() -> int:
     run_dir = os.path.join(args.work, f'run_{name}_{args.head}')
     demos = record_demos(args, demos_dir)
     start = time.monotonic()
-    dataset = load_dataset(demos_dir, 20.0)
+    dataset = load_dataset(demos_dir)  # at the control rate the demos recorded
     build_s = time.monotonic() - start
     demo_successes = sum(bool(ep.success) for ep in dataset.episodes)
     shutil.rmtree(run_dir, ignore_errors=True)

@@ -1,4 +1,5 @@
-"""Throughput of recorder_node: 1 kHz joint states plus 30 Hz 640x480 rgb8 images over DDS.
+"""
+Throughput of recorder_node: 1 kHz joint states plus 30 Hz 640x480 rgb8 images over DDS.
 
 Starts ``recorder_node`` as a process on an isolated DDS domain, publishes from this process
 for ``--duration-s`` seconds inside one episode, stops the episode and compares what was
@@ -6,6 +7,10 @@ published with what the bag holds, per topic. Also reports the recorder's CPU us
 system time of its process over the episode, per second of published data, in % of one core.
 
     python benchmarks/bench_recorder.py --duration-s 60 --json bench_recorder.json
+
+The joint-state publisher keeps ``--publisher-depth`` samples (default 10, what ros2_control's
+joint_state_broadcaster offers), so a sample the transport drops can only be resent while it
+is among the last 10: the recorder must keep up as it would on a real arm.
 """
 
 import argparse
@@ -23,6 +28,38 @@ from typing import Any, Dict
 ROOT = Path(__file__).resolve().parents[1]
 JOINTS9 = [f'panda_joint{i}' for i in range(1, 8)] + ['panda_finger_joint1',
                                                       'panda_finger_joint2']
+
+
+CAMERA = """
+import sys, time
+import numpy as np
+import rclpy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+duration_s, rate_hz = float(sys.argv[1]), float(sys.argv[2])
+width, height = int(sys.argv[3]), int(sys.argv[4])
+rclpy.init()
+node = rclpy.create_node('bench_camera')
+pub = node.create_publisher(Image, '/camera/image_raw',
+                            QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
+while pub.get_subscription_count() < 1:
+    rclpy.spin_once(node, timeout_sec=0.05)
+image = Image(height=height, width=width, encoding='rgb8', step=width * 3)
+image.data = np.random.default_rng(0).integers(0, 255, height * width * 3,
+                                               dtype=np.uint8).tobytes()
+print('ready', flush=True)
+sent, t0 = 0, time.monotonic()
+next_image = t0
+while time.monotonic() - t0 < duration_s:
+    image.header.stamp = node.get_clock().now().to_msg()
+    pub.publish(image)
+    sent += 1
+    next_image += 1.0 / rate_hz
+    time.sleep(max(0.0, next_image - time.monotonic()))
+time.sleep(0.5)  # reliable delivery of the last frames
+print(sent, flush=True)
+"""
+"""A camera driver publishing 640x480 rgb8 frames from its own process."""
 
 
 def _cpu_s(pid: int) -> float:
@@ -74,7 +111,8 @@ def _call(node: Any, client: Any, timeout_s: float = 20.0) -> Any:
 
 
 def run(duration_s: float, state_rate_hz: float, image_rate_hz: float, width: int,
-        height: int, out_dir: Path, pub_depth_s: float = 5.0) -> Dict[str, Any]:
+        height: int, out_dir: Path, pub_depth: int = 10,
+        camera_process: bool = True) -> Dict[str, Any]:
     """Run the benchmark and return its figures."""
     os.environ['ROS_DOMAIN_ID'] = str(random.randint(1, 200))
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
@@ -87,7 +125,9 @@ def run(duration_s: float, state_rate_hz: float, image_rate_hz: float, width: in
 
     params = {'output_dir': str(out_dir), 'topics': '[/joint_states,/camera/image_raw]',
               'topic_types': '[sensor_msgs/msg/JointState,sensor_msgs/msg/Image]',
-              'command_topic': "''", 'success_topic': "''"}
+              'command_topic': "''", 'success_topic': "''",
+              # the episode starts before anything is published: no required-topic check
+              'required_max_age_s': '0.0'}
     args = [sys.executable, '-m', 'lam_ros.nodes.recorder_node', '--ros-args']
     for key, value in params.items():
         args += ['-p', f'{key}:={value}']
@@ -97,24 +137,31 @@ def run(duration_s: float, state_rate_hz: float, image_rate_hz: float, width: in
     rclpy.init()
     node = rclpy.create_node('bench_recorder_publisher')
     try:
-        # A writer history of several seconds lets reliable DDS resend samples the transport
-        # dropped while the recorder was descheduled (repairs wait for a heartbeat).
-        reliable = QoSProfile(depth=int(pub_depth_s * state_rate_hz),
-                              reliability=ReliabilityPolicy.RELIABLE)
+        reliable = QoSProfile(depth=int(pub_depth), reliability=ReliabilityPolicy.RELIABLE)
         js_pub = node.create_publisher(JointState, '/joint_states', reliable)
-        img_pub = node.create_publisher(Image, '/camera/image_raw', QoSProfile(
-            depth=10, reliability=ReliabilityPolicy.RELIABLE))
+        img_pub = None if camera_process else node.create_publisher(
+            Image, '/camera/image_raw', QoSProfile(depth=10,
+                                                   reliability=ReliabilityPolicy.RELIABLE))
         status: Dict[str, Any] = {}
         node.create_subscription(String, '/recorder_node/status',
                                  lambda msg: status.update(json.loads(msg.data)), 10)
         start = node.create_client(Trigger, '/recorder_node/start_episode')
         stop = node.create_client(Trigger, '/recorder_node/stop_episode')
-        if not _call(node, start).success:
-            raise RuntimeError('start_episode failed')
+        answer = _call(node, start)
+        if not answer.success:
+            raise RuntimeError(f'start_episode failed: {answer.message}')
+        camera = None
+        if camera_process:  # a camera driver of its own, as on a robot
+            camera = subprocess.Popen(
+                [sys.executable, '-c', CAMERA, str(duration_s), str(image_rate_hz), str(width),
+                 str(height)], env=env, stdout=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 20.0
-        while (js_pub.get_subscription_count() < 1 or img_pub.get_subscription_count() < 1) \
+        while (js_pub.get_subscription_count() < 1
+               or (img_pub is not None and img_pub.get_subscription_count() < 1)) \
                 and time.monotonic() < deadline:
             rclpy.spin_once(node, timeout_sec=0.05)
+        if camera is not None and camera.stdout.readline().strip() != 'ready':
+            raise RuntimeError('the camera process did not start')
         image = Image(height=height, width=width, encoding='rgb8', step=width * 3)
         image.data = np.random.default_rng(0).integers(0, 255, height * width * 3,
                                                        dtype=np.uint8).tobytes()
@@ -134,13 +181,16 @@ def run(duration_s: float, state_rate_hz: float, image_rate_hz: float, width: in
                 js_pub.publish(js)
                 sent['/joint_states'] += 1
                 next_state += 1.0 / state_rate_hz
-            if now >= next_image:
+            if camera is None and now >= next_image:
                 image.header.stamp = node.get_clock().now().to_msg()
                 img_pub.publish(image)
                 sent['/camera/image_raw'] += 1
                 next_image += 1.0 / image_rate_hz
-            time.sleep(max(0.0, min(next_state, next_image) - time.monotonic()))
+            next_due = next_state if camera is not None else min(next_state, next_image)
+            time.sleep(max(0.0, next_due - time.monotonic()))
         publish_s = time.monotonic() - t0
+        if camera is not None:
+            sent['/camera/image_raw'] = int(camera.communicate(timeout=60)[0].split()[-1])
         drain_s = _drain(node, status, sent)
         cpu_s = _cpu_s(proc.pid) - cpu0
         answer = _call(node, stop)
@@ -169,7 +219,8 @@ def run(duration_s: float, state_rate_hz: float, image_rate_hz: float, width: in
             'bag_mb': round(bag_bytes / 1e6, 1),
             'write_rate_mb_s': round(bag_bytes / 1e6 / publish_s, 1),
             'image_size': [width, height], 'cpu_count': os.cpu_count(),
-            'publisher_history_s': pub_depth_s, 'drain_s': round(drain_s, 2),
+            'publisher_depth': int(pub_depth), 'camera_process': camera_process,
+            'drain_s': round(drain_s, 2),
             'load_average_1min_at_end': round(os.getloadavg()[0], 2)}
 
 
@@ -180,8 +231,12 @@ def main() -> int:
     parser.add_argument('--state-rate-hz', type=float, default=1000.0)
     parser.add_argument('--image-rate-hz', type=float, default=30.0)
     parser.add_argument('--image-size', type=int, nargs=2, default=[640, 480])
-    parser.add_argument('--publisher-history-s', type=float, default=5.0,
-                        help='joint-state publisher history depth in seconds of messages')
+    parser.add_argument('--publisher-depth', type=int, default=10,
+                        help='joint-state publisher history depth (messages); 10 as '
+                             "ros2_control's joint_state_broadcaster")
+    parser.add_argument('--camera-in-publisher-process', action='store_true',
+                        help='publish images from the joint-state process (one participant) '
+                             'instead of a camera process of their own')
     parser.add_argument('--output-dir', default='', help='keep the bag here (default: temp)')
     parser.add_argument('--json', default='', help='also write the result to this file')
     args = parser.parse_args()
@@ -190,7 +245,7 @@ def main() -> int:
         out_dir = Path(args.output_dir) if args.output_dir else Path(tmp) / 'ds'
         result = run(args.duration_s, args.state_rate_hz, args.image_rate_hz,
                      args.image_size[0], args.image_size[1], out_dir,
-                     args.publisher_history_s)
+                     args.publisher_depth, not args.camera_in_publisher_process)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:

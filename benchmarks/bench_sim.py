@@ -1,4 +1,5 @@
-"""Benchmark the simulated tasks: env throughput against raw PyBullet, and expert success.
+"""
+Benchmark the simulated tasks: env throughput against raw PyBullet, and expert success.
 
 Run: ``python benchmarks/bench_sim.py --out bench_sim.json [--episodes 100]``.
 The ratio is env physics steps per second divided by raw ``stepSimulation`` calls per
@@ -16,14 +17,15 @@ from typing import Dict
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lam_ros.sim import CameraConfig, make_env, TASKS  # noqa: E402
+from lam_ros.sim import CameraConfig, make_env, TASK_NAMES  # noqa: E402
 from lam_ros.sim.expert import DEFAULT_NOISE_STD, evaluate_expert  # noqa: E402
 from lam_ros.sim.robot import HOME_JOINT_POS  # noqa: E402
 
 
 def measure_throughput(task: str, camera: bool, env_steps: int,
                        rounds: int = 20) -> Dict[str, float]:
-    """Time env steps and the same number of raw physics steps on the same scene.
+    """
+    Time env steps and the same number of raw physics steps on the same scene.
 
     Env and raw chunks alternate over ``rounds`` and the fastest chunk of each counts, so
     load from other processes on the machine affects both sides alike.
@@ -75,7 +77,7 @@ def main() -> int:
                         help='expert noise std (m)')
     args = parser.parse_args()
     results: Dict[str, Dict] = {'throughput': {}, 'expert': {}}
-    for task in TASKS:
+    for task in TASK_NAMES:
         for camera in (False, True):
             key = f'{task}/{"camera_84x84" if camera else "no_camera"}'
             steps = args.env_steps if not camera else max(1, args.env_steps // 4)
@@ -85,7 +87,7 @@ def main() -> int:
                   f'physics {res["env_physics_steps_per_s"]:8.0f}/s  '
                   f'raw {res["raw_physics_steps_per_s"]:8.0f}/s  ratio {res["ratio"]:.2f}')
     if args.episodes > 0:
-        for task in TASKS:
+        for task in TASK_NAMES:
             start = time.process_time()
             res = evaluate_expert(task, args.episodes, seed=0, noise_std=args.noise)
             res['wall_s'] = time.process_time() - start

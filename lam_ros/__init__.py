@@ -1,3 +1,3 @@
-"""lam_ros: teach a robot arm a manipulation skill from demonstrations, then sharpen it by RL."""
+"""lam_ros: record demonstrations on a ROS 2 arm, learn a policy from them, evaluate it."""
 
 __version__ = '0.1.0'

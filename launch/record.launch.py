@@ -1,16 +1,33 @@
-"""Record demonstrations on a real arm: teleop_node + recorder_node against its controllers.
+"""
+Record demonstrations on a real arm: teleop_node + recorder_node against its controllers.
 
-ros2 launch lam_ros record.launch.py source:=joy robot_config:=/path/to/my_arm.yaml
+ros2 launch lam_ros record.launch.py source:=joy robot:=/path/to/my_arm.yaml
 The arm's ros2_control stack (joint_state_broadcaster and a forward position or joint
 trajectory controller) must already run; the topics below point at it.
 """
 
+from ament_index_python.packages import get_package_share_directory, PackageNotFoundError
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
+
+
+def check_joy_installed(context, *args, **kwargs) -> list:
+    """Stop the launch before any node starts when source:=joy lacks the joy package."""
+    if LaunchConfiguration('source').perform(context) != 'joy':
+        return []
+    try:
+        get_package_share_directory('joy')
+    except PackageNotFoundError:
+        raise RuntimeError(
+            "source:=joy needs the ROS 'joy' package (joy_node), which is not installed: "
+            'install it (sudo apt install ros-$ROS_DISTRO-joy) or pick another source: '
+            'source:=keyboard (keys in this terminal), cartesian (a TwistStamped topic), '
+            'leader (a leader arm) or scripted') from None
+    return []
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -29,11 +46,10 @@ def generate_launch_description() -> LaunchDescription:
                               description='Task name written into the dataset metadata.'),
         DeclareLaunchArgument('output_dir', default_value='lam_ros_demos',
                               description='Dataset directory (episodes are appended).'),
-        DeclareLaunchArgument('robot_config',
-                              default_value=PathJoinSubstitution([config, 'robots',
-                                                                  'panda.yaml']),
-                              description='Robot parameters: joint_names, urdf_path (limits '
-                                          'and IK), frames; copy config/robots/panda.yaml.'),
+        DeclareLaunchArgument('robot', default_value='panda',
+                              description='Robot description: a name under config/robots/ '
+                                          'or a YAML path (joints, URDF, frames, topics, '
+                                          'control rate); copy config/robots/panda.yaml.'),
         DeclareLaunchArgument('joint_state_topic', default_value='/joint_states',
                               description='The arm joint_state_broadcaster topic.'),
         DeclareLaunchArgument('command_interface', default_value='forward',
@@ -52,9 +68,9 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('recorder_config',
                               default_value=PathJoinSubstitution([config, 'recorder.yaml']),
                               description='recorder_node parameters (topics to record).'),
-        DeclareLaunchArgument('command_rate_hz', default_value='20.0',
+        DeclareLaunchArgument('command_rate_hz', default_value='0.0',
                               description='Teleop command rate (Hz), stored by the recorder '
-                                          'as the control rate; the policy rate.'),
+                                          'as the control rate; 0 = the robot description rate.'),
         DeclareLaunchArgument('teleop_prefix', default_value='',
                               description="Command prefix of teleop_node, e.g. 'xterm -e'."),
     ]
@@ -63,8 +79,8 @@ def generate_launch_description() -> LaunchDescription:
         emulate_tty=True, prefix=LaunchConfiguration('teleop_prefix'),
         parameters=[PathJoinSubstitution([config, 'teleop_node.yaml']),
                     PathJoinSubstitution([config, 'joy_teleop.yaml']),
-                    LaunchConfiguration('robot_config'),
-                    {'source': source, 'command_interface': interface,
+                    {'robot': LaunchConfiguration('robot'), 'source': source,
+                     'command_interface': interface,
                      'rate_hz': LaunchConfiguration('command_rate_hz'),
                      'command_topic': command_topic,
                      'joint_state_topic': LaunchConfiguration('joint_state_topic'),
@@ -75,8 +91,9 @@ def generate_launch_description() -> LaunchDescription:
                parameters=[PathJoinSubstitution([config, 'joy_teleop.yaml'])])
     recorder = Node(
         package='lam_ros', executable='recorder_node', name='recorder_node', output='screen',
-        parameters=[LaunchConfiguration('recorder_config'), LaunchConfiguration('robot_config'),
-                    {'output_dir': LaunchConfiguration('output_dir'),
+        parameters=[LaunchConfiguration('recorder_config'),
+                    {'robot': LaunchConfiguration('robot'),
+                     'output_dir': LaunchConfiguration('output_dir'),
                      'task': LaunchConfiguration('task'),
                      'command_topic': command_topic,
                      'command_type': PythonExpression([
@@ -86,4 +103,6 @@ def generate_launch_description() -> LaunchDescription:
                      'joy_topic': PythonExpression(["'/joy' if ", is_joy, " else ''"]),
                      'joy_start_button': 6, 'joy_stop_button': 4,
                      'joy_discard_button': 3}])
-    return LaunchDescription(arguments + [teleop, joy, recorder])
+    # The check comes before every node, so a missing joy package leaves nothing running.
+    return LaunchDescription(arguments + [OpaqueFunction(function=check_joy_installed),
+                                          teleop, joy, recorder])

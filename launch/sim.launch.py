@@ -1,9 +1,11 @@
-"""The simulated Panda alone, standing in for a ros2_control arm.
+"""
+The simulated Panda alone, standing in for a ros2_control arm.
 
 ros2 launch lam_ros sim.launch.py task:=pick_place
 Then point any lam_ros launch file for a real arm (record.launch.py, ...) at it.
 """
 
+from lam_ros.description import TASK_NAMES
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
@@ -15,7 +17,7 @@ def generate_launch_description() -> LaunchDescription:
     """Declare the arguments and sim_node."""
     config = PathJoinSubstitution([FindPackageShare('lam_ros'), 'config'])
     arguments = [
-        DeclareLaunchArgument('task', default_value='lift', choices=['lift', 'pick_place'],
+        DeclareLaunchArgument('task', default_value='lift', choices=list(TASK_NAMES),
                               description='Task to simulate.'),
         DeclareLaunchArgument('seed', default_value='0',
                               description='Seed of the first episode; -1 for random.'),

@@ -1,4 +1,5 @@
-"""Record demonstrations in simulation: sim_node + teleop_node + recorder_node.
+"""
+Record demonstrations in simulation: sim_node + teleop_node + recorder_node.
 
 ros2 launch lam_ros sim_record.launch.py source:=keyboard|joy|scripted task:=lift
 Episodes are started / stopped / discarded with the recorder's Trigger services
@@ -8,6 +9,7 @@ records 20 episodes (reset, start, stop on success or timeout) and then ends the
 e.g. ros2 launch lam_ros sim_record.launch.py source:=scripted episodes:=20 real_time_factor:=2
 """
 
+from lam_ros.description import TASK_NAMES
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, Shutdown
 from launch.conditions import IfCondition, UnlessCondition
@@ -29,7 +31,7 @@ def generate_launch_description() -> LaunchDescription:
                               description='Operator: keyboard, joy, scripted expert, or '
                                           'cartesian (TwistStamped on '
                                           '/teleop_node/delta_twist_cmds).'),
-        DeclareLaunchArgument('task', default_value='lift', choices=['lift', 'pick_place'],
+        DeclareLaunchArgument('task', default_value='lift', choices=list(TASK_NAMES),
                               description='Task to simulate and record.'),
         DeclareLaunchArgument('output_dir', default_value='lam_ros_demos',
                               description='Dataset directory (episodes are appended).'),
@@ -49,16 +51,16 @@ def generate_launch_description() -> LaunchDescription:
                               description='Publish and record the workspace camera.'),
         DeclareLaunchArgument('use_sim_time', default_value='true',
                               description='Teleop and recorder follow /clock from sim_node.'),
-        DeclareLaunchArgument('robot_config',
-                              default_value=PathJoinSubstitution([config, 'robots',
-                                                                  'panda.yaml']),
-                              description='Robot parameters (joint names, URDF, frames).'),
+        DeclareLaunchArgument('robot', default_value='panda',
+                              description='Robot description: a name under config/robots/ '
+                                          'or a YAML path (joints, URDF, frames, topics, '
+                                          'control rate); copy config/robots/panda.yaml.'),
         DeclareLaunchArgument('recorder_config',
                               default_value=PathJoinSubstitution([config, 'recorder.yaml']),
                               description='recorder_node parameters file.'),
-        DeclareLaunchArgument('command_rate_hz', default_value='20.0',
+        DeclareLaunchArgument('command_rate_hz', default_value='0.0',
                               description='Teleop command rate (Hz), stored by the recorder '
-                                          'as the control rate; the policy rate.'),
+                                          'as the control rate; 0 = the robot description rate.'),
         DeclareLaunchArgument('teleop_prefix', default_value='',
                               description="Command prefix of teleop_node, e.g. 'xterm -e' "
                                           'to give the keyboard its own terminal.'),
@@ -66,7 +68,8 @@ def generate_launch_description() -> LaunchDescription:
     sim = Node(
         package='lam_ros', executable='sim_node', name='sim_node', output='screen',
         parameters=[PathJoinSubstitution([config, 'sim_node.yaml']),
-                    {'task': task, 'seed': LaunchConfiguration('seed'),
+                    {'robot': LaunchConfiguration('robot'), 'task': task,
+                     'seed': LaunchConfiguration('seed'),
                      'real_time_factor': LaunchConfiguration('real_time_factor'),
                      'camera_enabled': LaunchConfiguration('camera')}])
     teleop = Node(
@@ -74,8 +77,8 @@ def generate_launch_description() -> LaunchDescription:
         emulate_tty=True, prefix=LaunchConfiguration('teleop_prefix'),
         parameters=[PathJoinSubstitution([config, 'teleop_node.yaml']),
                     PathJoinSubstitution([config, 'joy_teleop.yaml']),
-                    LaunchConfiguration('robot_config'),
-                    {'source': source, 'task': task, 'use_sim_time': use_sim_time,
+                    {'robot': LaunchConfiguration('robot'), 'source': source, 'task': task,
+                     'use_sim_time': use_sim_time,
                      'rate_hz': LaunchConfiguration('command_rate_hz'),
                      # The scripted operator starts when the recording does.
                      'expert_waits_for': '/recorder_node/status'}])
@@ -83,8 +86,9 @@ def generate_launch_description() -> LaunchDescription:
                condition=IfCondition(is_joy),
                parameters=[PathJoinSubstitution([config, 'joy_teleop.yaml'])])
     recorder_params = [
-        LaunchConfiguration('recorder_config'), LaunchConfiguration('robot_config'),
-        {'output_dir': LaunchConfiguration('output_dir'), 'task': task,
+        LaunchConfiguration('recorder_config'),
+        {'robot': LaunchConfiguration('robot'), 'output_dir': LaunchConfiguration('output_dir'),
+         'task': task,
          'use_sim_time': use_sim_time,
          'control_rate_hz': LaunchConfiguration('command_rate_hz'),
          'joy_topic': PythonExpression(["'/joy' if ", is_joy, " else ''"]),

@@ -124,12 +124,15 @@ def test_ros2_run_executables_start_their_nodes(venv, tmp_path):
 
 
 def test_installed_package_finds_its_urdfs_without_ament_prefix_path(venv, tmp_path):
-    """A pip-installed lam_ros builds its scene from share/lam_ros/urdf, outside the tree."""
-    code = ('import lam_ros.sim.assets as a; print(a.__file__); '
-            'print(a.urdf_path("table.urdf"))')
+    """A pip-installed lam_ros finds share/lam_ros/urdf and its robot description there."""
+    code = ('import lam_ros.description.files as a; print(a.__file__); '
+            'print(a.urdf_path("table.urdf")); '
+            'from lam_ros.description import load_robot; print(load_robot().source)')
     result = subprocess.run([str(venv / 'bin' / 'python'), '-c', code], cwd=tmp_path,
                             env=_clean_env(), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    module_file, urdf = result.stdout.split()
+    module_file, urdf, robot = result.stdout.split()
     assert module_file.startswith(str(venv))
-    assert urdf == str(venv / 'share' / 'lam_ros' / 'urdf' / 'table.urdf')
+    share = venv / 'share' / 'lam_ros'
+    assert urdf == str(share / 'urdf' / 'table.urdf')
+    assert robot == str(share / 'config' / 'robots' / 'panda.yaml')

@@ -1,4 +1,5 @@
-"""The ``lam-ros`` command: the core's jobs on machines with or without ROS.
+"""
+The ``lam-ros`` command: the core's jobs on machines with or without ROS.
 
 Every module in this package that defines ``register(subparsers)`` adds one sub-command;
 ``register`` adds a parser and sets its ``func`` default to a callable taking the parsed

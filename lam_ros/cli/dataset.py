@@ -3,69 +3,81 @@
 import argparse
 from pathlib import Path
 import sys
-from typing import Callable, Optional
-
-from lam_ros.data.bag_reader import (EpisodeError, find_episodes, mapping_for_source,
-                                     read_commands, TopicMapping)
+from typing import Any, Callable, Dict, Optional
 
 
-def _mapping(args: argparse.Namespace) -> TopicMapping:
+def _mapping(args: argparse.Namespace) -> Any:
+    from lam_ros.data.bags.reader import mapping_for_source, TopicMapping
     if args.mapping:
         return TopicMapping.from_yaml(args.mapping)
     return mapping_for_source(args.source)
 
 
-def _build_options(args: argparse.Namespace) -> dict:
+def build_options(args: argparse.Namespace) -> Dict[str, Any]:
+    """Return the ``BuildOptions`` fields the dataset flags set (see :func:`add_build_flags`)."""
     return {'max_gap_s': args.max_gap_s, 'min_duration_s': args.min_duration_s,
-            'include_interrupted': args.include_interrupted}
+            'include_interrupted': args.include_interrupted,
+            'include_failures': args.include_failures}
 
 
-def _print_summary(dataset) -> None:
-    from lam_ros.data.dataset_report import summary_lines
-    print('\n'.join(summary_lines(dataset)))
+def report(dataset: Any, strict: bool) -> int:
+    """
+    Print the build's warnings and the exclusion report on stderr; return the exit code.
 
-
-def _build(args: argparse.Namespace) -> int:
-    from lam_ros.data.dataset import build_dataset, load_or_build
-    mapping = _mapping(args)
-    if args.force:
-        dataset = build_dataset(args.source, mapping, args.rate_hz, **_build_options(args))
-        dataset.save(args.out)
-        cached = False
-    else:
-        dataset, cached = load_or_build(args.source, args.out, mapping, args.rate_hz,
-                                        **_build_options(args))
-    _print_summary(dataset)
-    print(f'{"cache up to date" if cached else "wrote"}: {args.out}')
+    1 when no episode is usable, or with ``strict`` when any episode was excluded; else 0.
+    """
+    from lam_ros.data.dataset.report import exclusion_lines
+    lines = [f'warning: {w}' for w in dataset.warnings] + exclusion_lines(dataset)
+    if lines:
+        print('\n'.join(lines), file=sys.stderr)
     if not dataset.episodes:
         print('error: no usable episode; see the exclusion report above', file=sys.stderr)
+        return 1
+    if strict and dataset.exclusions:
+        print(f'error: --strict: {len(dataset.exclusions)} episodes excluded', file=sys.stderr)
         return 1
     return 0
 
 
+def _print_summary(dataset: Any) -> None:
+    from lam_ros.data.dataset.report import summary_lines
+    print('\n'.join(summary_lines(dataset)))
+
+
+def _build(args: argparse.Namespace) -> int:
+    from lam_ros.data.dataset.build import build_dataset, load_or_build
+    mapping = _mapping(args)
+    if args.force:
+        dataset = build_dataset(args.source, mapping, args.rate_hz, **build_options(args))
+        dataset.save(args.out)
+        cached = False
+    else:
+        dataset, cached = load_or_build(args.source, args.out, mapping, args.rate_hz,
+                                        **build_options(args))
+    _print_summary(dataset)
+    print(f'{"cache up to date" if cached else "wrote"}: {args.out}')
+    return report(dataset, args.strict)
+
+
 def _info(args: argparse.Namespace) -> int:
-    from lam_ros.data.dataset import build_dataset, Dataset
-    from lam_ros.data.dataset_report import plot_dataset
+    from lam_ros.data.dataset.build import build_dataset, Dataset
+    from lam_ros.data.dataset.report import plot_dataset
     if Path(args.source).is_file():
         dataset = Dataset.load(args.source)
     else:
         dataset = build_dataset(args.source, _mapping(args), args.rate_hz,
-                                **_build_options(args))
+                                **build_options(args))
     _print_summary(dataset)
-    if args.plot:
+    if args.plot and dataset.episodes:
         print(f'plot: {plot_dataset(dataset, args.plot)}')
-    return 0
+    return report(dataset, args.strict)
 
 
 def _replay(args: argparse.Namespace) -> int:
-    mapping = _mapping(args)
-    entries = {e.name: e for e in find_episodes(args.source)}
-    if args.episode not in entries:
-        print(f'error: no episode {args.episode!r} in {args.source}; it has '
-              f'{sorted(entries)}', file=sys.stderr)
-        return 2
+    from lam_ros.data.bags.reader import EpisodeError
+    from lam_ros.data.bags.replay import load_episode
     try:
-        times_ns, commands = read_commands(entries[args.episode], mapping)
+        times_ns, commands, mapping = load_episode(args.source, args.episode, _mapping(args))
     except EpisodeError as exc:
         print(f'error: cannot replay {args.episode}: {exc}', file=sys.stderr)
         return 1
@@ -101,17 +113,40 @@ def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Na
     return run
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
+def add_mapping_flag(parser: argparse.ArgumentParser) -> None:
+    """Add ``--mapping``: which topics and joints of the bags mean what."""
     parser.add_argument('--mapping', metavar='YAML',
-                        help='topic mapping (see config/dataset_mapping.example.yaml); default: '
-                             'dataset.yaml topics or the sim defaults')
-    parser.add_argument('--rate-hz', type=float, default=20.0, help='policy rate (Hz)')
-    parser.add_argument('--max-gap-s', type=float, default=0.5,
-                        help='longest silence allowed on a required topic (s)')
-    parser.add_argument('--min-duration-s', type=float, default=1.0,
-                        help='shortest episode kept (s)')
+                        help='topic, joint and frame mapping of the bags (see '
+                             'config/dataset_mapping.example.yaml); default: the topics of '
+                             "dataset.yaml, else the robot description's")
+
+
+def add_build_flags(parser: argparse.ArgumentParser) -> None:
+    """Add the flags that decide how bags become a dataset and which episodes it keeps."""
+    parser.add_argument('--rate-hz', type=float, default=None, metavar='HZ',
+                        help='policy rate in Hz (default: the control rate dataset.yaml '
+                             'recorded, else the rate the commands in the bags were sent at; '
+                             'a rate that differs from the recording is a warning)')
+    parser.add_argument('--max-gap-s', type=float, default=0.5, metavar='S',
+                        help='longest silence allowed on a required topic, in seconds '
+                             '(default: %(default)s)')
+    parser.add_argument('--min-duration-s', type=float, default=0.0, metavar='S',
+                        help='shortest episode kept, in seconds (default: %(default)s: every '
+                             'episode, however short)')
+    parser.add_argument('--include-failures', action='store_true',
+                        help='also train on episodes whose recorded outcome is a failure '
+                             '(default: successful episodes and those without an outcome)')
     parser.add_argument('--include-interrupted', action='store_true',
-                        help='also use episodes the recorder saved as interrupted')
+                        help='also use episodes the recorder saved as interrupted (default: '
+                             'complete episodes only)')
+    parser.add_argument('--strict', action='store_true',
+                        help='exit with status 1 when any episode is excluded (default: '
+                             'report exclusions on stderr and go on)')
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    add_mapping_flag(parser)
+    add_build_flags(parser)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -137,16 +172,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     replay = sub.add_parser('replay', help="republish an episode's commands over ROS 2")
     replay.add_argument('source', help='recorder output dir, folder of bags, or one bag')
     replay.add_argument('--episode', required=True, help='episode (bag directory) name')
-    replay.add_argument('--topic', help='command topic (default: the mapping\'s)')
+    replay.add_argument('--topic', help="command topic (default: the mapping's)")
     replay.add_argument('--interface', choices=('forward', 'trajectory'), default='forward',
-                        help='Float64MultiArray (forward) or JointTrajectory (trajectory)')
-    replay.add_argument('--speed', type=float, default=1.0, help='time scale (1 = original)')
-    replay.add_argument('--max-start-deviation', type=float, default=0.1,
-                        help='refuse when the arm is further than this (rad or m per joint) '
-                             'from the first command')
+                        help='Float64MultiArray (forward) or JointTrajectory (trajectory) '
+                             '(default: %(default)s)')
+    replay.add_argument('--speed', type=float, default=1.0, metavar='SCALE',
+                        help='time scale, 2 plays twice as fast (default: %(default)s)')
+    replay.add_argument('--max-start-deviation', type=float, default=0.1, metavar='RAD_OR_M',
+                        help='refuse when the arm is further than this per joint from the '
+                             'first command, in rad (fingers: m) (default: %(default)s)')
     replay.add_argument('--no-state-check', action='store_true',
                         help='start without comparing the first command with the joint state')
-    _add_common(replay)
+    add_mapping_flag(replay)
     replay.set_defaults(func=_guarded(_replay))
 
 

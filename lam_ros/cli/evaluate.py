@@ -9,6 +9,7 @@ from typing import Any
 
 def register(subparsers: Any) -> None:
     """Add the ``eval`` sub-command."""
+    from lam_ros.description import TASK_NAMES
     from lam_ros.learn.evaluate import EVAL_SEED_START
     parser = subparsers.add_parser(
         'eval', help='evaluate a checkpoint by rollouts in PyBullet',
@@ -17,8 +18,12 @@ def register(subparsers: Any) -> None:
                     'print the success rate with its 95 %% Wilson interval.')
     parser.add_argument('--checkpoint', required=True, metavar='DIR',
                         help='checkpoint directory (e.g. RUN_DIR/best)')
-    parser.add_argument('--task', default='',
-                        help='lift or pick_place (default: the task stored in the checkpoint)')
+    parser.add_argument('--task', default='', choices=('',) + TASK_NAMES, metavar='TASK',
+                        help=f'one of {", ".join(TASK_NAMES)} (default: the task stored in the '
+                             'checkpoint)')
+    parser.add_argument('--env', default='', metavar='MODULE:FACTORY',
+                        help='a gymnasium env factory following docs/env_contract.md instead '
+                             'of the lam_ros task')
     parser.add_argument('--episodes', type=int, default=100, help='episodes (default: 100)')
     parser.add_argument('--seed', type=int, default=EVAL_SEED_START,
                         help=f'env seed of the first episode; episode i uses seed + i (default: '
@@ -39,8 +44,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate; exit code 0 when every episode ran (whatever the success rate)."""
-    from tqdm import tqdm
-
+    from lam_ros.cli._progress import episode_progress
     from lam_ros.learn.evaluate import evaluate_policy
     from lam_ros.policy import CheckpointError, read_checkpoint_config
     try:
@@ -49,28 +53,23 @@ def run(args: argparse.Namespace) -> int:
         print(f'error: {err}', file=sys.stderr)
         return 2
     task = args.task or (document.get('metadata') or {}).get('task') or ''
+    task = task or ('custom' if args.env else '')
     if not task:
-        print('error: the checkpoint does not name its task; pass --task lift or pick_place',
-              file=sys.stderr)
+        from lam_ros.description import TASK_NAMES
+        print(f'error: the checkpoint does not name its task; pass --task with one of '
+              f'{", ".join(TASK_NAMES)}', file=sys.stderr)
         return 2
-    with tqdm(total=args.episodes, desc=f'eval {task}', unit='ep') as bar:
-        counts = {'ok': 0, 'n': 0}
-
-        def on_episode(record: dict) -> None:
-            counts['ok'] += int(record['success'])
-            counts['n'] += 1
-            bar.set_postfix(success=f'{counts["ok"]}/{counts["n"]}')
-            bar.update(1)
-
-        try:
+    try:
+        with episode_progress(args.episodes, f'eval {task}') as done:
             result = evaluate_policy(args.checkpoint, task, args.episodes, args.seed,
                                      args.query_every, args.ensemble_decay, args.device,
                                      video_path=args.gif or None,
-                                     video_episodes=args.video_episodes, on_episode=on_episode)
-        except (ValueError, CheckpointError) as err:
-            bar.close()
-            print(f'error: {err}', file=sys.stderr)
-            return 2
+                                     video_episodes=args.video_episodes,
+                                     on_episode=lambda record: done(record['success']),
+                                     env_factory=args.env or None)
+    except (ValueError, CheckpointError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
     low, high = result['success_ci95']
     tts = result['mean_time_to_success_s']
     print(f'{task}: success {100 * result["success_rate"]:.1f}% '

@@ -9,12 +9,12 @@ from typing import Any, Dict
 
 def register(subparsers: Any) -> None:
     """Add the ``expert`` sub-command."""
-    from lam_ros.sim.config import TASKS
+    from lam_ros.description import TASK_NAMES
     from lam_ros.sim.expert import DEFAULT_NOISE_STD
     parser = subparsers.add_parser(
         'expert', help='run the scripted expert in PyBullet and print its success rate',
         description='Run the scripted expert for seeded episodes of each task.')
-    parser.add_argument('--task', default='all', choices=list(TASKS) + ['all'],
+    parser.add_argument('--task', default='all', choices=list(TASK_NAMES) + ['all'],
                         help='task to run (default: all)')
     parser.add_argument('--episodes', type=int, default=100,
                         help='episodes per task (default: 100)')
@@ -22,6 +22,9 @@ def register(subparsers: Any) -> None:
                         help='seed of the first episode; episode i uses seed + i (default: 0)')
     parser.add_argument('--noise', type=float, default=DEFAULT_NOISE_STD,
                         help=f'demonstration noise std in m (default: {DEFAULT_NOISE_STD})')
+    parser.add_argument('--robot', default='', metavar='NAME_OR_YAML',
+                        help='robot description: a name in config/robots/ (panda, xarm6) or a '
+                             'YAML path (default: panda)')
     parser.add_argument('--json', default='', metavar='PATH',
                         help='also write the results to this JSON file')
     parser.set_defaults(func=run)
@@ -29,9 +32,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate the expert per task; exit code 0 when every episode ran."""
-    from tqdm import tqdm
-
-    from lam_ros.sim.config import TASKS
+    from lam_ros.cli._progress import episode_progress
+    from lam_ros.description import TASK_NAMES
     from lam_ros.sim.expert import evaluate_expert
     if args.episodes < 1:
         print(f'--episodes must be >= 1, got {args.episodes}', file=sys.stderr)
@@ -39,19 +41,19 @@ def run(args: argparse.Namespace) -> int:
     if not args.noise >= 0:
         print(f'--noise must be >= 0 (m), got {args.noise}', file=sys.stderr)
         return 2
-    tasks = list(TASKS) if args.task == 'all' else [args.task]
+    from lam_ros.description import load_robot
+    try:
+        load_robot(args.robot or None)
+    except (FileNotFoundError, ValueError) as err:
+        print(f'--robot: {err}', file=sys.stderr)
+        return 2
+    tasks = list(TASK_NAMES) if args.task == 'all' else [args.task]
     results: Dict[str, Dict] = {}
     for task in tasks:
-        with tqdm(total=args.episodes, desc=f'expert {task}', unit='ep') as bar:
-            counts = {'ok': 0}
-
-            def on_episode(index: int, success: bool) -> None:
-                counts['ok'] += int(success)
-                bar.set_postfix(success=f'{counts["ok"]}/{index + 1}')
-                bar.update(1)
-
+        with episode_progress(args.episodes, f'expert {task}') as done:
             results[task] = evaluate_expert(task, args.episodes, args.seed, args.noise,
-                                            on_episode=on_episode)
+                                            on_episode=lambda _index, ok: done(ok),
+                                            robot=args.robot)
     for task, res in results.items():
         steps = res['mean_steps_success']
         steps_txt = f'{steps:.1f}' if steps is not None else 'n/a'

@@ -1,4 +1,5 @@
-"""``lam-ros quickstart``: the whole loop on the embedded PyBullet Panda, in one command.
+"""
+``lam-ros quickstart``: the whole loop on the embedded PyBullet Panda, in one command.
 
 1. the scripted expert performs every task (its success rate per task);
 2. it records noisy demonstrations of one task as rosbag2 (MCAP) episodes;
@@ -18,11 +19,12 @@ from typing import Any, List
 
 def register(subparsers: Any) -> None:
     """Add the ``quickstart`` sub-command."""
+    from lam_ros.description import TASK_NAMES
     parser = subparsers.add_parser(
         'quickstart', help='expert -> demos -> dataset -> behaviour cloning -> evaluation',
         description=__doc__.split('\n\n')[1] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--task', default='lift', choices=['lift', 'pick_place'],
+    parser.add_argument('--task', default='lift', choices=TASK_NAMES,
                         help='task to learn (default: %(default)s)')
     parser.add_argument('--out', default='runs/quickstart', metavar='DIR',
                         help='where demos, dataset, checkpoints and results go '
@@ -34,7 +36,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument('--eval-episodes', type=int, default=50,
                         help='evaluation episodes in step 5 (default: %(default)s)')
     parser.add_argument('--steps', type=int, default=0,
-                        help='training steps (default: lam-ros train\'s default)')
+                        help="training steps (default: lam-ros train's default)")
     parser.set_defaults(func=run)
 
 

@@ -4,7 +4,7 @@ import argparse
 from dataclasses import fields
 import os
 import sys
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 # What a robot also publishes over ROS; ee_pose is left out because a real arm only has it
 # through its own forward kinematics, and rgb/depth are opt-in (slower to train).
@@ -14,6 +14,7 @@ CACHE_NAME = 'dataset_cache.safetensors'
 
 def register(subparsers: Any) -> None:
     """Add the ``train`` sub-command."""
+    from lam_ros.cli.dataset import add_build_flags, add_mapping_flag
     from lam_ros.learn.bc import BCConfig
     from lam_ros.policy import PolicyConfig
     policy_defaults = {f.name: f.default for f in fields(PolicyConfig)}
@@ -29,12 +30,18 @@ def register(subparsers: Any) -> None:
     parser.add_argument('--out', required=True, metavar='RUN_DIR', help='run directory')
     parser.add_argument('--task', default='',
                         help="task name stored in the checkpoint (default: dataset.yaml's)")
-    parser.add_argument('--rate-hz', type=float, default=20.0,
-                        help='policy rate when building from bags (default: 20)')
+    parser.add_argument('--robot', default='', metavar='NAME_OR_YAML',
+                        help="robot the policy commands (default: the dataset's); it must be "
+                             'the robot the dataset was recorded on')
+    data = parser.add_argument_group(
+        'dataset from bags', 'how a directory of bags becomes the dataset (as lam-ros dataset '
+        'build; a cache file keeps the settings it was built with; --strict applies to both)')
+    add_mapping_flag(data)
+    add_build_flags(data)
     model = parser.add_argument_group('policy')
-    model.add_argument('--obs', default='',
+    model.add_argument('--obs', default='', metavar='KEYS',
                        help='comma-separated observation keys (default: those of '
-                            f'{",".join(DEFAULT_OBS)} that the dataset has)')
+                            f'{", ".join(DEFAULT_OBS)} that the dataset has)')
     model.add_argument('--head', choices=('regression', 'gaussian'),
                        default=policy_defaults['head'], help='action head (default: %(default)s)')
     for flag, key, kind, what in (
@@ -67,15 +74,26 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def load_dataset(source: str, rate_hz: float) -> Any:
-    """Load a cache file, or build (and cache) a dataset from a directory of bags."""
-    from lam_ros.data.dataset import Dataset, load_or_build
+def load_dataset(source: str, rate_hz: Optional[float] = None, mapping: Any = None,
+                 **options: Any) -> Any:
+    """
+    Load a cache file, or build (and cache) a dataset from a directory of bags.
+
+    ``rate_hz`` None builds at the recording's rate; ``options`` are ``BuildOptions`` fields.
+    """
+    from lam_ros.data.dataset.build import Dataset, load_or_build
     if os.path.isfile(source):
-        return Dataset.load(source)
+        dataset = Dataset.load(source)
+        if rate_hz is not None and abs(rate_hz - dataset.rate_hz) > 1e-9:
+            raise ValueError(f'{source} was built at {dataset.rate_hz:g} Hz, not --rate-hz '
+                             f'{rate_hz:g}; rebuild it: lam-ros dataset build BAGS --out '
+                             f'{source} --rate-hz {rate_hz:g}')
+        return dataset
     if not os.path.isdir(source):
         raise ValueError(f'--dataset {source!r} is neither a cache file nor a directory of '
                          'bags')
-    dataset, _ = load_or_build(source, os.path.join(source, CACHE_NAME), rate_hz=rate_hz)
+    dataset, _ = load_or_build(source, os.path.join(source, CACHE_NAME), mapping,
+                               rate_hz=rate_hz, **options)
     return dataset
 
 
@@ -97,22 +115,32 @@ def choose_obs(requested: str, available: Dict[str, tuple]) -> List[str]:
 
 def _task_of(source: str) -> str:
     if os.path.isdir(source):
-        from lam_ros.data.bag_reader import read_dataset_yaml
+        from lam_ros.data.bags.reader import read_dataset_yaml
         return str((read_dataset_yaml(source) or {}).get('task') or '')
     return ''
 
 
 def run(args: argparse.Namespace) -> int:
     """Build the configs from the flags and train; exit code 0 on success."""
+    from lam_ros.cli.dataset import build_options, report
     from lam_ros.learn.bc import BCConfig, train_bc
     from lam_ros.policy import PolicyConfig
     try:
-        dataset = load_dataset(args.dataset, args.rate_hz)
+        mapping = None
+        if args.mapping:
+            from lam_ros.data.bags.reader import TopicMapping
+            mapping = TopicMapping.from_yaml(args.mapping)
+        dataset = load_dataset(args.dataset, args.rate_hz, mapping, **build_options(args))
+        code = report(dataset, args.strict)
+        if code:
+            return code
         spec = dataset.observation_spec()
         keys = choose_obs(args.obs, spec)
         policy = {'head': args.head}
         for key in ('history_len', 'chunk_size', 'd_model', 'n_heads', 'n_layers', 'dropout'):
             policy[key] = getattr(args, key)
+        if args.robot or dataset.robot:
+            policy['robot'] = args.robot or dataset.robot
         policy_config = PolicyConfig(joint_names=tuple(dataset.joint_names),
                                      obs_spec={k: spec[k] for k in keys},
                                      control_rate_hz=dataset.rate_hz, **policy)
@@ -120,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
                                 if hasattr(args, f.name)}, progress=not args.no_progress)
         task = args.task or _task_of(args.dataset) or None
         print(f'training on {len(dataset.episodes)} episodes ({dataset.num_steps} steps at '
-              f'{dataset.rate_hz} Hz), observations {keys}, head {args.head}')
+              f'{dataset.rate_hz:g} Hz, {dataset.rate_source or "the cached rate"}), '
+              f'observations {keys}, head {args.head}')
         result = train_bc(dataset, policy_config, bc_config, args.out, task=task)
     except ValueError as err:
         print(f'error: {err}', file=sys.stderr)

@@ -1,1 +1,1 @@
-"""Run-time control pieces: joint limits, watchdog, action-chunk ensembling (numpy only)."""
+"""Run-time control (numpy only): joint limits, command gate, watchdog, trajectories, chunks."""

@@ -1,4 +1,5 @@
-"""Temporal ensembling of action chunks (ACT, Zhao et al. 2023), numpy only.
+"""
+Temporal ensembling of action chunks (ACT, Zhao et al. 2023), numpy only.
 
 A policy predicts a chunk of K future actions for control steps t .. t+K-1. Each call's chunk
 is stored; the command for a step is the weighted mean of every stored prediction for that
@@ -41,11 +42,12 @@ class TemporalEnsembler:
 
     @property
     def step(self) -> int:
-        """The control step whose command next_action() returns next."""
+        """Return the control step whose command next_action() returns next."""
         return self._step
 
     def add_chunk(self, chunk: np.ndarray, step: Optional[int] = None) -> None:
-        """Store a chunk (chunk_size, action_dim) predicted for steps step .. step+K-1.
+        """
+        Store a chunk (chunk_size, action_dim) predicted for steps step .. step+K-1.
 
         step defaults to the current step; pass the step of the observation the policy saw
         when the prediction arrives late.
@@ -71,16 +73,37 @@ class TemporalEnsembler:
         self._drop_expired()
         return sum(1 for start, _ in self._chunks if start <= self._step)
 
+    def blend(self, step: int) -> Optional[np.ndarray]:
+        """
+        Return the blended prediction for ``step`` (>= the current step) without advancing.
+
+        None when no stored chunk covers that step.
+        """
+        if step < self._step:
+            raise ValueError(f'step {step} is already past (current step {self._step})')
+        self._drop_expired()
+        preds = [chunk[step - start] for start, chunk in self._chunks
+                 if start <= step < start + self.chunk_size]
+        if not preds:
+            return None
+        weights = np.exp(-self.decay * np.arange(len(preds)))
+        return weights @ np.stack(preds) / weights.sum()
+
+    def advance_to(self, step: int) -> None:
+        """Move the current step forward to ``step`` (never back); expired chunks are dropped."""
+        if step > self._step:
+            blended = self.blend(step - 1)
+            if blended is not None:
+                self._last = blended
+            self._step = int(step)
+            self._drop_expired()
+
     def next_action(self) -> np.ndarray:
         """Return the blended command for the current step and advance to the next step."""
-        self._drop_expired()
-        preds = [chunk[self._step - start] for start, chunk in self._chunks]
-        if preds:
-            weights = np.exp(-self.decay * np.arange(len(preds)))
-            action = weights @ np.stack(preds) / weights.sum()
-        elif self._last is not None:
+        action = self.blend(self._step)
+        if action is None and self._last is not None:
             action = self._last
-        else:
+        elif action is None:
             raise RuntimeError('no action yet: add_chunk() must be called before the first '
                                'next_action() after a reset')
         self._last = action

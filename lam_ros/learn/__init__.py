@@ -1,1 +1,1 @@
-"""Imitation learning, RL fine-tuning and evaluation in PyBullet (no ROS)."""
+"""Behaviour cloning of a policy and its closed-loop evaluation in PyBullet (no ROS)."""

@@ -1,4 +1,5 @@
-"""Behaviour cloning: train a TransformerPolicy on demonstration windows.
+"""
+Behaviour cloning: train a TransformerPolicy on demonstration windows.
 
 The loop is deliberately plain: random windows (observation history + action chunk) from
 the training episodes, the policy's own loss (L1/MSE or Gaussian NLL on normalised actions),
@@ -6,24 +7,26 @@ AdamW with a linear warmup and a cosine decay, gradient clipping. Every ``eval_i
 steps the validation loss is measured on held-out episodes, ``last/`` is written (with the
 optimizer state, so that running the same command again resumes there) and ``best/`` keeps
 the checkpoint with the lowest validation loss.
+
+Under torchrun every rank draws its own share of each step's batch (``batch_size`` windows
+per rank) and DDP averages the gradients; rank 0 alone validates and writes run files.
 """
 
 from dataclasses import asdict, dataclass, field
 import math
 import os
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
-import numpy as np
-import torch
-from tqdm import tqdm
-
-from lam_ros.data.dataset import Dataset
-from lam_ros.data.dataset_windows import Windows
-from lam_ros.learn import run_files
+from lam_ros.data.dataset.build import Dataset
+from lam_ros.data.dataset.windows import Windows
+from lam_ros.learn import distributed, run_files
 from lam_ros.policy import (CheckpointError, compute_stats, load_checkpoint, PolicyConfig,
                             resolve_device, save_checkpoint, TransformerPolicy)
 from lam_ros.policy.config import IMAGE_KEYS
+import numpy as np
+import torch
+from tqdm import tqdm
 
 
 @dataclass
@@ -33,7 +36,7 @@ class BCConfig:
     steps: int = 2000
     """Optimizer steps in total (a resumed run continues up to this number)."""
     batch_size: int = 64
-    """Windows per optimizer step."""
+    """Windows per optimizer step (per rank under torchrun)."""
     lr: float = 1e-3
     """Peak learning rate of AdamW."""
     weight_decay: float = 1e-4
@@ -129,6 +132,23 @@ class BCResult:
     """Path of metrics.csv."""
     curves_png: str = ''
     """Path of the loss-curve plot (empty when nothing was logged)."""
+    policy: Optional[TransformerPolicy] = field(default=None, repr=False, compare=False)
+    """The trained policy in memory (this rank's replica)."""
+
+
+def check_same_robot(recorded: str, policy_robot: str) -> None:
+    """Raise ValueError when a dataset recorded on one arm is to train a policy for another."""
+    if not recorded or not policy_robot:
+        return
+    from lam_ros.description import load_robot
+    try:
+        target = load_robot(policy_robot).name
+    except FileNotFoundError:
+        target = policy_robot
+    if target != recorded:
+        raise ValueError(f'the dataset was recorded on robot {recorded!r} and cannot train a '
+                         f'policy for robot {target!r}: their joints and gripper differ. Record '
+                         f'demonstrations on {target!r}, or train for {recorded!r}')
 
 
 def check_compatible(dataset: Dataset, config: PolicyConfig) -> None:
@@ -136,6 +156,7 @@ def check_compatible(dataset: Dataset, config: PolicyConfig) -> None:
     if not dataset.episodes:
         raise ValueError('the dataset has no usable episodes; see its exclusion report '
                          '(lam-ros dataset info)')
+    check_same_robot(getattr(dataset, 'robot', ''), config.robot)
     if list(dataset.joint_names) != list(config.joint_names):
         raise ValueError(f'the dataset commands joints {list(dataset.joint_names)} but the '
                          f'policy config has {list(config.joint_names)}')
@@ -238,13 +259,21 @@ def _resume(last_dir: str, model: TransformerPolicy, fingerprint: str) -> tuple:
 
 
 def train_bc(dataset: Dataset, policy_config: PolicyConfig, bc_config: Optional[BCConfig] = None,
-             out_dir: str = 'runs/bc', task: Optional[str] = None) -> BCResult:
-    """Train a policy by behaviour cloning into out_dir (resuming from out_dir/last if there)."""
+             out_dir: str = 'runs/bc', task: Optional[str] = None,
+             on_log: Optional[Callable[[Dict[str, Any]], None]] = None,
+             should_stop: Optional[Callable[[], bool]] = None) -> BCResult:
+    """
+    Train a policy by behaviour cloning into out_dir (resuming from out_dir/last if there).
+
+    on_log receives every metrics row (rank 0). When should_stop() turns true, last/ is
+    written at the current step and the run returns early (running again resumes it).
+    """
     cfg = bc_config or BCConfig()
     check_compatible(dataset, policy_config)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    device = resolve_device(cfg.device)
+    ctx = distributed.setup(cfg.device)
+    device = ctx.device
     os.makedirs(out_dir, exist_ok=True)
     last_dir, best_dir = os.path.join(out_dir, 'last'), os.path.join(out_dir, 'best')
     train_eps, val_eps = split_episodes(dataset, cfg.val_fraction, cfg.seed)
@@ -258,7 +287,11 @@ def train_bc(dataset: Dataset, policy_config: PolicyConfig, bc_config: Optional[
     arrays['action'] = np.concatenate([ep.action for ep in train_eps])
     model.normalizer.fit(compute_stats(arrays))
     step, opt_state, best = _resume(last_dir, model, dataset.fingerprint)
+    if distributed.broadcast(step, ctx) != step:
+        raise ValueError(f'rank {ctx.rank} sees {last_dir} at another step than rank 0: the '
+                         'output directory must be one shared directory for every rank')
     model.to(device).train()
+    net = distributed.data_parallel(model, ctx, 'loss')  # averages gradients across ranks
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if opt_state is not None:
         optimizer.load_state_dict(opt_state)
@@ -268,27 +301,30 @@ def train_bc(dataset: Dataset, policy_config: PolicyConfig, bc_config: Optional[
                  'dataset_fingerprint': dataset.fingerprint,
                  'train_episodes': [ep.name for ep in train_eps],
                  'val_episodes': [ep.name for ep in val_eps], 'bc_config': asdict(cfg)}
-    log = run_files.MetricsLog(out_dir, resume_step=step)
-    noise_gen = torch.Generator(device=device).manual_seed(cfg.seed + 7919 * step)
-    torch.manual_seed(cfg.seed + step)
+    log = run_files.MetricsLog(out_dir, resume_step=step) if ctx.is_main else None
+    seed = distributed.rank_seed(cfg.seed, ctx)  # own dropout and noise on every rank
+    noise_gen = torch.Generator(device=device).manual_seed(seed + 7919 * step)
+    torch.manual_seed(seed + step)
     start = time.monotonic()
     running: Dict[str, float] = {}
     count = 0
     last_train = float('nan')
-    bar = tqdm(total=cfg.steps, initial=step, desc='bc', unit='step', disable=not cfg.progress,
-               dynamic_ncols=True)
+    bar = tqdm(total=cfg.steps, initial=step, desc='bc', unit='step',
+               disable=not (cfg.progress and ctx.is_main), dynamic_ncols=True)
     try:
         while step < cfg.steps:
             lr = cfg.lr_at(step)
             for group in optimizer.param_groups:
                 group['lr'] = lr
-            # Indices depend only on (seed, step), so a resumed run sees the same batches.
+            # Indices depend only on (seed, step), so a resumed run sees the same batches;
+            # each rank takes its own slice of the step's global batch.
             rng = np.random.default_rng([cfg.seed, step])
-            batch = _to_torch(train_w.batch(rng.integers(0, len(train_w), cfg.batch_size)),
-                              device, cfg.hold_last_action)
+            index = rng.integers(0, len(train_w), cfg.batch_size * ctx.world_size)
+            index = index[ctx.rank * cfg.batch_size:(ctx.rank + 1) * cfg.batch_size]
+            batch = _to_torch(train_w.batch(index), device, cfg.hold_last_action)
             if cfg.obs_noise > 0:
                 _add_noise(model, batch[0], cfg.obs_noise, noise_gen)
-            out = model.loss(*batch)
+            out = net(*batch)
             optimizer.zero_grad(set_to_none=True)
             out['loss'].backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(
@@ -300,12 +336,18 @@ def train_bc(dataset: Dataset, policy_config: PolicyConfig, bc_config: Optional[
                 running[key] = running.get(key, 0.0) + float(out[key].detach())
             running['grad_norm'] = running.get('grad_norm', 0.0) + float(grad_norm)
             bar.update(1)
-            evaluate = step % cfg.eval_interval == 0 or step == cfg.steps
+            stop = distributed.any_rank(bool(should_stop and should_stop()), ctx)
+            evaluate = step % cfg.eval_interval == 0 or step == cfg.steps or stop
             if step % cfg.log_interval == 0 or evaluate:
-                row: Dict[str, Any] = {k: v / count for k, v in running.items()}
+                row: Dict[str, Any] = distributed.mean_over_ranks(
+                    {k: v / count for k, v in running.items()}, ctx)
                 last_train = row['loss']
                 row.update(step=step, lr=lr, elapsed_s=time.monotonic() - start)
                 running, count = {}, 0
+                if not ctx.is_main:
+                    if stop:
+                        break
+                    continue
                 if evaluate and val_w is not None:
                     val = validation_loss(model, val_w, cfg.batch_size, cfg.max_val_windows,
                                           device, cfg.hold_last_action)
@@ -316,18 +358,27 @@ def train_bc(dataset: Dataset, policy_config: PolicyConfig, bc_config: Optional[
                 if evaluate:
                     best = _checkpoint(model, optimizer, step, best, row, meta_base,
                                        last_dir, best_dir)
+                if on_log is not None:
+                    on_log(row)
                 bar.set_postfix(loss=f'{row["loss"]:.4f}', **(
                     {'val': f'{row["val_loss"]:.4f}'} if row.get('val_loss') is not None
                     else {}))
+                if stop:
+                    break
     finally:
         bar.close()
-        log.close()
+        if log is not None:
+            log.close()
     wall = time.monotonic() - start
-    png = run_files.plot_curves(log.path, os.path.join(out_dir, run_files.PLOT_FILE),
-                                title=f'behaviour cloning ({policy_config.head} head)')
+    metrics = os.path.join(out_dir, run_files.METRICS_FILE)
+    png = run_files.plot_curves(metrics, os.path.join(out_dir, run_files.PLOT_FILE),
+                                title=f'behaviour cloning ({policy_config.head} head)') \
+        if ctx.is_main else None
+    best = distributed.broadcast(best, ctx)
+    distributed.barrier(ctx)  # rank 0's checkpoints exist when any rank returns
     return BCResult(out_dir, last_dir, best_dir, step, resumed_from, best, last_train, wall,
                     model.num_parameters(), [ep.name for ep in train_eps],
-                    [ep.name for ep in val_eps], log.path, png or '')
+                    [ep.name for ep in val_eps], metrics, png or '', model)
 
 
 def _checkpoint(model: TransformerPolicy, optimizer: torch.optim.Optimizer, step: int,

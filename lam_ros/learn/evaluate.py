@@ -1,9 +1,11 @@
-"""Closed-loop evaluation of a policy in the PyBullet tasks.
+"""
+Closed-loop evaluation of a policy in the PyBullet tasks.
 
 Every rollout goes through :class:`lam_ros.policy.runner.PolicyRunner`, the same history,
-chunking and temporal ensembling as the inference node on a robot. Episode ``i`` uses env
-seed ``seed + i``; evaluation seeds start at ``EVAL_SEED_START`` by default so that they
-never coincide with demonstration seeds, which count up from 0.
+chunking and temporal ensembling as the inference node on a robot, and every action through
+:class:`lam_ros.control.gate.CommandGate`, the command gate that stands before any arm.
+Episode ``i`` uses env seed ``seed + i``; evaluation seeds start at ``EVAL_SEED_START`` by
+default so that they never coincide with demonstration seeds, which count up from 0.
 """
 
 import math
@@ -11,11 +13,12 @@ import os
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
-import numpy as np
-
+from lam_ros.control.gate import CommandGate, GateConfig
+from lam_ros.description.robot import load_robot
 from lam_ros.policy import load_checkpoint, TransformerPolicy
 from lam_ros.policy.config import IMAGE_KEYS
 from lam_ros.policy.runner import PolicyRunner
+import numpy as np
 
 EVAL_SEED_START = 1_000_000
 """First env seed of an evaluation; demos use seeds 0, 1, 2, ... (lam-ros demos --seed 0)."""
@@ -48,7 +51,8 @@ def make_eval_env(model: TransformerPolicy, task: str, render: bool = False) -> 
     """Create the task env at the policy's rate, with the camera the policy observes."""
     from lam_ros.sim import make_env
     cfg = model.config
-    overrides: Dict[str, Any] = {'control_rate_hz': cfg.control_rate_hz}
+    overrides: Dict[str, Any] = {'control_rate_hz': cfg.control_rate_hz,
+                                 'robot': cfg.robot or ''}
     images = [k for k in cfg.obs_spec if k in IMAGE_KEYS]
     if images:
         height, width = cfg.obs_spec[images[0]][:2]
@@ -67,13 +71,18 @@ def evaluate_policy(checkpoint_or_model: Union[str, TransformerPolicy], task: st
                     episodes: int = 100, seed: int = EVAL_SEED_START, query_every: int = 1,
                     ensemble_decay: float = 0.01, device: str = 'cpu',
                     video_path: Optional[str] = None, video_episodes: int = 2,
-                    on_episode: Optional[Callable[[Dict[str, Any]], None]] = None
-                    ) -> Dict[str, Any]:
-    """Roll the policy out for seeded episodes; return success rate and statistics.
+                    on_episode: Optional[Callable[[Dict[str, Any]], None]] = None,
+                    gate_config: Optional[GateConfig] = None,
+                    env_factory: Union[str, Callable[[], Any], None] = None) -> Dict[str, Any]:
+    """
+    Roll the policy out for seeded episodes; return success rate and statistics.
 
     The result has success_rate with its 95 % Wilson interval (success_ci95), mean_return,
     mean_time_to_success_s, mean_policy_ms (one policy call) and per-episode records.
     video_path (.gif, or .mp4 when imageio is installed) records the first video_episodes.
+    Actions pass the command gate (``gate_config``); ``clipped_steps`` counts the steps it
+    changed. env_factory ('package.module:factory' or a callable, docs/env_contract.md)
+    replaces the lam_ros task env; task then only labels the result.
     """
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise ValueError(f'episodes must be a positive int, got {episodes!r}')
@@ -81,11 +90,18 @@ def evaluate_policy(checkpoint_or_model: Union[str, TransformerPolicy], task: st
         raise ValueError(f'video_path must end in .gif or .mp4, got {video_path!r}')
     model, metadata = _load(checkpoint_or_model, device)
     trained_task = metadata.get('task')
-    if trained_task and trained_task != task:
+    if trained_task and trained_task != task and env_factory is None:
         raise ValueError(f'the checkpoint was trained on task {trained_task!r}, not {task!r}')
     runner = PolicyRunner(model, query_every=query_every, ensemble_decay=ensemble_decay)
-    env = make_eval_env(model, task, render=bool(video_path))
+    if env_factory is None:
+        env = make_eval_env(model, task, render=bool(video_path))
+    else:
+        from lam_ros.learn.rl.envs import open_env
+        env = open_env(env_factory, model.config.joint_names, model.config.obs_spec)
     dt = 1.0 / model.config.control_rate_hz
+    # The env's action space is the robot description's limits; the gate adds the rest.
+    gate = CommandGate(load_robot(model.config.robot).joint_limits(model.config.joint_names),
+                       model.config.control_rate_hz, gate_config)
     records: List[Dict[str, Any]] = []
     frames: List[np.ndarray] = []
     policy_s, calls = 0.0, 0
@@ -93,6 +109,7 @@ def evaluate_policy(checkpoint_or_model: Union[str, TransformerPolicy], task: st
         for i in range(episodes):
             obs, info = env.reset(seed=seed + i)
             runner.reset()
+            gate.resync()
             total, steps, clipped, done = 0.0, 0, 0, False
             film = bool(video_path) and i < video_episodes
             while not done:
@@ -104,9 +121,10 @@ def evaluate_policy(checkpoint_or_model: Union[str, TransformerPolicy], task: st
                 if runner.policy_calls > calls_before:
                     policy_s += time.perf_counter() - t0
                     calls += 1
-                # As the inference node's safety layer does: clamp into the joint limits.
-                safe = np.clip(action, env.action_space.low, env.action_space.high)
-                clipped += int(np.any(np.abs(safe - action) > 1e-9))
+                if not gate.update_state(steps * dt, obs['joint_pos']):
+                    raise RuntimeError(f'episode {i}: {gate.reason}')
+                safe = gate.step(steps * dt, action)
+                clipped += int(gate.reason != '' or np.any(np.abs(safe - action) > 1e-9))
                 obs, reward, terminated, truncated, info = env.step(safe)
                 total += float(reward)
                 steps += 1

@@ -1,4 +1,5 @@
-"""What a training run leaves on disk besides checkpoints: metrics, curves and resume state.
+"""
+What a training run leaves on disk besides checkpoints: metrics, curves and resume state.
 
 ``metrics.csv`` has one row per logging interval (validation columns filled on evaluation
 steps); ``curves.png`` plots it; TensorBoard event files are written too when the
@@ -12,6 +13,7 @@ import math
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
+from lam_ros.description.files import file_mode
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 import torch
@@ -126,6 +128,7 @@ def save_training_state(directory: str, optimizer: torch.optim.Optimizer,
     path = os.path.join(directory, STATE_FILE)
     tmp = path + '.tmp'
     save_file(tensors, tmp, metadata=meta)
+    os.chmod(tmp, file_mode())  # safetensors creates it private (0600)
     os.replace(tmp, path)
     return path
 

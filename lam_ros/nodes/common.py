@@ -1,7 +1,9 @@
-"""Shared rclpy helpers: QoS profiles, message conversion, parameters, and ``run_node``.
+"""
+Shared rclpy helpers: QoS profiles, message conversion, parameters, and ``run_node``.
 
-Poses are ``[x, y, z, qw, qx, qy, qz]`` (w-first, docs/architecture.md); ROS messages
-carry x-y-z-w, and only the functions here convert between the two.
+Messages are built by :data:`MSG`, the builders of ``lam_ros.data.messages`` making rclpy
+objects: one field mapping for topics and bags (poses ``[x, y, z, qw, qx, qy, qz]`` in
+arrays, x-y-z-w in messages).
 
 QoS, as in ros2_control: every publisher is reliable (a reliable publisher serves both
 reliable and best-effort subscribers); state subscribers are best-effort keep-last, so
@@ -11,30 +13,32 @@ reliable, like a ros2_control controller's.
 
 from __future__ import annotations
 
+import array
 import ast
 from dataclasses import fields, is_dataclass, MISSING
+import functools
+import importlib
 import inspect
-import math
 import re
 import sys
 import textwrap
 import typing
 from typing import Any, Callable, Iterable, Optional, Sequence
 
-from builtin_interfaces.msg import Duration, Time
-from geometry_msgs.msg import Pose, PoseStamped
+from lam_ros.data.messages import (FLOAT64_ARRAY, JOINT_TRAJECTORY, MessageBuilder,
+                                   pose7_from_msg, stamp_to_ns)
 import numpy as np
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 import rclpy
+from rclpy.exceptions import (InvalidTopicNameException, NameValidationException,
+                              ParameterException)
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
-from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import Float64MultiArray, MultiArrayDimension
-from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
-
-from lam_ros.data.messages import pose7_from_msg
+from rclpy.validate_full_topic_name import validate_full_topic_name
+from rclpy.validate_topic_name import validate_topic_name
+from sensor_msgs.msg import JointState
 
 COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.VOLATILE, history=HistoryPolicy.KEEP_LAST)
@@ -56,66 +60,47 @@ IMAGE_PUB_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
 """Camera images: reliable but depth 1, so a slow subscriber drops rather than queues."""
 
 
-# ---- time ----
+# ---- messages ----
 
-def time_msg(seconds: float) -> Time:
-    """Convert seconds to a builtin_interfaces/Time."""
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f'a ROS time must be finite and >= 0 s, got {seconds}')
-    sec = int(math.floor(seconds))
-    nanosec = int(round((seconds - sec) * 1e9))
-    if nanosec >= 1_000_000_000:
-        sec, nanosec = sec + 1, nanosec - 1_000_000_000
-    return Time(sec=sec, nanosec=nanosec)
+@functools.lru_cache(maxsize=None)
+def message_class(msgtype: str) -> Any:
+    """Return the rclpy message class of ``pkg/msg/Name``."""
+    package, _, name = msgtype.split('/')
+    return getattr(importlib.import_module(f'{package}.msg'), name)
 
 
-def stamp_s(stamp: Time) -> float:
+def _rclpy_value(value: Any) -> Any:
+    # rclpy takes array.array / bytes for sequences on every distro; numpy only on some.
+    if isinstance(value, np.ndarray):
+        if value.dtype == np.uint8:
+            return value.tobytes()
+        if value.dtype == np.float64:
+            out = array.array('d')
+            out.frombytes(np.ascontiguousarray(value).tobytes())
+            return out
+        return value.tolist()
+    return value
+
+
+def _rclpy_make(msgtype: str, **fields: Any) -> Any:
+    return message_class(msgtype)(**{k: _rclpy_value(v) for k, v in fields.items()})
+
+
+MSG = MessageBuilder(_rclpy_make)
+"""Builds rclpy messages with the same builders (and argument order) as bags use."""
+
+
+def stamp_s(stamp: Any) -> float:
     """Convert a builtin_interfaces/Time (or Duration) to seconds."""
-    return float(stamp.sec) + float(stamp.nanosec) * 1e-9
+    return stamp_to_ns(stamp) * 1e-9
 
 
-def duration_msg(seconds: float) -> Duration:
-    """Convert non-negative seconds to a builtin_interfaces/Duration."""
-    t = time_msg(seconds)
-    return Duration(sec=t.sec, nanosec=t.nanosec)
-
-
-# ---- poses ----
-
-def pose_from_msg(msg: PoseStamped | Pose) -> np.ndarray:
-    """Return ``[x, y, z, qw, qx, qy, qz]`` from a Pose or PoseStamped."""
+def pose_from_msg(msg: Any) -> np.ndarray:
+    """Return ``[x, y, z, qw, qx, qy, qz]`` from a Pose or PoseStamped; NaN/Inf: ValueError."""
     out = pose7_from_msg(msg)
     if not np.all(np.isfinite(out)):
         raise ValueError(f'pose message has NaN/Inf: {out.tolist()}')
     return out
-
-
-def pose_msg(pose7: Sequence[float], frame_id: str, stamp: Time) -> PoseStamped:
-    """Build a PoseStamped from ``[x, y, z, qw, qx, qy, qz]``."""
-    p = np.asarray(pose7, dtype=np.float64)
-    if p.shape != (7,):
-        raise ValueError(f'a pose is 7 floats [x, y, z, qw, qx, qy, qz], got shape {p.shape}')
-    msg = PoseStamped()
-    msg.header.frame_id = frame_id
-    msg.header.stamp = stamp
-    msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (float(v) for v in p[:3])
-    o = msg.pose.orientation
-    o.w, o.x, o.y, o.z = (float(v) for v in p[3:])
-    return msg
-
-
-# ---- joints and commands ----
-
-def joint_state_msg(names: Sequence[str], position: Sequence[float], velocity: Sequence[float],
-                    effort: Sequence[float], stamp: Time) -> JointState:
-    """Build a JointState (all arrays in ``names`` order)."""
-    msg = JointState()
-    msg.header.stamp = stamp
-    msg.name = list(names)
-    msg.position = [float(v) for v in position]
-    msg.velocity = [float(v) for v in velocity]
-    msg.effort = [float(v) for v in effort]
-    return msg
 
 
 def positions_by_name(msg: JointState, names: Sequence[str]) -> np.ndarray:
@@ -130,79 +115,42 @@ def positions_by_name(msg: JointState, names: Sequence[str]) -> np.ndarray:
     return np.array([msg.position[index[n]] for n in names], dtype=np.float64)
 
 
-def velocities_by_name(msg: JointState, names: Sequence[str]) -> np.ndarray:
-    """Select a JointState's velocities by name (zeros when the message has none)."""
-    if len(msg.velocity) != len(msg.name):
-        return np.zeros(len(names))
-    index = {n: i for i, n in enumerate(msg.name)}
-    return np.array([msg.velocity[index[n]] if n in index else 0.0 for n in names])
+INTERFACES = ('forward', 'trajectory')
+"""Command interfaces: forward (Float64MultiArray) or trajectory (JointTrajectory)."""
+
+DEFAULT_COMMAND_TOPICS = {'forward': '/forward_position_controller/commands',
+                          'trajectory': '/joint_trajectory_controller/joint_trajectory'}
+"""The ros2_control default topic of each command interface."""
 
 
-def command_msg(values: Sequence[float]) -> Float64MultiArray:
-    """Build the forward_command_controller command (Float64MultiArray)."""
-    msg = Float64MultiArray()
-    data = [float(v) for v in values]
-    msg.layout.dim = [MultiArrayDimension(label='joints', size=len(data), stride=len(data))]
-    msg.data = data
-    return msg
+class CommandOutput:
+    """Publishes joint commands on a forward or a trajectory controller's topic, reliably."""
 
+    def __init__(self, node: Node, interface: str, topic: str, joint_names: Sequence[str],
+                 point_time_s: float = 0.1) -> None:
+        """Publish on ``topic`` (empty: the interface's default) for ``joint_names``."""
+        if interface not in INTERFACES:
+            raise ValueError(f'command_interface must be one of {INTERFACES}, got {interface!r}')
+        self.interface = interface
+        self.joint_names = list(joint_names)
+        self.point_time_s = float(point_time_s)
+        msgtype = FLOAT64_ARRAY if interface == 'forward' else JOINT_TRAJECTORY
+        self.pub = node.create_publisher(message_class(msgtype),
+                                         topic or DEFAULT_COMMAND_TOPICS[interface],
+                                         COMMAND_QOS)
 
-def trajectory_msg(names: Sequence[str], positions: Sequence[float],
-                   time_from_start_s: float) -> JointTrajectory:
-    """Build a one-point JointTrajectory reaching ``positions`` after ``time_from_start_s``.
+    @property
+    def topic(self) -> str:
+        """Return the resolved topic name."""
+        return self.pub.topic_name
 
-    The header stamp stays zero: 'start on receipt', as the joint_trajectory_controller reads it.
-    """
-    if len(names) != len(positions):
-        raise ValueError(f'{len(names)} joint names but {len(positions)} positions')
-    msg = JointTrajectory()
-    msg.joint_names = list(names)
-    point = JointTrajectoryPoint()
-    point.positions = [float(v) for v in positions]
-    point.time_from_start = duration_msg(time_from_start_s)
-    msg.points = [point]
-    return msg
-
-
-# ---- camera ----
-
-def image_msg(rgb: np.ndarray, stamp: Time, frame_id: str) -> Image:
-    """Build an rgb8 Image from an (H, W, 3) uint8 array."""
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ValueError(f'rgb image must be (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}')
-    msg = Image()
-    msg.header.stamp, msg.header.frame_id = stamp, frame_id
-    msg.height, msg.width = int(rgb.shape[0]), int(rgb.shape[1])
-    msg.encoding, msg.is_bigendian, msg.step = 'rgb8', 0, int(rgb.shape[1]) * 3
-    msg.data = np.ascontiguousarray(rgb).tobytes()
-    return msg
-
-
-def depth_msg(depth_m: np.ndarray, stamp: Time, frame_id: str) -> Image:
-    """Build a 32FC1 Image (metres) from an (H, W) or (H, W, 1) float array."""
-    d = np.ascontiguousarray(np.asarray(depth_m, dtype=np.float32).reshape(depth_m.shape[:2]))
-    msg = Image()
-    msg.header.stamp, msg.header.frame_id = stamp, frame_id
-    msg.height, msg.width = int(d.shape[0]), int(d.shape[1])
-    msg.encoding, msg.is_bigendian, msg.step = '32FC1', 0, int(d.shape[1]) * 4
-    msg.data = d.tobytes()
-    return msg
-
-
-def camera_info_msg(width: int, height: int, fov_y_deg: float, stamp: Time,
-                    frame_id: str) -> CameraInfo:
-    """Build the CameraInfo of an ideal pinhole camera with a vertical field of view."""
-    fy = 0.5 * height / math.tan(math.radians(fov_y_deg) / 2.0)
-    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
-    msg = CameraInfo()
-    msg.header.stamp, msg.header.frame_id = stamp, frame_id
-    msg.width, msg.height = int(width), int(height)
-    msg.distortion_model = 'plumb_bob'
-    msg.d = [0.0] * 5
-    msg.k = [fy, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
-    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    msg.p = [fy, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
-    return msg
+    def publish(self, command: Sequence[float]) -> None:
+        """Publish one command (joint_names order); a trajectory point starts on receipt."""
+        if self.interface == 'forward':
+            self.pub.publish(MSG.float64_array(command))
+        else:
+            self.pub.publish(MSG.joint_trajectory(0, self.joint_names, command,
+                                                  [self.point_time_s]))
 
 
 # ---- parameters ----
@@ -233,7 +181,8 @@ def field_docs(cls: type) -> dict[str, str]:
 def declare_param(node: Node, name: str, default: Any, description: str = '', *,
                   read_only: bool = False, value_range: tuple[float, float] | None = None,
                   element_type: type | None = None) -> Any:
-    """Declare one parameter with a descriptor and return its value.
+    """
+    Declare one parameter with a descriptor and return its value.
 
     Integers given for a float parameter (a YAML ``1`` for ``1.0``) are accepted.
     ``element_type`` types an empty list default (str, float, int or bool).
@@ -256,11 +205,17 @@ def declare_param(node: Node, name: str, default: Any, description: str = '', *,
         if element_type not in _ARRAY_TYPES:
             raise ValueError(f'parameter {name!r} has an empty list default; pass '
                              f'element_type (one of str, float, int, bool)')
-        node.declare_parameter(name, _ARRAY_TYPES[element_type], descriptor)
+        try:
+            node.declare_parameter(name, _ARRAY_TYPES[element_type], descriptor)
+        except ParameterException as err:
+            raise ValueError(_parameter_error(name, default, node, err, element_type)) from None
         param = node.get_parameter_or(name, Parameter(name, value=[]))
         value = param.value if param.type_ != Parameter.Type.NOT_SET else []
         return list(value) if value is not None else []
-    value = node.declare_parameter(name, default, descriptor).value
+    try:
+        value = node.declare_parameter(name, default, descriptor).value
+    except ParameterException as err:
+        raise ValueError(_parameter_error(name, default, node, err)) from None
     if value is None:  # an empty YAML list arrives as an unset value
         value = [] if isinstance(default, list) else default
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
@@ -272,14 +227,64 @@ def declare_param(node: Node, name: str, default: Any, description: str = '', *,
     return list(value) if isinstance(value, (list, tuple, np.ndarray)) else value
 
 
+_TYPE_WORDS = {bool: ('true or false', 'booleans'), int: ('an integer', 'integers'),
+               float: ('a number', 'numbers'), str: ('a string', 'strings')}
+
+
+def _expected(default: Any, element_type: type | None) -> str:
+    if isinstance(default, list):
+        kind = type(default[0]) if default else element_type
+        return f'a list of {_TYPE_WORDS.get(kind, ("", "values"))[1]} ([a, b, ...])'
+    return _TYPE_WORDS.get(type(default), (type(default).__name__, ''))[0]
+
+
+def _parameter_error(name: str, default: Any, node: Node, err: Exception,
+                     element_type: type | None = None) -> str:
+    """Say which parameter is wrong, what it holds and what it takes, in one line."""
+    given = ''
+    for override in getattr(node, '_parameter_overrides', {}).values():
+        if override.name == name:
+            given = f', got {short_repr(override.value)}'
+    if not given:
+        text = str(err).splitlines()[0]
+        given = f' ({text})'
+    return f'parameter {name!r} must be {_expected(default, element_type)}{given}'
+
+
+def short_repr(value: Any, limit: int = 60) -> str:
+    """Return ``repr(value)`` cut to ``limit`` characters, floats in short form (``1e+308``)."""
+    if isinstance(value, float):
+        text = f'{value:.6g}'
+    elif isinstance(value, (list, tuple, np.ndarray)):
+        text = '[' + ', '.join(short_repr(v, limit) for v in list(value)[:8]) + \
+            (', ...' if len(value) > 8 else '') + ']'
+    else:
+        text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + '...'
+
+
 def _element_type(annotation: Any) -> type | None:
     args = typing.get_args(annotation)
     return args[0] if args and args[0] in _ARRAY_TYPES else None
 
 
+def _check_topic_names(name: str, value: Any) -> None:
+    """Refuse an invalid topic name in parameter ``name`` before anything is created."""
+    for topic in value if isinstance(value, (list, tuple)) else [value]:
+        if not isinstance(topic, str) or not topic:
+            continue
+        try:
+            (validate_full_topic_name if topic.startswith('/') else validate_topic_name)(topic)
+        except InvalidTopicNameException as err:
+            reason = str(err).splitlines()[0].split(': ', 1)[-1].rstrip(':')
+            raise ValueError(f'parameter {name!r}: invalid topic name {topic!r}: '
+                             f'{reason}') from None
+
+
 def declare_config(node: Node, config: Any, prefix: str = '',
                    skip: Iterable[str] = ()) -> Any:
-    """Mirror a config dataclass instance into ROS parameters and return the loaded copy.
+    """
+    Mirror a config dataclass instance into ROS parameters and return the loaded copy.
 
     Each field becomes parameter ``prefix + name`` with the field's docstring as its
     description; nested dataclasses and fields in ``skip`` keep their values.
@@ -299,6 +304,8 @@ def declare_config(node: Node, config: Any, prefix: str = '',
                               element_type=_element_type(hints.get(f.name)))
         if isinstance(current, tuple):
             value = tuple(value)
+        if f.name.endswith(('_topic', 'topics')):
+            _check_topic_names(prefix + f.name, value)
         values[f.name] = value
     try:
         return type(config)(**values)
@@ -313,23 +320,62 @@ class NodeFailed(RuntimeError):
     """Raised by a node (also from a callback) to stop with a clear message and status 1."""
 
 
+STARTUP_ERRORS = (ValueError, RuntimeError, OSError, ParameterException,
+                  NameValidationException)
+"""What a node's constructor raises for bad parameters, names, files or a full disk."""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = ' '.join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in text:
+        text = f'{text}: {exc.filename}'
+    return text
+
+
+def _build(node_factory: Callable[[], Node]) -> Node:
+    """
+    Call ``node_factory``; a class whose constructor fails is torn down here.
+
+    The half-built node is already registered with the rclpy context, whose shutdown would
+    call the subclass's ``destroy_node`` on an object that lacks what it cleans up.
+    """
+    if not (isinstance(node_factory, type) and issubclass(node_factory, Node)):
+        return node_factory()
+    node = node_factory.__new__(node_factory)
+    try:
+        node.__init__()
+    except BaseException:
+        if getattr(node, '_context', None) is not None:
+            try:
+                Node.destroy_node(node)
+            except Exception:  # best effort: the start-up error is what gets reported
+                pass
+        raise
+    return node
+
+
 def run_node(node_factory: Callable[[], Node], args: Optional[list] = None) -> int:
-    """Init rclpy, build the node, spin it until shutdown and clean up; return the exit status.
+    """
+    Init rclpy, build the node, spin it until shutdown and clean up; return the exit status.
 
     One SIGINT (or an external shutdown) ends the spin quietly with status 0. Bad
-    parameters at start-up (ValueError, RuntimeError) and ``NodeFailed`` at any time are
-    printed as one line, without a traceback, with status 1. A node with a ``finished``
-    future (rclpy.task.Future) stops by itself when that future completes.
+    parameters, names or files at start-up (:data:`STARTUP_ERRORS`) and ``NodeFailed`` at
+    any time are printed as one line, without a traceback, with status 1. A node with a
+    ``finished`` future (rclpy.task.Future) stops by itself when that future completes.
     """
-    rclpy.init(args=args)
-    node = None
     # SimNode -> sim_node: the executable's name, for an error before the node exists.
     name = re.sub(r'(?<!^)(?=[A-Z])', '_', getattr(node_factory, '__name__', 'node')).lower()
     try:
+        rclpy.init(args=args)
+    except Exception as exc:  # e.g. a malformed --ros-args remapping or parameter
+        print(f'{name}: {_one_line(exc)}', file=sys.stderr, flush=True)
+        return 1
+    node = None
+    try:
         try:
-            node = node_factory()
-        except (ValueError, RuntimeError) as exc:
-            raise NodeFailed(str(exc)) from exc
+            node = _build(node_factory)
+        except STARTUP_ERRORS as exc:
+            raise NodeFailed(_one_line(exc)) from None
         finished = getattr(node, 'finished', None)
         if finished is None:
             rclpy.spin(node)

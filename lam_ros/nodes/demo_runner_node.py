@@ -1,4 +1,5 @@
-"""Record demonstrations hands-free: reset, start, wait for success or a timeout, stop; N times.
+"""
+Record demonstrations hands-free: reset, start, wait for success or a timeout, stop; N times.
 
 For each episode the runner calls ``/sim_node/reset``, ``/teleop_node/reset`` (so a
 scripted operator re-anchors on the new scene), ``/recorder_node/start_episode``, then
@@ -13,15 +14,15 @@ node clock: simulated time with ``use_sim_time``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, List, Optional
+from typing import Any, Optional
 
+from lam_ros.nodes.common import declare_config, NodeFailed, run_node
+from lam_ros.teleop.episodes import EpisodeFailed, EpisodeLoop, ServiceWait
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.task import Future
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
-
-from lam_ros.nodes.common import declare_config, NodeFailed, run_node
 
 
 @dataclass
@@ -68,112 +69,6 @@ class DemoRunnerConfig:
                 raise ValueError(f'{name} must name a service or topic, got an empty string')
 
 
-@dataclass
-class EpisodeResult:
-    """What happened in one recorded episode."""
-
-    index: int
-    """0-based episode number of this run."""
-    success: bool
-    """The task succeeded before the timeout."""
-    duration_s: float
-    """Node-clock seconds from start_episode to stop_episode."""
-    recorder_message: str = ''
-    """The recorder's answer to stop_episode (episode name, outcome, message count)."""
-    start_lag_s: float = 0.0
-    """Node-clock seconds from the last reset's answer to start_episode's answer: how much
-    of the new scene an operator could act on before the recording began."""
-
-
-class EpisodeLoop:
-    """The ROS-free episode state machine: which service is due next, and when.
-
-    Drive it with ``next_call(now_s)`` (returns 'sim_reset', 'teleop_reset', 'start',
-    'stop' or None) and report each answer with ``call_done``, and each ``/task_success``
-    value with ``on_success``. Times are in seconds of one clock.
-    """
-
-    def __init__(self, episodes: int, episode_timeout_s: float, settle_s: float = 0.5,
-                 reset_settle_s: float = 0.2,
-                 resets: tuple = ('sim_reset', 'teleop_reset')) -> None:
-        """Plan ``episodes`` episodes; ``resets`` are the calls made before each start."""
-        if episodes < 1:
-            raise ValueError(f'episodes must be >= 1, got {episodes}')
-        self.episodes, self.timeout_s = episodes, episode_timeout_s
-        self.settle_s, self.reset_settle_s, self.resets = settle_s, reset_settle_s, resets
-        self.results: List[EpisodeResult] = []
-        self._plan = list(resets)
-        self._phase = 'calls'  # resets -> 'settle_resets' (then start) -> 'recording' (then stop)
-        self._pending: Optional[str] = None
-        self._since_s = 0.0
-        self._success_s: Optional[float] = None
-        self._seen_false = False
-        self._reset_s: Optional[float] = None
-        self._start_lag_s = 0.0
-
-    @property
-    def done(self) -> bool:
-        """True once every episode has been stopped."""
-        return len(self.results) >= self.episodes
-
-    @property
-    def index(self) -> int:
-        """0-based number of the current episode."""
-        return len(self.results)
-
-    def next_call(self, now_s: float) -> Optional[str]:
-        """Return the service call due at ``now_s`` (then await its answer), or None."""
-        if self.done or self._pending is not None:
-            return None
-        if self._phase == 'calls' and self._plan:
-            self._pending = self._plan.pop(0)
-        elif self._phase == 'calls':
-            self._phase, self._since_s = 'settle_resets', now_s
-        if self._phase == 'settle_resets' and now_s - self._since_s >= self.reset_settle_s:
-            self._pending = 'start'
-        elif self._phase == 'recording':
-            succeeded = self._success_s is not None and \
-                now_s - self._success_s >= self.settle_s
-            if succeeded or now_s - self._since_s >= self.timeout_s:
-                self._pending = 'stop'
-        return self._pending
-
-    def call_done(self, ok: bool, message: str, now_s: float) -> Optional[EpisodeResult]:
-        """Take the answer to the pending call; return the result when it ended an episode."""
-        action, self._pending = self._pending, None
-        if action is None:
-            raise RuntimeError('call_done without a pending call')
-        if not ok:
-            raise NodeFailed(f'{action} failed in episode {self.index + 1}: {message}')
-        if action == 'start':
-            self._start_lag_s = now_s - self._reset_s if self.resets else 0.0
-            self._phase, self._since_s = 'recording', now_s
-            self._success_s, self._seen_false = None, False
-            return None
-        if action == 'stop':
-            result = EpisodeResult(self.index, self._success_s is not None,
-                                   now_s - self._since_s, message, self._start_lag_s)
-            self.results.append(result)
-            self._phase, self._plan = 'calls', list(self.resets)
-            return result
-        if not self._plan:  # the last reset answered: the settle time counts from here
-            self._phase, self._since_s = 'settle_resets', now_s
-        if action == self.resets[0]:
-            self._reset_s = now_s
-        return None
-
-    def on_success(self, value: bool, now_s: float) -> None:
-        """Take one /task_success value received at ``now_s``."""
-        if self._phase != 'recording' or self._pending == 'stop':
-            return
-        # A true must follow a false seen in this episode: a stale true from before the
-        # reset can still be in flight when the episode starts.
-        if not value:
-            self._seen_false = True
-        elif self._seen_false and self._success_s is None:
-            self._success_s = now_s
-
-
 class DemoRunnerNode(Node):
     """Calls the sim, teleop and recorder services to record ``episodes`` episodes, then ends."""
 
@@ -192,10 +87,11 @@ class DemoRunnerNode(Node):
         self.loop = EpisodeLoop(cfg.episodes, cfg.episode_timeout_s, cfg.settle_s,
                                 cfg.reset_settle_s, resets)
         self.finished = Future()
-        self._call: Optional[tuple] = None  # (action, future or None, wall s since)
+        self._call: Optional[str] = None
+        self._future: Any = None
         self._wall = Clock(clock_type=ClockType.STEADY_TIME)
         self._ready = False
-        self._started_wall_s = self._wall_s()
+        self.wait = ServiceWait(cfg.service_timeout_s, self._wall_s())
         self.create_subscription(Bool, cfg.success_topic, self._on_success, 10)
         self._recorder_alive = not cfg.recorder_status_topic
         if cfg.recorder_status_topic:
@@ -220,57 +116,43 @@ class DemoRunnerNode(Node):
         if now is not None:
             self.loop.on_success(bool(msg.data), now)
 
-    def _services_ready(self) -> bool:
-        # Every service is found before the first reset: discovery can take a second or
-        # more, and a scripted operator works on the new scene meanwhile, unrecorded.
-        missing = [getattr(self.config, self.ACTIONS[a])
-                   for a, c in self.clients_by_action.items() if not c.service_is_ready()]
-        waited_s = self._wall_s() - self._started_wall_s
-        if not missing and not self._recorder_alive:
-            if waited_s > self.config.service_timeout_s:
-                raise NodeFailed(
-                    f'no message on {self.config.recorder_status_topic} after {waited_s:.0f} s:'
-                    ' the recorder is not running or (use_sim_time) receives no /clock')
-            return False
-        if missing and waited_s > self.config.service_timeout_s:
-            params = [p for a, p in self.ACTIONS.items()
-                      if getattr(self.config, p) in missing]
-            raise NodeFailed(
-                f'services {missing} are not available after {waited_s:.0f} s; start the '
-                f'nodes that offer them, or set the parameters {params}')
-        return not missing
-
     def _tick(self) -> None:
-        now = self._now_s()
+        try:
+            self._step()
+        except EpisodeFailed as exc:
+            raise NodeFailed(str(exc)) from exc
+
+    def _step(self) -> None:
+        now, wall = self._now_s(), self._wall_s()
         if now is None or self.finished.done():
             return
         if not self._ready:
-            self._ready = self._services_ready()
+            # Every service is found before the first reset: discovery can take a second or
+            # more, and a scripted operator works on the new scene meanwhile, unrecorded.
+            missing = {getattr(self.config, self.ACTIONS[a]): self.ACTIONS[a]
+                       for a, c in self.clients_by_action.items() if not c.service_is_ready()}
+            self._ready = self.wait.ready(wall, missing, self._recorder_alive,
+                                          self.config.recorder_status_topic)
             if not self._ready:
                 return
         if self._call is None:
             action = self.loop.next_call(now)
             if action is None:
                 return
-            self._call = (action, None, self._wall_s())
-        action, future, since = self._call
-        name = getattr(self.config, self.ACTIONS[action])
-        waited_s = self._wall_s() - since
-        if future is None:
-            client = self.clients_by_action[action]
+            self._call, self._future = action, None
+            self.wait.restart(wall)
+        param = self.ACTIONS[self._call]
+        if self._future is None:
+            client = self.clients_by_action[self._call]
             if client.service_is_ready():
-                self._call = (action, client.call_async(Trigger.Request()), self._wall_s())
-            elif waited_s > self.config.service_timeout_s:
-                raise NodeFailed(
-                    f'service {name} is not available after {waited_s:.0f} s; start the node '
-                    f'that offers it, or set the {self.ACTIONS[action]} parameter')
+                self._future = client.call_async(Trigger.Request())
+                self.wait.restart(wall)
+            self.wait.check(wall, getattr(self.config, param), param, False)
             return
-        if not future.done():
-            if waited_s > self.config.service_timeout_s:
-                raise NodeFailed(f'service {name} did not answer within {waited_s:.0f} s')
+        if not self._future.done():
+            self.wait.check(wall, getattr(self.config, param), param, True)
             return
-        self._call = None
-        response = future.result()
+        response, self._call = self._future.result(), None
         result = self.loop.call_done(response.success, response.message, now)
         if result is not None:
             self.get_logger().info(

@@ -1,4 +1,5 @@
-"""Record demonstration episodes from ROS topics into one rosbag2 MCAP bag per episode.
+"""
+Record demonstration episodes from ROS topics into one rosbag2 MCAP bag per episode.
 
 Services (std_srvs/Trigger): ``~/start_episode``, ``~/stop_episode`` (saves; the outcome is
 the last value on ``success_topic``), ``~/discard_episode``. Optional joystick buttons do
@@ -9,21 +10,23 @@ Messages are taken raw (CDR bytes) and stamped with the node clock on arrival, a
 ``interrupted``: nothing recorded is lost, and the operator decides later whether to use it.
 """
 
+from functools import partial
 import importlib
 import json
-from functools import partial
+import time
 from typing import Any, Optional
 
+from lam_ros.data.messages import IMAGE
+from lam_ros.data.recording.config import RecorderConfig
+from lam_ros.data.recording.recorder import DatasetRecorder, RecordingError
+from lam_ros.nodes.common import declare_config, run_node
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
 from rosbags.serde import SerdeError
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
-
-from lam_ros.data.messages import IMAGE
-from lam_ros.data.record_config import RecorderConfig
-from lam_ros.data.recording import DatasetRecorder, RecordingError
-from lam_ros.nodes.common import declare_config, run_node
 
 
 def message_class(msgtype: str) -> Any:
@@ -45,12 +48,14 @@ class RecorderNode(Node):
     def __init__(self, **node_kwargs: Any) -> None:
         """Declare parameters, open the dataset directory and create the ROS interface."""
         super().__init__('recorder_node', **node_kwargs)
-        self.config: RecorderConfig = declare_config(self, RecorderConfig())
+        self.config: RecorderConfig = declare_config(self, RecorderConfig()).resolved()
         cfg = self.config
         self.recorder = DatasetRecorder(
             cfg.output_dir, cfg.robot, cfg.joint_names, cfg.topic_map(), cfg.rates(),
             cfg.task, action_topic=cfg.command_topic or None,
-            flush_interval_s=cfg.flush_interval_s)
+            flush_interval_s=cfg.flush_interval_s,
+            required_topics=cfg.required_topics if cfg.required_max_age_s > 0 else (),
+            required_max_age_s=cfg.required_max_age_s)
         if self.recorder.last_recovery.changed:
             self.get_logger().warning(f'recovered {cfg.output_dir}: '
                                       f'{self.recorder.last_recovery}')
@@ -75,6 +80,7 @@ class RecorderNode(Node):
         self.get_logger().info(f'recording {sorted(cfg.topic_map())} into {cfg.output_dir}')
 
     def _on_message(self, topic: str, raw: bytes) -> None:
+        self.recorder.heard(topic)
         if not self.recorder.recording:
             return
         now_ns = self.get_clock().now().nanoseconds
@@ -83,7 +89,7 @@ class RecorderNode(Node):
                                       '(waiting for /clock)', throttle_duration_sec=5.0)
             return
         try:
-            self.recorder.write(topic, now_ns, raw)
+            problem = self.recorder.write(topic, now_ns, raw)
         except RecordingError as exc:
             self._last_error = str(exc)
             self.get_logger().error(self._last_error)
@@ -91,6 +97,11 @@ class RecorderNode(Node):
         except (ValueError, SerdeError) as exc:  # skip an undecodable message, keep recording
             self.get_logger().warning(f'{topic}: dropped a malformed message: {exc}',
                                       throttle_duration_sec=5.0)
+            return
+        if problem is not None:
+            self.get_logger().warning(f'{topic}: recorded an invalid command ({problem}); the '
+                                      'episode will be flagged in dataset.yaml',
+                                      throttle_duration_sec=2.0)
 
     def _on_timer(self) -> None:
         # Data of a topic that went quiet must still reach the file within a few periods.
@@ -108,7 +119,7 @@ class RecorderNode(Node):
     def _on_joy(self, msg: Any) -> None:
         cfg, previous = self.config, self._joy_buttons
         self._joy_buttons = list(msg.buttons)
-        for index, action in ((cfg.joy_start_button, self._start),
+        for index, action in ((cfg.joy_start_button, partial(self._start, False)),
                               (cfg.joy_stop_button, self._stop),
                               (cfg.joy_discard_button, self._discard)):
             pressed = 0 <= index < len(msg.buttons) and msg.buttons[index]
@@ -124,7 +135,39 @@ class RecorderNode(Node):
             return response
         return handle
 
-    def _start(self) -> tuple:
+    def _wait_for_required(self) -> None:
+        """
+        Listen to the silent required topics for up to ``start_wait_s``.
+
+        A helper node spun here, in the service callback, hears them while the recorder's
+        own executor is busy answering; it exists only for the wait.
+        """
+        silent = [t for t in self.recorder.required_topics
+                  if any(s.startswith(f'{t} (') for s in self.recorder.silent_required())]
+        if not silent or self.config.start_wait_s <= 0:
+            return
+        waiter = rclpy.create_node('_recorder_start_wait', context=self.context,
+                                   start_parameter_services=False)
+        executor = SingleThreadedExecutor(context=self.context)
+        executor.add_node(waiter)
+        types = self.config.topic_map()
+        for topic in silent:
+            waiter.create_subscription(message_class(types[topic]), topic,
+                                       partial(self._heard, topic), _qos(False, 1), raw=True)
+        end = time.monotonic() + self.config.start_wait_s
+        try:
+            while self.recorder.silent_required() and time.monotonic() < end:
+                executor.spin_once(timeout_sec=0.05)
+        finally:
+            executor.shutdown()
+            waiter.destroy_node()
+
+    def _heard(self, topic: str, _raw: bytes) -> None:
+        self.recorder.heard(topic)
+
+    def _start(self, wait: bool = True) -> tuple:
+        if wait and not self.recorder.recording:
+            self._wait_for_required()
         try:
             name = self.recorder.start_episode()
         except (RuntimeError, OSError) as exc:
@@ -141,9 +184,12 @@ class RecorderNode(Node):
         except (RuntimeError, OSError) as exc:
             return False, str(exc)
         self.publish_status()
-        return True, (f'saved {entry["name"]}: success={entry["success"]}, '
-                      f'{entry["duration_s"]:.1f} s, {sum(entry["message_counts"].values())} '
-                      'messages')
+        text = (f'saved {entry["name"]}: success={entry["success"]}, '
+                f'{entry["duration_s"]:.1f} s, {sum(entry["message_counts"].values())} messages')
+        if entry.get('warnings'):
+            text += '; WARNING: ' + '; '.join(entry['warnings'])
+            self.get_logger().warning(text)
+        return True, text
 
     def _discard(self) -> tuple:
         if not self.recorder.recording:
@@ -164,6 +210,7 @@ class RecorderNode(Node):
             'episodes_total': len(episodes),
             'output_dir': str(self.recorder.output_dir),
             'error': self._last_error,
+            'silent_required_topics': self.recorder.silent_required(),
         }
         self._status_pub.publish(String(data=json.dumps(status)))
 

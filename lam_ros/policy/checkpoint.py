@@ -1,9 +1,11 @@
-"""Policy checkpoints: a directory with model.safetensors and config.json, nothing pickled.
+"""
+Policy checkpoints: a directory with model.safetensors and config.json, nothing pickled.
 
-config.json holds the policy config (observation spec, joint names, rates), a readable copy of
-the normalisation statistics (the weights file holds the ones used), the SHA-256 of the weights
-and free-form metadata (task, training info). A checkpoint is written into a temporary
-directory and renamed into place, so a crash never leaves a half-written one at the target.
+config.json holds the policy config (robot, observation spec, joint names, rate), a readable
+copy of the normalisation statistics (the weights file holds the ones used), the SHA-256 of the
+weights and free-form metadata (task, training info). A checkpoint is written into a temporary
+directory and renamed into place, so a crash never leaves a half-written one at the target; it
+gets the permissions of any other output (the umask's), not the temporary directory's 0700.
 """
 
 import hashlib
@@ -13,12 +15,12 @@ import shutil
 import tempfile
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
+from lam_ros.description.files import dir_mode, fsync_dir
+from lam_ros.policy.config import PolicyConfig
+from lam_ros.policy.model import TransformerPolicy
 from safetensors import SafetensorError
 from safetensors.torch import load, save
 import torch
-
-from lam_ros.policy.config import PolicyConfig
-from lam_ros.policy.model import TransformerPolicy
 
 WEIGHTS_FILE = 'model.safetensors'
 CONFIG_FILE = 'config.json'
@@ -60,6 +62,7 @@ def save_checkpoint(directory: PathLike, model: TransformerPolicy,
         'format': FORMAT,
         'format_version': FORMAT_VERSION,
         'policy_config': config.to_dict(),
+        'robot': config.robot,
         'joint_names': list(config.joint_names),
         'obs_spec': {k: list(v) for k, v in config.obs_spec.items()},
         'control_rate_hz': config.control_rate_hz,
@@ -74,6 +77,7 @@ def save_checkpoint(directory: PathLike, model: TransformerPolicy,
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix='.' + os.path.basename(target) + '.tmp-', dir=parent)
     try:
+        os.chmod(tmp, dir_mode())
         _write(os.path.join(tmp, WEIGHTS_FILE), weights)
         _write(os.path.join(tmp, CONFIG_FILE),
                (json.dumps(document, indent=2, allow_nan=False) + '\n').encode())
@@ -85,7 +89,7 @@ def save_checkpoint(directory: PathLike, model: TransformerPolicy,
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.rename(tmp, target)
-        _fsync_dir(parent)
+        fsync_dir(parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -96,7 +100,8 @@ def load_checkpoint(directory: PathLike, device: str = 'cpu',
                     expected_joint_names: Optional[Sequence[str]] = None,
                     expected_obs_spec: Optional[Mapping[str, Sequence[int]]] = None,
                     ) -> Tuple[TransformerPolicy, Dict[str, Any]]:
-    """Load a checkpoint as (model in eval mode on device, metadata).
+    """
+    Load a checkpoint as (model in eval mode on device, metadata).
 
     expected_joint_names / expected_obs_spec, when given, must equal what the policy was
     trained with. Every failure raises CheckpointError with the reason.
@@ -172,15 +177,3 @@ def _write(path: str, data: bytes) -> None:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
-
-
-def _fsync_dir(path: str) -> None:
-    # Makes the rename itself durable; not every platform can open a directory.
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -5,6 +5,8 @@ import math
 import re
 from typing import Any, Dict, Mapping, Tuple
 
+from lam_ros.description import DEFAULT_ROBOT, load_robot
+
 # Camera observations: 'rgb' is uint8 (H, W, 3); 'depth' is float metres (H, W, 1).
 IMAGE_KEYS: Dict[str, int] = {'rgb': 3, 'depth': 1}
 HEADS = ('regression', 'gaussian')
@@ -30,17 +32,25 @@ class PolicyConfig:
     n_heads: int = 4
     """Attention heads; must divide d_model."""
     n_layers: int = 2
-    """Transformer blocks."""
+    """Encoder blocks (self-attention over the observation tokens)."""
     ff_mult: int = 4
-    """Width of the feed-forward layer as a multiple of d_model."""
+    """Width of the encoder's feed-forward layers as a multiple of d_model."""
+    n_decoder_layers: int = 1
+    """Decoder blocks, in which the action queries attend to the encoded observations."""
+    decoder_ff_mult: int = 1
+    """Width of the decoder's feed-forward layers as a multiple of d_model (kept small: they
+    run once per action query)."""
     dropout: float = 0.1
     """Dropout probability in attention and feed-forward layers, in [0, 1)."""
     head: str = 'regression'
     """'regression' (deterministic chunk) or 'gaussian' (mean and log-std, for RL)."""
     regression_loss: str = 'l1'
     """'l1' or 'mse' on normalised actions; used by the regression head."""
-    control_rate_hz: float = 20.0
-    """Rate of the observation history and of the predicted action chunk."""
+    robot: str = DEFAULT_ROBOT
+    """Robot description the policy commands (a name under config/robots/ or a YAML path)."""
+    control_rate_hz: float = 0.0
+    """Rate of the observation history and of the predicted action chunk (Hz); 0 takes the
+    ``control_rate_hz`` of the robot description."""
     image_channels: Tuple[int, ...] = (32, 64, 64)
     """Output channels of the stride-2 conv layers of the image encoder."""
     image_grid: int = 2
@@ -67,6 +77,8 @@ class PolicyConfig:
                 f'obs_spec must map observation keys to shapes, got {self.obs_spec!r}')
         self.obs_spec = {str(k): _shape(k, v) for k, v in self.obs_spec.items()}
         self.image_channels = tuple(self.image_channels)
+        if not self.control_rate_hz:
+            self.control_rate_hz = load_robot(self.robot).control_rate_hz
         self.validate()
 
     @property
@@ -107,7 +119,7 @@ class PolicyConfig:
                     f'obs_spec[{key!r}] = {shape} must be a 1-D shape such as (8,); only '
                     f'{sorted(IMAGE_KEYS)} may be images')
         _positive_ints(self, ('history_len', 'chunk_size', 'd_model', 'n_heads', 'n_layers',
-                              'ff_mult', 'image_grid'))
+                              'ff_mult', 'n_decoder_layers', 'decoder_ff_mult', 'image_grid'))
         if self.d_model % self.n_heads:
             raise ValueError(
                 f'd_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})')
@@ -135,6 +147,8 @@ class PolicyConfig:
             raise ValueError(
                 f'init_log_std ({self.init_log_std}) must lie in '
                 f'[{self.log_std_min}, {self.log_std_max}]')
+        if not isinstance(self.robot, str) or not self.robot:
+            raise ValueError(f'robot must name a robot description, got {self.robot!r}')
         if not isinstance(self.extra, dict):
             raise ValueError(f'extra must be a dict, got {self.extra!r}')
 

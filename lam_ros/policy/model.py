@@ -1,90 +1,86 @@
-"""The Transformer policy: a short observation history in, a chunk of future joint targets out.
+"""
+The Transformer policy: a short observation history in, a chunk of future joint targets out.
 
 Tokens, per history step: one per vector observation key (a linear layer per key) and
 image_grid**2 per camera (a small CNN). Learned embeddings mark each token's step and type.
-chunk_size learned action queries are appended and the whole sequence goes through a
-pre-LayerNorm Transformer encoder; the output at each query is one action of the chunk.
-History steps before the episode start are masked out of attention.
+An encoder (pre-LayerNorm Transformer blocks, self-attention) runs over the observation tokens
+only; a light decoder then lets chunk_size learned action queries attend to the encoder's
+output (cross-attention and a narrow feed-forward layer, no self-attention among the queries),
+and each query's output is one action of the chunk. The width and depth therefore cost once
+per observation token, not once per action, which is what keeps a long chunk cheap. History
+steps before the episode start are masked out of attention.
 
 All public methods take observations in real units as a dict key -> (B, H, *shape) tensor
 (H = history_len, oldest step first) and an optional obs_mask (B, H) bool, True where the step
 exists. Actions are (B, K, A) in real units (K = chunk_size, A = len(joint_names)).
 """
 
-import math
 from typing import Dict, Mapping, Optional
 
+from lam_ros.policy.config import IMAGE_KEYS, PolicyConfig
+from lam_ros.policy.normalization import Normalizer
+from lam_ros.policy.vision import ImageEncoder
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lam_ros.policy.config import IMAGE_KEYS, PolicyConfig
-from lam_ros.policy.normalization import Normalizer
-
 Obs = Mapping[str, torch.Tensor]
 
 
-class SelfAttention(nn.Module):
-    """Multi-head self-attention with a key padding mask."""
+class Attention(nn.Module):
+    """
+    Multi-head attention of the tokens x over a memory, with a key padding mask.
+
+    Self-attention when memory is x (the encoder); cross-attention when the action queries
+    attend to the encoded observations (the decoder).
+    """
 
     def __init__(self, config: PolicyConfig) -> None:
-        """Create the fused q/k/v projection and the output projection."""
+        """Create the query, fused key/value and output projections."""
         super().__init__()
         self.n_heads = config.n_heads
         self.dropout = config.dropout
-        self.qkv = nn.Linear(config.d_model, 3 * config.d_model)
+        self.q = nn.Linear(config.d_model, config.d_model)
+        self.kv = nn.Linear(config.d_model, 2 * config.d_model)
         self.proj = nn.Linear(config.d_model, config.d_model)
 
-    def forward(self, x: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
-        """Attend over x (B, T, D); attend (B, 1, 1, T) is True for keys that may be seen."""
+    def forward(self, x: torch.Tensor, memory: torch.Tensor,
+                attend: torch.Tensor) -> torch.Tensor:
+        """Attend from x (B, T, D) over memory (B, S, D); attend (B, 1, 1, S) marks valid keys."""
         b, t, d = x.shape
-        q, k, v = self.qkv(x).split(d, dim=2)
-        q, k, v = (z.view(b, t, self.n_heads, d // self.n_heads).transpose(1, 2)
-                   for z in (q, k, v))
+        h = self.n_heads
+        q = self.q(x).view(b, t, h, d // h).transpose(1, 2)
+        k, v = (z.reshape(b, -1, h, d // h).transpose(1, 2)
+                for z in self.kv(memory).split(d, dim=2))
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=attend, dropout_p=self.dropout if self.training else 0.0)
         return self.proj(y.transpose(1, 2).reshape(b, t, d))
 
 
 class Block(nn.Module):
-    """Pre-LayerNorm Transformer block: attention then feed-forward, both residual."""
+    """
+    Pre-LayerNorm Transformer block: attention then feed-forward, both residual.
 
-    def __init__(self, config: PolicyConfig) -> None:
-        """Create the two sub-layers."""
+    An encoder block attends over its own tokens; a decoder block (memory given) attends over
+    the encoder's output only.
+    """
+
+    def __init__(self, config: PolicyConfig, ff_mult: int) -> None:
+        """Create the two sub-layers; the feed-forward layer is ff_mult * d_model wide."""
         super().__init__()
         d = config.d_model
         self.ln1 = nn.LayerNorm(d)
-        self.attn = SelfAttention(config)
+        self.attn = Attention(config)
         self.ln2 = nn.LayerNorm(d)
-        self.mlp = nn.Sequential(nn.Linear(d, config.ff_mult * d), nn.GELU(),
-                                 nn.Linear(config.ff_mult * d, d), nn.Dropout(config.dropout))
+        self.mlp = nn.Sequential(nn.Linear(d, ff_mult * d), nn.GELU(),
+                                 nn.Linear(ff_mult * d, d), nn.Dropout(config.dropout))
 
-    def forward(self, x: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
-        """Apply the block to x (B, T, D)."""
-        x = x + self.attn(self.ln1(x), attend)
+    def forward(self, x: torch.Tensor, attend: torch.Tensor,
+                memory: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Apply the block to x (B, T, D), over memory (B, S, D) when given."""
+        y = self.ln1(x)
+        x = x + self.attn(y, y if memory is None else memory, attend)
         return x + self.mlp(self.ln2(x))
-
-
-class ImageEncoder(nn.Module):
-    """Small CNN: (N, C, H, W) normalised image -> (N, image_grid**2, d_model) tokens."""
-
-    def __init__(self, in_channels: int, config: PolicyConfig) -> None:
-        """Create stride-2 conv layers, a pooling to a fixed grid and a projection."""
-        super().__init__()
-        layers, c = [], in_channels
-        for out in config.image_channels:
-            # GroupNorm, not BatchNorm: each image is normalised on its own, so padded history
-            # steps and batch composition never leak into the features.
-            layers += [nn.Conv2d(c, out, 3, stride=2, padding=1),
-                       nn.GroupNorm(math.gcd(8, out), out), nn.GELU()]
-            c = out
-        self.conv = nn.Sequential(*layers)
-        self.pool = nn.AdaptiveAvgPool2d(config.image_grid)
-        self.proj = nn.Linear(c, config.d_model)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Encode a batch of images."""
-        return self.proj(self.pool(self.conv(x)).flatten(2).transpose(1, 2))
 
 
 class TransformerPolicy(nn.Module):
@@ -99,14 +95,19 @@ class TransformerPolicy(nn.Module):
         self.obs_proj = nn.ModuleDict(
             {k: nn.Linear(config.obs_spec[k][0], d) for k in config.lowdim_keys})
         self.image_enc = nn.ModuleDict(
-            {k: ImageEncoder(IMAGE_KEYS[k], config) for k in config.image_keys})
+            {k: ImageEncoder(IMAGE_KEYS[k], config.obs_spec[k][:2], config)
+             for k in config.image_keys})
         self.tokens_per_step = len(config.lowdim_keys) + len(config.image_keys) * (
             config.image_grid ** 2)
         # One embedding per (history step, token slot) encodes both time and token type.
         self.obs_pos = nn.Parameter(torch.zeros(config.history_len, self.tokens_per_step, d))
         self.action_queries = nn.Parameter(torch.zeros(config.chunk_size, d))
         self.drop = nn.Dropout(config.dropout)
-        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
+        self.encoder = nn.ModuleList(Block(config, config.ff_mult)
+                                     for _ in range(config.n_layers))
+        self.ln_enc = nn.LayerNorm(d)
+        self.decoder = nn.ModuleList(Block(config, config.decoder_ff_mult)
+                                     for _ in range(config.n_decoder_layers))
         self.ln_f = nn.LayerNorm(d)
         self.action_head = nn.Linear(d, config.action_dim)
         if config.head == 'gaussian':
@@ -167,24 +168,26 @@ class TransformerPolicy(nn.Module):
         for key in cfg.image_keys:
             x = self.normalizer.normalize(key, obs[key])
             x = torch.where(obs_mask[..., None, None, None], x, torch.zeros_like(x))
-            x = x.flatten(0, 1).permute(0, 3, 1, 2)  # (B*H, C, H_img, W_img)
+            # Static image dims (from the config) keep the graph exportable with a free batch.
+            x = x.reshape((-1,) + cfg.obs_spec[key]).permute(0, 3, 1, 2)  # (B*H, C, Hi, Wi)
             tokens.append(self.image_enc[key](x).view(b, h, -1, cfg.d_model))
         return (torch.cat(tokens, dim=2) + self.obs_pos).flatten(1, 2)
 
     def features(self, obs: Obs, obs_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Return the final hidden state at each action query, (B, K, d_model)."""
-        obs_mask = self._check(obs, obs_mask)
-        x = self._tokens(obs, obs_mask)
-        b = x.shape[0]
-        x = torch.cat([x, self.action_queries.expand(b, -1, -1)], dim=1)
-        attend = torch.cat([
-            obs_mask.repeat_interleave(self.tokens_per_step, dim=1),
-            torch.ones(b, self.config.chunk_size, dtype=torch.bool, device=x.device)], dim=1)
-        attend = attend[:, None, None, :]
-        x = self.drop(x)
-        for block in self.blocks:
+        return self._features(obs, self._check(obs, obs_mask))
+
+    def _features(self, obs: Obs, obs_mask: torch.Tensor) -> torch.Tensor:
+        # Unchecked (traceable, exportable) path: obs and obs_mask are already validated.
+        x = self.drop(self._tokens(obs, obs_mask))
+        attend = obs_mask.repeat_interleave(self.tokens_per_step, dim=1)[:, None, None, :]
+        for block in self.encoder:
             x = block(x, attend)
-        return self.ln_f(x[:, -self.config.chunk_size:])
+        memory = self.ln_enc(x)
+        q = self.drop(self.action_queries.expand(x.shape[0], -1, -1))
+        for block in self.decoder:
+            q = block(q, attend, memory)
+        return self.ln_f(q)
 
     def forward(self, obs: Obs, obs_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Return the predicted chunk (B, K, A) in normalised action units (the mean)."""
@@ -209,7 +212,8 @@ class TransformerPolicy(nn.Module):
 
     def distribution(self, obs: Obs,
                      obs_mask: Optional[torch.Tensor] = None) -> torch.distributions.Normal:
-        """Return the Gaussian over the chunk (B, K, A) in normalised action units.
+        """
+        Return the Gaussian over the chunk (B, K, A) in normalised action units.
 
         Sample it and map with unnormalize_actions to get joint targets.
         """
@@ -218,7 +222,8 @@ class TransformerPolicy(nn.Module):
     def log_prob(self, obs: Obs, obs_mask: Optional[torch.Tensor], actions: torch.Tensor,
                  action_mask: Optional[torch.Tensor] = None,
                  normalized: bool = False) -> torch.Tensor:
-        """Log-likelihood (B,) of action chunks, summed over valid chunk steps and joints.
+        """
+        Log-likelihood (B,) of action chunks, summed over valid chunk steps and joints.
 
         Densities are in normalised action units, which shifts every value by the same
         constant as in real units, so likelihood ratios (PPO) are unaffected.
@@ -235,7 +240,8 @@ class TransformerPolicy(nn.Module):
 
     @torch.no_grad()
     def predict(self, obs: Obs, obs_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Return the chunk (B, K, A) in real units (the mean for the gaussian head).
+        """
+        Return the chunk (B, K, A) in real units (the mean for the gaussian head).
 
         Call model.eval() first so that dropout is off.
         """
@@ -243,7 +249,8 @@ class TransformerPolicy(nn.Module):
 
     def loss(self, obs: Obs, obs_mask: Optional[torch.Tensor], actions: torch.Tensor,
              action_mask: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
-        """Behaviour-cloning loss on normalised actions over valid chunk steps.
+        """
+        Behaviour-cloning loss on normalised actions over valid chunk steps.
 
         Returns 'loss' (to minimise: L1/MSE or Gaussian NLL) and detached 'l1' and 'mse'
         (and 'nll', 'std' for the gaussian head) for logging.

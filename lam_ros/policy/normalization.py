@@ -1,4 +1,5 @@
-"""Per-key normalisation of observations and actions, kept as buffers inside the model.
+"""
+Per-key normalisation of observations and actions, kept as buffers inside the model.
 
 Vector observations and actions are standardised with mean/std fitted on the training data;
 images are scaled to [0, 1] and then standardised with fixed constants, so that the statistics
@@ -7,11 +8,13 @@ travel with the weights and a checkpoint needs nothing else to run.
 
 from typing import Dict, Mapping
 
+from lam_ros.data.dataset.stats import compute_stats
+from lam_ros.policy.config import IMAGE_KEYS, PolicyConfig
 import numpy as np
 import torch
 from torch import nn
 
-from lam_ros.policy.config import IMAGE_KEYS, PolicyConfig
+__all__ = ['compute_stats', 'MIN_STD', 'Normalizer']  # compute_stats: the one in data.dataset
 
 # A dimension that never varies in the data (e.g. a fixed goal orientation) keeps std 1 rather
 # than a tiny std that would blow small deviations at run time up into huge inputs.
@@ -20,21 +23,6 @@ MIN_STD = 1e-4
 _IMAGE_MEAN = {'rgb': (0.485, 0.456, 0.406), 'depth': (0.5,)}
 _IMAGE_STD = {'rgb': (0.229, 0.224, 0.225), 'depth': (0.25,)}
 Stats = Mapping[str, Mapping[str, np.ndarray]]
-
-
-def compute_stats(arrays: Mapping[str, np.ndarray]) -> Dict[str, Dict[str, np.ndarray]]:
-    """Return {key: {'mean', 'std'}} over axis 0 of each (N, *shape) array, as float32."""
-    stats = {}
-    for key, array in arrays.items():
-        array = np.asarray(array, dtype=np.float64)
-        if array.ndim < 1 or array.shape[0] == 0:
-            raise ValueError(f'compute_stats: {key!r} needs an (N, ...) array with N > 0, '
-                             f'got shape {array.shape}')
-        if not np.all(np.isfinite(array)):
-            raise ValueError(f'compute_stats: {key!r} contains NaN or Inf')
-        stats[key] = {'mean': array.mean(axis=0).astype(np.float32),
-                      'std': array.std(axis=0).astype(np.float32)}
-    return stats
 
 
 class _KeyStats(nn.Module):
@@ -74,7 +62,8 @@ class Normalizer(nn.Module):
         return self.config.lowdim_keys + ('action',)
 
     def fit(self, stats: Stats) -> None:
-        """Set mean/std of every vector key and 'action' from numpy arrays; extras are ignored.
+        """
+        Set mean/std of every vector key and 'action' from numpy arrays; extras are ignored.
 
         Image keys keep their fixed statistics, so stats for them are not needed.
         """

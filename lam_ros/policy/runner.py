@@ -42,6 +42,7 @@ class PolicyRunner:
         self.config = config
         self.query_every = int(query_every)
         self.ensembler = TemporalEnsembler(config.chunk_size, config.action_dim, ensemble_decay)
+        self._binary_at = _binary_gripper_index(config)
         self._device = next(model.parameters()).device
         self.reset()
 
@@ -119,11 +120,26 @@ class PolicyRunner:
         if self.ensembler.step % self.query_every == 0:
             self.ensembler.add_chunk(self.predict_chunk())
             self._calls += 1
-        return self.ensembler.next_action()
+        action = self.ensembler.next_action()
+        if self._binary_at >= 0:
+            # A binary gripper takes open (1) or closed (0), never a blend of the two.
+            action[self._binary_at] = 1.0 if action[self._binary_at] >= 0.5 else 0.0
+        return action
 
     def __call__(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
         """Alias of step()."""
         return self.step(obs)
+
+
+def _binary_gripper_index(config: object) -> int:
+    """Return the action index of a binary gripper of the policy's robot, else -1."""
+    from lam_ros.description import load_robot
+    try:
+        grip = load_robot(getattr(config, 'robot', '') or None).gripper
+    except (FileNotFoundError, ValueError):
+        return -1  # a robot this machine has no description of: actions pass unchanged
+    names = list(getattr(config, 'joint_names', ()))
+    return names.index(grip.joint) if grip.kind == 'binary' and grip.joint in names else -1
 
 
 def camera_shape(model: TransformerPolicy) -> Optional[tuple]:

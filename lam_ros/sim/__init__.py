@@ -3,14 +3,14 @@
 from typing import Any
 
 import gymnasium as gym
-
-from lam_ros.sim.config import CameraConfig, TASKS, TaskConfig
+from lam_ros.description import get_task, TASK_NAMES, TASKS
+from lam_ros.sim.config import CameraConfig, TaskConfig
 from lam_ros.sim.env import GraspEnv
 from lam_ros.sim.expert import DEFAULT_NOISE_STD, evaluate_expert, ExpertConfig, ScriptedExpert
-from lam_ros.sim.kinematics import PandaKinematics
+from lam_ros.sim.kinematics import ArmKinematics, PandaKinematics
 from lam_ros.sim.robot import ALL_JOINT_NAMES, JOINT_NAMES
 
-ENV_IDS = {'lift': 'lam_ros/Lift-v0', 'pick_place': 'lam_ros/PickPlace-v0'}
+ENV_IDS = {name: task.env_id for name, task in TASKS.items()}
 """Gymnasium ID of each task."""
 
 for _task, _env_id in ENV_IDS.items():
@@ -20,8 +20,7 @@ for _task, _env_id in ENV_IDS.items():
 
 def make_env(task: str, **overrides: Any) -> GraspEnv:
     """Create a ``GraspEnv`` for ``task``; ``render_mode`` and TaskConfig fields may be given."""
-    if task not in TASKS:
-        raise ValueError(f'unknown task {task!r}; expected one of {TASKS}')
+    get_task(task)
     render_mode = overrides.pop('render_mode', None)
     camera = overrides.get('camera')
     if isinstance(camera, dict):
@@ -29,6 +28,6 @@ def make_env(task: str, **overrides: Any) -> GraspEnv:
     return GraspEnv(task=task, render_mode=render_mode, **overrides)
 
 
-__all__ = ['ALL_JOINT_NAMES', 'CameraConfig', 'DEFAULT_NOISE_STD', 'ENV_IDS', 'ExpertConfig',
-           'GraspEnv', 'JOINT_NAMES', 'PandaKinematics', 'ScriptedExpert', 'TASKS', 'TaskConfig',
-           'evaluate_expert', 'make_env']
+__all__ = ['ALL_JOINT_NAMES', 'ArmKinematics', 'CameraConfig', 'DEFAULT_NOISE_STD', 'ENV_IDS',
+           'ExpertConfig', 'GraspEnv', 'JOINT_NAMES', 'PandaKinematics', 'ScriptedExpert',
+           'TASK_NAMES', 'TaskConfig', 'evaluate_expert', 'make_env']

@@ -1,52 +1,12 @@
-"""Configuration of the grasping tasks: one dataclass for the task, one for the camera."""
+"""Configuration of a grasping task run in the simulator (the camera's is in description)."""
 
 from dataclasses import dataclass, field, fields, replace
 import math
-from typing import Any, Dict, Tuple
+from typing import Any, Tuple
 
-TASKS: Tuple[str, ...] = ('lift', 'pick_place')
-"""Task names accepted everywhere a task is chosen."""
+from lam_ros.description import CameraConfig, get_task, load_robot, TASK_NAMES
 
-DEFAULT_MAX_EPISODE_STEPS: Dict[str, int] = {'lift': 150, 'pick_place': 250}
-"""Episode length in policy steps used when ``TaskConfig.max_episode_steps`` is 0."""
-
-
-@dataclass
-class CameraConfig:
-    """A fixed pinhole camera looking at the workspace (off by default)."""
-
-    enabled: bool = False
-    """Add ``rgb`` (and ``depth``) to the observation."""
-    width: int = 84
-    """Image width in pixels."""
-    height: int = 84
-    """Image height in pixels."""
-    depth: bool = True
-    """Also return a depth image in metres when enabled."""
-    eye_m: Tuple[float, float, float] = (1.1, 0.0, 0.75)
-    """Camera position in the robot base frame (m)."""
-    target_m: Tuple[float, float, float] = (0.42, 0.0, 0.15)
-    """Point the camera looks at (m)."""
-    up: Tuple[float, float, float] = (0.0, 0.0, 1.0)
-    """Up direction of the image."""
-    fov_deg: float = 55.0
-    """Vertical field of view (degrees)."""
-    near_m: float = 0.05
-    """Near clipping distance (m)."""
-    far_m: float = 3.0
-    """Far clipping distance (m)."""
-    light_robot_visuals: bool = True
-    """Draw the Panda with its collision meshes: frames render ~20x faster (also render())."""
-
-    def __post_init__(self) -> None:
-        """Validate sizes and clipping planes."""
-        if int(self.width) < 1 or int(self.height) < 1:
-            raise ValueError(f'camera width/height must be >= 1 pixel, got '
-                             f'{self.width}x{self.height}')
-        if not 0.0 < self.near_m < self.far_m:
-            raise ValueError(f'camera needs 0 < near_m < far_m, got {self.near_m}, {self.far_m}')
-        if not 0.0 < self.fov_deg < 180.0:
-            raise ValueError(f'camera fov_deg must be in (0, 180), got {self.fov_deg}')
+__all__ = ['CameraConfig', 'TASK_NAMES', 'TaskConfig']
 
 
 @dataclass
@@ -54,13 +14,16 @@ class TaskConfig:
     """Everything that defines one grasping task and its timing."""
 
     task: str = 'lift'
-    """``lift`` or ``pick_place``."""
-    control_rate_hz: float = 20.0
-    """Policy rate: one ``step()`` per control period."""
+    """A task name of ``lam_ros.description.TASKS`` (``lift``, ``pick_place``)."""
+    robot: str = ''
+    """The simulated arm: a robot description name (``config/robots/<name>.yaml``) or YAML
+    path; '' is the default robot."""
+    control_rate_hz: float = 0.0
+    """Policy rate: one ``step()`` per control period (0: the robot description's)."""
     physics_rate_hz: float = 240.0
     """PyBullet time step rate; must be a whole multiple of ``control_rate_hz``."""
     max_episode_steps: int = 0
-    """Policy steps before truncation; 0 picks the task default (150 lift, 250 pick_place)."""
+    """Policy steps before truncation; 0 picks the task's ``default_max_episode_steps``."""
     spawn_center_xy_m: Tuple[float, float] = (0.5, 0.0)
     """Centre of the cube spawn region on the table (m)."""
     spawn_size_xy_m: Tuple[float, float] = (0.2, 0.2)
@@ -87,13 +50,14 @@ class TaskConfig:
     rest_speed_m_s: float = 0.02
     """Cube speed below which it counts as at rest (m/s)."""
     open_gripper_width_m: float = 0.06
-    """Gripper width (both fingers, m) above which the gripper counts as open."""
+    """Finger-gripper width (both fingers, m) above which it counts as open; other grippers
+    count as open above 75 % of their range (``GripperSpec.open_fraction``)."""
     init_joint_noise_rad: float = 0.02
     """Std of the Gaussian perturbation of the home pose at reset (rad)."""
     joint_limit_tolerance_rad: float = 0.05
     """Arm targets up to this far outside the URDF limits are clipped; further is an error."""
     finger_limit_tolerance_m: float = 0.005
-    """Finger targets up to this far outside 0..0.04 m are clipped; further is an error."""
+    """Gripper targets up to this far outside its range are clipped; further is an error."""
     success_bonus: float = 5.0
     """Reward added on the step that reaches success."""
     render_width: int = 320
@@ -107,8 +71,9 @@ class TaskConfig:
         """Validate values and fill task-dependent defaults."""
         if isinstance(self.camera, dict):
             self.camera = CameraConfig(**self.camera)
-        if self.task not in TASKS:
-            raise ValueError(f'unknown task {self.task!r}; expected one of {TASKS}')
+        task = get_task(self.task)
+        if self.control_rate_hz == 0:
+            self.control_rate_hz = load_robot(self.robot or None).control_rate_hz
         if self.control_rate_hz <= 0 or self.physics_rate_hz <= 0:
             raise ValueError('control_rate_hz and physics_rate_hz must be positive, got '
                              f'{self.control_rate_hz}, {self.physics_rate_hz}')
@@ -118,7 +83,7 @@ class TaskConfig:
                 f'physics_rate_hz ({self.physics_rate_hz}) must be a whole multiple of '
                 f'control_rate_hz ({self.control_rate_hz})')
         if self.max_episode_steps == 0:
-            self.max_episode_steps = DEFAULT_MAX_EPISODE_STEPS[self.task]
+            self.max_episode_steps = task.default_max_episode_steps
         if self.max_episode_steps < 1:
             raise ValueError(f'max_episode_steps must be >= 1 (or 0 for the task default), '
                              f'got {self.max_episode_steps}')

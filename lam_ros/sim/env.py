@@ -1,4 +1,5 @@
-"""``GraspEnv``: the lift and pick_place tasks as a gymnasium environment.
+"""
+``GraspEnv``: the lift and pick_place tasks as a gymnasium environment.
 
 Episodes terminate on success (after the lift hold time, or once the cube rests in the
 zone with the gripper open) and are truncated after ``max_episode_steps`` policy steps.
@@ -10,23 +11,25 @@ from typing import Any, Dict, Optional, Tuple
 
 import gymnasium as gym
 from gymnasium import spaces
-import numpy as np
-
+from lam_ros.description import get_task, LIFT_AND_HOLD, load_robot
 from lam_ros.sim.config import CameraConfig, TaskConfig
-from lam_ros.sim.robot import ALL_JOINT_NAMES, HOME_JOINT_POS, JOINT_NAMES, joint_limits
-from lam_ros.sim.scene import PandaScene
+from lam_ros.sim.scene import ArmScene
+import numpy as np
 
 _RENDER_CAMERA = CameraConfig(eye_m=(1.4, 0.9, 1.0), target_m=(0.3, 0.0, 0.25), fov_deg=50.0)
 
 
 class GraspEnv(gym.Env):
-    """Panda grasping tasks (``lift``, ``pick_place``) in PyBullet.
+    """
+    Grasping tasks (``lift``, ``pick_place``) in PyBullet for the arm of ``config.robot``.
 
-    Action: Box(8,) absolute joint-position targets (7 arm joints in rad, then the finger
-    position in m, 0 closed .. 0.04 open), held by position control for one control period.
-    Targets within ``joint_limit_tolerance_rad`` / ``finger_limit_tolerance_m`` outside
-    the URDF limits are clipped to them; wrong shapes, NaN/Inf or larger excursions raise
-    ValueError. Observation keys follow docs/architecture.md.
+    Action: Box(A,) absolute joint-position targets in the description's ``joint_names``
+    order (arm joints in rad, then the gripper entry its ``GripperSpec`` defines; the Panda:
+    7 joints and the finger in m, 0 closed .. 0.04 open), held by position control for one
+    control period; the gripper's mimic joints follow. Targets within
+    ``joint_limit_tolerance_rad`` / ``finger_limit_tolerance_m`` outside the limits are
+    clipped to them; wrong shapes, NaN/Inf or larger excursions raise ValueError.
+    Observation keys follow docs/architecture.md.
     """
 
     metadata = {'render_modes': ['rgb_array', 'human'], 'render_fps': 20}
@@ -45,15 +48,26 @@ class GraspEnv(gym.Env):
         self.metadata = dict(self.metadata, render_fps=int(round(self.config.control_rate_hz)))
         cfg = self.config
         self.task = cfg.task
+        self.task_spec = get_task(cfg.task)
+        # The success rule decides the hold timer, the success test and the reward shape.
+        self._lift_rule = self.task_spec.success_rule == LIFT_AND_HOLD
         renders = cfg.camera.enabled or render_mode == 'rgb_array'
-        self._scene = PandaScene(cfg.physics_rate_hz, cfg.task == 'pick_place',
-                                 gui=render_mode == 'human',
-                                 light_visuals=renders and cfg.camera.light_robot_visuals)
-        limits = joint_limits(JOINT_NAMES)
+        self.robot = load_robot(cfg.robot or None)
+        self.joint_names = self.robot.joint_names
+        self.state_joint_names = self.robot.state_joint_names
+        self._grip_at = self.robot.gripper_index
+        self._width_at = [self.state_joint_names.index(n)
+                          for n in self.robot.gripper.width_joints]
+        self._scene = ArmScene(cfg.physics_rate_hz, self.task_spec.has_goal,
+                               gui=render_mode == 'human',
+                               light_visuals=renders and cfg.camera.light_robot_visuals,
+                               robot=self.robot)
+        limits = self.robot.joint_limits()
         self._lower = limits.lower
         self._upper = limits.upper
-        self._tolerance = np.array([cfg.joint_limit_tolerance_rad] * 7
-                                   + [cfg.finger_limit_tolerance_m])
+        self._tolerance = np.full(self.robot.action_dim, cfg.joint_limit_tolerance_rad)
+        if self._grip_at >= 0:
+            self._tolerance[self._grip_at] = cfg.finger_limit_tolerance_m
         self._lower_tol = self._lower - self._tolerance
         self._upper_tol = self._upper + self._tolerance
         self._physics_per_control = cfg.physics_steps_per_control
@@ -62,7 +76,8 @@ class GraspEnv(gym.Env):
         self.observation_space = self._make_observation_space()
         self._goal = np.array([0.5, 0.3, 0.0, 1.0, 0.0, 0.0, 0.0])
         self._goal_xy = (0.5, 0.3)
-        self._targets = HOME_JOINT_POS.copy()
+        self._home = np.asarray(self.robot.home_pose, dtype=np.float64)
+        self._targets = self._home.copy()
         self._physics_steps = 0
         self._steps = 0
         self._held_s = 0.0
@@ -91,10 +106,11 @@ class GraspEnv(gym.Env):
     def _make_observation_space(self) -> spaces.Dict:
         inf = np.inf
         box = lambda n: spaces.Box(-inf, inf, (n,), np.float32)  # noqa: E731
-        obs = {'joint_pos': box(8), 'joint_vel': box(8),
+        n = self.robot.action_dim
+        obs = {'joint_pos': box(n), 'joint_vel': box(n),
                'gripper_width': spaces.Box(-inf, inf, (1,), np.float32),
                'ee_pose': box(7), 'object_pose': box(7)}
-        if self.task == 'pick_place':
+        if self.task_spec.has_goal:
             obs['goal_pose'] = box(7)
         cam = self.config.camera
         if cam.enabled:
@@ -107,39 +123,42 @@ class GraspEnv(gym.Env):
 
     @property
     def sim_time_s(self) -> float:
-        """Simulated time since reset (s)."""
+        """Return the simulated time since reset (s)."""
         return self._physics_steps * self._scene.dt_s
 
     @property
     def goal_pose(self) -> np.ndarray:
-        """Target-zone pose [x, y, z, qw, qx, qy, qz] (pick_place; a fixed dummy for lift)."""
+        """Goal (target-zone) pose [x, y, z, qw, qx, qy, qz]; a fixed dummy without a goal."""
         return self._goal.copy()
 
     def check_command(self, cmd8: Any) -> np.ndarray:
-        """Validate an 8-joint command and clip it into the joint limits (see class doc)."""
+        """Validate a command (``joint_names`` order), clip it into the limits (class doc)."""
+        names = self.joint_names
         try:
             cmd = np.asarray(cmd8, dtype=np.float64)
         except (TypeError, ValueError) as err:
-            raise ValueError(f'command must be 8 numbers in {JOINT_NAMES} order: {err}') from err
-        if cmd.shape != (8,):
-            raise ValueError(f'command must have shape (8,) ({", ".join(JOINT_NAMES)}), '
+            raise ValueError(f'command must be {len(names)} numbers in {names} order: '
+                             f'{err}') from err
+        if cmd.shape != (len(names),):
+            raise ValueError(f'command must have shape ({len(names)},) ({", ".join(names)}), '
                              f'got shape {cmd.shape}')
         # One vectorised test on the hot path; the detailed diagnosis only on failure.
         # (NaN fails both comparisons, so it lands in the diagnosis too.)
         if not ((cmd >= self._lower_tol).all() and (cmd <= self._upper_tol).all()):
             bad = ~np.isfinite(cmd)
             if bad.any():
-                names = [JOINT_NAMES[i] for i in np.flatnonzero(bad)]
-                raise ValueError(f'command has NaN/Inf for {names}: {cmd.tolist()}')
+                bad_names = [names[i] for i in np.flatnonzero(bad)]
+                raise ValueError(f'command has NaN/Inf for {bad_names}: '
+                                 f'{np.array2string(cmd, precision=4)}')
             i = int(np.flatnonzero((cmd < self._lower_tol) | (cmd > self._upper_tol))[0])
             raise ValueError(
-                f'command for {JOINT_NAMES[i]} = {cmd[i]:.4f} is outside its limits '
+                f'command for {names[i]} = {cmd[i]:.4g} is outside its limits '
                 f'[{self._lower[i]:.4f}, {self._upper[i]:.4f}] by more than the tolerance '
                 f'{self._tolerance[i]}')
         return np.minimum(np.maximum(cmd, self._lower), self._upper)
 
     def set_joint_targets(self, cmd8: Any) -> None:
-        """Validate, clip and apply 8 joint-position targets (held until the next call)."""
+        """Validate, clip and apply joint-position targets (held until the next call)."""
         self._targets = self.check_command(cmd8)
         self._scene.set_joint_targets(self._targets)
 
@@ -150,13 +169,13 @@ class GraspEnv(gym.Env):
         self._scene.step(int(n))
         self._cache.clear()
         self._physics_steps += int(n)
-        if self.task == 'lift':
+        if self._lift_rule:
             self._held_s = self._held_s + n * self._scene.dt_s if self._lifted() else 0.0
 
     def joint_state(self) -> Tuple[Tuple[str, ...], np.ndarray, np.ndarray, np.ndarray]:
-        """Return (names, position, velocity, effort) of all 9 joints, as on /joint_states."""
+        """Return (names, position, velocity, effort) of the state joints (/joint_states)."""
         pos, vel, eff = self._joints()
-        return ALL_JOINT_NAMES, pos.copy(), vel.copy(), eff.copy()
+        return self.state_joint_names, pos.copy(), vel.copy(), eff.copy()
 
     def object_pose(self) -> np.ndarray:
         """Cube pose [x, y, z, qw, qx, qy, qz]."""
@@ -176,11 +195,12 @@ class GraspEnv(gym.Env):
         """Build the observation dict of the current state."""
         pos, vel, _ = self._joints()
         f32 = np.float32
-        obs = {'joint_pos': pos[:8].astype(f32), 'joint_vel': vel[:8].astype(f32),
-               'gripper_width': np.array([pos[7] + pos[8]], dtype=f32),
+        n = self.robot.action_dim
+        obs = {'joint_pos': pos[:n].astype(f32), 'joint_vel': vel[:n].astype(f32),
+               'gripper_width': np.array([self._width(pos)], dtype=f32),
                'ee_pose': self._ee_pose().astype(f32),
                'object_pose': self._cube_pose().astype(f32)}
-        if self.task == 'pick_place':
+        if self.task_spec.has_goal:
             obs['goal_pose'] = self._goal.astype(f32)
         if self.config.camera.enabled:
             rgb, depth = self.camera_image()
@@ -196,7 +216,7 @@ class GraspEnv(gym.Env):
 
     def is_success(self) -> bool:
         """Return whether the task is accomplished in the current state."""
-        if self.task == 'lift':
+        if self._lift_rule:
             return self._held_s >= self.config.lift_hold_s - 1e-9
         return self._placed()
 
@@ -219,10 +239,22 @@ class GraspEnv(gym.Env):
     def _in_zone(self) -> bool:
         return self._goal_dist_m() <= self.config.goal_radius_m and self._lift_height_m() < 0.01
 
-    def _placed(self) -> bool:
+    def _width(self, pos: np.ndarray) -> float:
+        return float(sum(pos[i] for i in self._width_at))
+
+    def _gripper_open(self) -> bool:
+        grip = self.robot.gripper
+        if grip.kind == 'finger':
+            pos, _, _ = self._joints()
+            return self._width(pos) >= self.config.open_gripper_width_m
+        if not grip.commanded:
+            return True
         pos, _, _ = self._joints()
+        return (float(pos[self._grip_at]) - grip.closed) / (grip.open - grip.closed) >= 0.75
+
+    def _placed(self) -> bool:
         cfg = self.config
-        return (self._in_zone() and pos[7] + pos[8] >= cfg.open_gripper_width_m
+        return (self._in_zone() and self._gripper_open()
                 and not any(self._contacts())
                 and self._cached('speed', self._scene.cube_speed_m_s) < cfg.rest_speed_m_s)
 
@@ -233,7 +265,7 @@ class GraspEnv(gym.Env):
         reward = 1.0 - math.tanh(10.0 * reach_m)
         grasped = float(self._grasped())
         height = self._lift_height_m()
-        if self.task == 'lift':
+        if self._lift_rule:
             lift_frac = min(max(height / self.config.lift_height_m, 0.0), 1.0)
             return reward + 0.5 * grasped + 2.0 * grasped * lift_frac
         in_zone = self._in_zone()
@@ -254,8 +286,9 @@ class GraspEnv(gym.Env):
         rng = self.np_random
         self._scene.restore_initial()
         self._cache.clear()
-        q = HOME_JOINT_POS.copy()
-        q[:7] += rng.normal(0.0, cfg.init_joint_noise_rad, 7)
+        q = self._home.copy()
+        arm = [i for i in range(len(q)) if i != self._grip_at]
+        q[arm] += rng.normal(0.0, cfg.init_joint_noise_rad, len(arm))
         q = np.clip(q, self._lower, self._upper)
         self._scene.reset_joints(q)
         self._targets = q
@@ -265,7 +298,7 @@ class GraspEnv(gym.Env):
         cube = np.array([xy[0], xy[1], self._cube_rest_z,
                          np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
         self._scene.set_body_pose(self._scene.cube, cube)
-        if self.task == 'pick_place':
+        if self.task_spec.has_goal:
             self._goal = self._draw_goal(xy, rng)
             self._goal_xy = (float(self._goal[0]), float(self._goal[1]))
             self._scene.set_body_pose(self._scene.zone, self._goal)

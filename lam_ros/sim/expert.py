@@ -1,19 +1,20 @@
-"""A scripted expert that plays the operator: top-down grasp, lift or carry and place.
+"""
+A scripted expert that plays the operator: top-down grasp, lift or carry and place.
 
 It reads only what a robot also publishes over ROS (``joint_pos``, ``object_pose``,
-``goal_pose``) and plans with its own ``PandaKinematics``, so the teleop node can run it
+``goal_pose``) and plans with its own ``ArmKinematics`` of the robot description (any arm,
+any gripper kind but ``none``), so the teleop node can run it
 from topics exactly as it runs here against ``GraspEnv``.
 """
 
-from dataclasses import dataclass
-from typing import Callable, Dict, Mapping, Optional
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Mapping, Optional, Union
 
+from lam_ros.description import get_task, LIFT_AND_HOLD, load_robot, RobotDescription
+from lam_ros.sim.kinematics import ArmKinematics, orientation_error_rad, top_down_quat, yaw_of
 import numpy as np
 
-from lam_ros.sim.config import TASKS
-from lam_ros.sim.kinematics import (
-    orientation_error_rad, PandaKinematics, top_down_quat, yaw_of)
-from lam_ros.sim.robot import FINGER_CLOSED_M, FINGER_OPEN_M
+_OPEN, _CLOSED = 1.0, 0.0
 
 DEFAULT_NOISE_STD = 0.01
 """Default demonstration noise (m): waypoint scatter and smooth wander of the hand."""
@@ -23,8 +24,8 @@ DEFAULT_NOISE_STD = 0.01
 class ExpertConfig:
     """Waypoints and speeds of the scripted expert."""
 
-    control_rate_hz: float = 20.0
-    """Rate at which ``act`` is called (Hz)."""
+    control_rate_hz: float = field(default_factory=lambda: load_robot().control_rate_hz)
+    """Rate at which ``act`` is called (Hz; default: the robot description's)."""
     max_speed_m_s: float = 0.35
     """Top speed of the Cartesian target (m/s)."""
     max_turn_rad_s: float = 1.5
@@ -50,20 +51,31 @@ class ExpertConfig:
 
 
 class ScriptedExpert:
-    """Waypoint expert for ``lift`` and ``pick_place`` producing 8-joint position commands."""
+    """Waypoint expert for ``lift`` and ``pick_place`` producing joint position commands."""
 
     def __init__(self, task: str, noise_std: float = 0.0, seed: Optional[int] = None,
                  config: Optional[ExpertConfig] = None,
-                 kinematics: Optional[PandaKinematics] = None) -> None:
-        """Create the expert; ``noise_std`` (m) scales human-like variations between demos."""
-        if task not in TASKS:
-            raise ValueError(f'unknown task {task!r}; expected one of {TASKS}')
+                 kinematics: Optional[ArmKinematics] = None,
+                 robot: Union[None, str, RobotDescription] = None) -> None:
+        """
+        Create the expert; ``noise_std`` (m) scales human-like variations between demos.
+
+        ``robot`` (default: that of ``kinematics``, else the default robot) fixes the command
+        layout: its arm joints and its gripper entry.
+        """
+        self.task_spec = get_task(task)
         if not np.isfinite(noise_std) or noise_std < 0:
             raise ValueError(f'noise_std must be a finite value >= 0 (m), got {noise_std}')
         self.task = task
         self.noise_std = float(noise_std)
         self.config = config or ExpertConfig()
-        self.kin = kinematics or PandaKinematics()
+        self.kin = kinematics or ArmKinematics(robot=robot)
+        self.robot = self.kin.robot if robot is None else load_robot(robot)
+        if not self.robot.gripper.commanded:
+            raise ValueError(f'the scripted expert grasps: robot {self.robot.name!r} has no '
+                             'gripper (gripper kind none)')
+        names = self.robot.joint_names
+        self._arm_at = [names.index(n) for n in self.robot.arm_joint_names]
         self._rng = np.random.default_rng(seed)
         self.reset()
 
@@ -78,7 +90,7 @@ class ScriptedExpert:
         self._cmd_q: Optional[np.ndarray] = None
         self._cmd_pos: Optional[np.ndarray] = None
         self._cmd_quat: Optional[np.ndarray] = None
-        self._finger = FINGER_OPEN_M
+        self._finger = _OPEN
         self._grasp_yaw: Optional[float] = None
         self._cube_rest_z = 0.0
         # Per-demo scatter: where on the cube, how high, how fast, how square to the cube.
@@ -137,13 +149,12 @@ class ScriptedExpert:
     # ---- policy ----
 
     def act(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Return the next 8-joint command (7 arm rad + finger m) for an observation."""
-        for key in ('joint_pos', 'object_pose') + (
-                ('goal_pose',) if self.task == 'pick_place' else ()):
+        """Return the next command (the robot's ``joint_names`` order) for an observation."""
+        for key in ('joint_pos',) + self.task_spec.pose_keys:
             if key not in obs:
-                raise ValueError(f'observation lacks {key!r}; the expert needs joint_pos, '
-                                 'object_pose (and goal_pose for pick_place)')
-        q = np.asarray(obs['joint_pos'], dtype=np.float64)[:7]
+                raise ValueError(f'observation lacks {key!r}; the {self.task} expert needs '
+                                 f'{("joint_pos",) + self.task_spec.pose_keys}')
+        q = np.asarray(obs['joint_pos'], dtype=np.float64)[self._arm_at]
         cube = np.asarray(obs['object_pose'], dtype=np.float64)
         ee_pos, ee_quat = self.kin.fk(q)
         if self._cmd_q is None:
@@ -162,7 +173,7 @@ class ScriptedExpert:
                 np.linalg.norm(ee_pos - cube[:3]) > cfg.lost_distance_m):
             self._grasp_yaw = None
             quat = self._grasp_quat(cube[3:])
-            self._finger = FINGER_OPEN_M
+            self._finger = _OPEN
             self._next_phase('regrasp_up')
         if self.phase == 'regrasp_up':
             target = ee_pos + np.array([0.0, 0.0, 0.05])
@@ -183,9 +194,10 @@ class ScriptedExpert:
                 self._next_phase('close')
         elif self.phase == 'close':
             self._move_toward(grasp, quat)
-            self._finger = FINGER_CLOSED_M
+            self._finger = _CLOSED
             if self._phase_steps * self._dt() >= cfg.close_s + self._pause_steps * self._dt():
-                self._next_phase('lift' if self.task == 'lift' else 'carry')
+                lifting = self.task_spec.success_rule == LIFT_AND_HOLD
+                self._next_phase('lift' if lifting else 'carry')
         elif self.phase == 'lift':
             target = np.array([cube[0], cube[1], cfg.lift_height_m + self._lift_dh])
             self._move_toward(np.array([self._cmd_pos[0], self._cmd_pos[1], target[2]]),
@@ -214,15 +226,18 @@ class ScriptedExpert:
                 if abs(ee_pos[2] - low[2]) < 0.006 or timed_out:
                     self._next_phase('open')
         elif self.phase == 'open':
-            self._finger = FINGER_OPEN_M
+            self._finger = _OPEN
             if self._phase_steps * self._dt() >= cfg.open_s:
                 self._next_phase('retreat')
         elif self.phase == 'retreat':
-            self._finger = FINGER_OPEN_M
+            self._finger = _OPEN
             self._move_toward(np.array([*self._cmd_pos[:2], cfg.lift_height_m]),
                               self._cmd_quat)
         self._cmd_q = self.kin.ik(self._cmd_pos + wander, self._cmd_quat, self._cmd_q)
-        return np.concatenate([self._cmd_q, [self._finger]])
+        cmd = np.empty(self.robot.action_dim)
+        cmd[self._arm_at] = self._cmd_q
+        cmd[self.robot.gripper_index] = self.robot.gripper.action(self._finger)
+        return cmd
 
 
 def _slerp(q0: np.ndarray, q1: np.ndarray, frac: float) -> np.ndarray:
@@ -241,16 +256,18 @@ def _slerp(q0: np.ndarray, q1: np.ndarray, frac: float) -> np.ndarray:
 
 def evaluate_expert(task: str, episodes: int = 100, seed: int = 0,
                     noise_std: float = DEFAULT_NOISE_STD,
-                    on_episode: Optional[Callable[[int, bool], None]] = None) -> Dict:
-    """Run the expert for ``episodes`` seeded episodes; return success rate and statistics.
+                    on_episode: Optional[Callable[[int, bool], None]] = None,
+                    robot: str = '') -> Dict:
+    """
+    Run the expert for ``episodes`` seeded episodes; return success rate and statistics.
 
     Episode ``i`` uses seed ``seed + i`` for both the env and the expert's noise.
     """
     from lam_ros.sim import make_env
     if int(episodes) < 1:
         raise ValueError(f'episodes must be >= 1, got {episodes}')
-    env = make_env(task)
-    expert = ScriptedExpert(task, noise_std=noise_std, seed=seed)
+    env = make_env(task, robot=robot)
+    expert = ScriptedExpert(task, noise_std=noise_std, seed=seed, robot=env.robot)
     successes, steps, returns = [], [], []
     try:
         for i in range(int(episodes)):
@@ -271,7 +288,7 @@ def evaluate_expert(task: str, episodes: int = 100, seed: int = 0,
         env.close()
         expert.kin.close()
     ok_steps = [n for n, ok in zip(steps, successes) if ok]
-    return {'task': task, 'episodes': int(episodes), 'seed': int(seed),
+    return {'task': task, 'robot': env.robot.name, 'episodes': int(episodes), 'seed': int(seed),
             'noise_std': float(noise_std), 'success_rate': float(np.mean(successes)),
             'successes': int(np.sum(successes)), 'mean_steps': float(np.mean(steps)),
             'mean_steps_success': float(np.mean(ok_steps)) if ok_steps else None,

@@ -1,54 +1,57 @@
-"""The Franka Panda as the package sees it: joint names, limits and the URDF location.
+"""
+The simulated arm as PyBullet sees it: names from the robot description, URDF helpers.
 
-The URDF is the one shipped with ``pybullet_data``; it is read in place, never copied.
+Every name, the home pose and the gripper range come from ``config/robots/panda.yaml``
+(``lam_ros.description``); this module adds what only PyBullet needs.
 """
 
 import os
 from typing import Dict, Sequence, Tuple
 
+from lam_ros.control.limits import JointLimits
+from lam_ros.description import load_robot
+from lam_ros.description.robot import urdf_joint_limits
 import numpy as np
 
-from lam_ros.control.limits import JointLimits, load_urdf_limits
+ROBOT = load_robot()
+"""The description of the simulated arm (``DEFAULT_ROBOT``)."""
 
-JOINT_NAMES: Tuple[str, ...] = tuple(
-    [f'panda_joint{i}' for i in range(1, 8)] + ['panda_finger_joint1'])
-"""The 8 commanded joints, in action / command order."""
+JOINT_NAMES: Tuple[str, ...] = ROBOT.joint_names
+"""The commanded joints, in action / command order."""
 
-ALL_JOINT_NAMES: Tuple[str, ...] = JOINT_NAMES + ('panda_finger_joint2',)
-"""The 9 joints published on ``/joint_states`` (the second finger mirrors the first)."""
+ALL_JOINT_NAMES: Tuple[str, ...] = ROBOT.state_joint_names
+"""The joints published on ``/joint_states`` (the mimic finger follows the commanded one)."""
 
-ARM_JOINT_NAMES: Tuple[str, ...] = JOINT_NAMES[:7]
-"""The 7 revolute arm joints."""
+ARM_JOINT_NAMES: Tuple[str, ...] = ROBOT.arm_joint_names
+"""The revolute arm joints."""
 
-GRASP_LINK_NAME = 'panda_grasptarget'
+GRASP_LINK_NAME = ROBOT.frames.tool
 """The link between the fingertips whose pose is the end-effector pose."""
 
-HOME_JOINT_POS = np.array([0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785, 0.04])
+HOME_JOINT_POS = np.array(ROBOT.home_pose)
 """A comfortable start configuration (rad, finger in m, gripper open) in JOINT_NAMES order."""
 
-FINGER_OPEN_M = 0.04
+FINGER_OPEN_M = ROBOT.gripper.open_m
 """Finger position of a fully open gripper (per finger)."""
 
-FINGER_CLOSED_M = 0.0
+FINGER_CLOSED_M = ROBOT.gripper.closed_m
 """Finger position of a fully closed gripper (per finger)."""
 
 
 def panda_urdf_path() -> str:
-    """Return the path of the Panda URDF inside ``pybullet_data``."""
-    import pybullet_data
-    path = os.path.join(pybullet_data.getDataPath(), 'franka_panda', 'panda.urdf')
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f'Panda URDF not found at {path}; reinstall the pybullet package '
-            '(it ships pybullet_data/franka_panda/panda.urdf).')
-    return path
+    """Return the path of the simulated arm's URDF (``urdf`` of its description)."""
+    return ROBOT.urdf_path()
 
 
 _LIGHT_URDF_CACHE: Dict[str, str] = {}
 
 
-def panda_light_visuals_urdf_path() -> str:
-    """Return a Panda URDF whose visuals are its collision meshes, for fast image rendering.
+def panda_light_visuals_urdf_path(source: str = '') -> str:
+    """
+    Return a URDF whose visuals are its collision meshes, for fast image rendering.
+
+    Only URDFs laid out as pybullet_data's Panda (``package://meshes/visual/``) have such
+    meshes; any other ``source`` comes back unchanged.
 
     PyBullet's TinyRenderer spends ~95 % of a frame on the ~100k-triangle visual meshes; the
     collision hulls (~3k triangles) render over 20x faster. The file is derived at run time
@@ -56,13 +59,15 @@ def panda_light_visuals_urdf_path() -> str:
     ``pybullet_data``; links, joints, inertias and collision shapes are unchanged.
     """
     import tempfile
-    source = panda_urdf_path()
+    source = source or panda_urdf_path()
     cached = _LIGHT_URDF_CACHE.get(source)
     if cached and os.path.isfile(cached):
         return cached
     mesh_dir = os.path.join(os.path.dirname(source), 'meshes')
     with open(source, 'r', encoding='utf-8') as stream:
         text = stream.read()
+    if 'package://meshes/visual/' not in text:
+        return source
     text = text.replace('package://meshes/visual/', 'package://meshes/collision/')
     text = text.replace('package://meshes/', mesh_dir + os.sep)
     directory = tempfile.mkdtemp(prefix='lam_ros_panda_')
@@ -73,15 +78,9 @@ def panda_light_visuals_urdf_path() -> str:
     return path
 
 
-_LIMITS_CACHE: Dict[str, JointLimits] = {}
-
-
 def joint_limits(names: Sequence[str] = JOINT_NAMES, urdf_path: str = '') -> JointLimits:
-    """Read position, velocity and effort limits of ``names`` from the Panda URDF."""
-    path = urdf_path or panda_urdf_path()
-    if path not in _LIMITS_CACHE:
-        _LIMITS_CACHE[path] = load_urdf_limits(path)
-    return _LIMITS_CACHE[path].select(names)
+    """Read position, velocity and effort limits of ``names`` from the arm's URDF."""
+    return urdf_joint_limits(urdf_path or ROBOT.urdf_path(), names)
 
 
 def joint_indices(client: int, body: int, names: Sequence[str]) -> Tuple[int, ...]:

@@ -1,20 +1,21 @@
-"""The PyBullet workcell: Panda on a table, a cube and a target zone, at physics rate.
+"""
+The PyBullet workcell: an arm (any robot description) on a table, a cube, a target zone.
 
-``PandaScene`` knows bodies, joints, motors, contacts and cameras, and nothing about
+``ArmScene`` knows bodies, joints, motors, contacts and cameras, and nothing about
 tasks or rewards; ``GraspEnv`` builds the tasks on top of it.
 """
 
 import os
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
-import numpy as np
-
-from lam_ros.sim.assets import urdf_path
+from lam_ros.description import load_robot, RobotDescription
+from lam_ros.description.files import urdf_path
+from lam_ros.description.robot import urdf_joint_limits
 from lam_ros.sim.config import CameraConfig
 from lam_ros.sim.kinematics import quat_wxyz_to_xyzw, quat_xyzw_to_wxyz
-from lam_ros.sim.robot import (
-    ALL_JOINT_NAMES, GRASP_LINK_NAME, joint_indices, joint_limits, link_index,
-    panda_light_visuals_urdf_path, panda_urdf_path)
+from lam_ros.sim.robot import joint_indices, link_index, panda_light_visuals_urdf_path
+import numpy as np
+import transforms3d
 
 FINGER_FRICTION = 1.0
 """Lateral friction of the finger pads; PyBullet's default slips on a 100 g cube."""
@@ -25,15 +26,21 @@ def has_display() -> bool:
     return bool(os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY'))
 
 
-class PandaScene:
-    """One PyBullet client holding the Panda, the table, a cube and an optional target zone."""
+class ArmScene:
+    """One PyBullet client holding the arm, the table, a cube and an optional target zone."""
 
     def __init__(self, physics_rate_hz: float, with_zone: bool, gui: bool = False,
-                 light_visuals: bool = False) -> None:
-        """Connect (DIRECT, or GUI when ``gui``) and load every body once.
-
-        ``light_visuals`` draws the robot with its collision meshes (fast camera images).
+                 light_visuals: bool = False,
+                 robot: Union[None, str, RobotDescription] = None) -> None:
         """
+        Connect (DIRECT, or GUI when ``gui``) and load every body once.
+
+        ``robot`` is the description of the arm (default: the default robot);
+        ``light_visuals`` draws the robot with its collision meshes (fast camera images).
+        The gripper's mimic joints are driven in the sim to follow the commanded joint.
+        """
+        desc = load_robot(robot)
+        self.robot_description = desc
         import pybullet as p
         self.p = p
         if gui and not has_display():
@@ -49,22 +56,59 @@ class PandaScene:
         p.setPhysicsEngineParameter(fixedTimeStep=self.dt_s, deterministicOverlappingPairs=1,
                                     physicsClientId=cid)
         self.table = p.loadURDF(urdf_path('table.urdf'), useFixedBase=True, physicsClientId=cid)
-        robot_urdf = panda_light_visuals_urdf_path() if light_visuals else panda_urdf_path()
+        robot_urdf = desc.urdf_path()
+        robot_urdf = panda_light_visuals_urdf_path(robot_urdf) if light_visuals else robot_urdf
         self.robot = p.loadURDF(robot_urdf, useFixedBase=True,
                                 flags=p.URDF_USE_SELF_COLLISION_EXCLUDE_PARENT,
                                 physicsClientId=cid)
         self.cube = self._load_cube()
         self.zone = (p.loadURDF(urdf_path('target_zone.urdf'), [0.5, 0.3, 0.0],
                                 useFixedBase=True, physicsClientId=cid) if with_zone else None)
-        self.joints = joint_indices(cid, self.robot, ALL_JOINT_NAMES)
-        self.fingers = self.joints[7:]
-        self.grasp_link = link_index(cid, self.robot, GRASP_LINK_NAME)
-        limits = joint_limits(ALL_JOINT_NAMES)
+        grip = desc.gripper
+        # Joints as on /joint_states: the commanded ones, then the mimic joints.
+        self.joint_names = desc.state_joint_names
+        self.joints = joint_indices(cid, self.robot, self.joint_names)
+        self._gripper_at = desc.gripper_index
+        # A linkage gripper (kind drive): the mimic joints follow where the drive joint *is*
+        # (blocked by a grasped object), as the closed chain of the real gripper makes them;
+        # PyBullet has no closed chains, so the sim re-targets them every physics step.
+        self._linkage = grip.kind == 'drive' and bool(grip.mimic_joints)
+        self._mimic_at = np.arange(len(desc.joint_names), len(self.joint_names))
+        self._mimic_mult = np.asarray(grip.mimic_multipliers, dtype=np.float64)
+        self.fingers = self._finger_links(cid, grip)
+        self.grasp_link = link_index(cid, self.robot, desc.frames.tool)
+        self._tool_offset = np.asarray(desc.frames.tool_offset, dtype=np.float64)
+        limits = urdf_joint_limits(desc.urdf_path(), self.joint_names)
         self.effort = limits.effort.tolist()
+        # The simulated controller limits its setpoint as ros2_control's joint limits do:
+        # inside the position limits, moving at most the velocity limit per step.
+        self.lower, self.upper = limits.lower.copy(), limits.upper.copy()
+        self._max_step = limits.velocity * self.dt_s
+        self._goal = np.zeros(len(self.joints))
+        self._setpoint = np.zeros(len(self.joints))
         for finger in self.fingers:
-            p.changeDynamics(self.robot, finger, lateralFriction=FINGER_FRICTION,
-                             spinningFriction=0.001, physicsClientId=cid)
+            if grip.sim_pad_friction > 0:
+                p.changeDynamics(self.robot, finger, lateralFriction=grip.sim_pad_friction,
+                                 spinningFriction=0.001, frictionAnchor=1, physicsClientId=cid)
+            else:
+                p.changeDynamics(self.robot, finger, lateralFriction=FINGER_FRICTION,
+                                 spinningFriction=0.001, physicsClientId=cid)
         self._initial_state = p.saveState(physicsClientId=cid)
+
+    def _finger_links(self, cid: int, grip) -> Tuple[int, ...]:
+        if grip.finger_links:
+            return tuple(link_index(cid, self.robot, name) for name in grip.finger_links)
+        names = (grip.joint,) + grip.mimic_joints if grip.commanded else ()
+        return joint_indices(cid, self.robot, names)
+
+    def _full(self, q: Sequence[float]) -> list:
+        """Return positions of every state joint from a command (mimic joints follow)."""
+        q = [float(v) for v in q]
+        if self._gripper_at < 0:
+            return q
+        grip = self.robot_description.gripper
+        q[self._gripper_at] = grip.joint_position(q[self._gripper_at])
+        return q + list(grip.mimic_positions(q[self._gripper_at]))
 
     def _load_cube(self) -> int:
         return self.p.loadURDF(urdf_path('cube.urdf'), [0.5, 0.0, 0.025],
@@ -77,7 +121,8 @@ class PandaScene:
         self.client = None
 
     def restore_initial(self) -> None:
-        """Restore the state saved right after loading, and a fresh cube.
+        """
+        Restore the state saved right after loading, and a fresh cube.
 
         Contact manifolds of the cube survive restoreState and carry the previous episode into
         the next one (1e-7 m drifts); a newly loaded cube makes seeded episodes bit-identical.
@@ -86,37 +131,61 @@ class PandaScene:
         self.p.removeBody(self.cube, physicsClientId=self.client)
         self.cube = self._load_cube()
 
-    def reset_joints(self, q8: Sequence[float]) -> None:
-        """Teleport the robot to ``q8`` (7 arm rad + finger m) at rest and hold it there."""
-        q9 = np.concatenate([np.asarray(q8, dtype=np.float64), [q8[7]]])
-        for idx, value in zip(self.joints, q9):
+    def reset_joints(self, q: Sequence[float]) -> None:
+        """Teleport the robot to command ``q`` (``joint_names`` order) at rest and hold it."""
+        full = np.clip(self._full(q), self.lower, self.upper)
+        for idx, value in zip(self.joints, full):
             self.p.resetJointState(self.robot, idx, float(value), 0.0,
                                    physicsClientId=self.client)
-        self.set_joint_targets(q8)
+        self._goal = full.copy()
+        self._setpoint = full.copy()
+        self._command()
 
-    def set_joint_targets(self, q8: Sequence[float]) -> None:
-        """Command position targets for the 8 joints; the second finger mirrors the first."""
-        q9 = [float(v) for v in q8] + [float(q8[7])]
+    def set_joint_targets(self, q: Sequence[float]) -> None:
+        """
+        Command position targets (``joint_names`` order); the mimic joints follow.
+
+        The targets are clipped into the URDF position limits; the controller's setpoint
+        then moves towards them at no more than each joint's URDF velocity limit.
+        """
+        self._goal = np.clip(self._full(q), self.lower, self.upper)
+
+    def _command(self) -> None:
         self.p.setJointMotorControlArray(
-            self.robot, self.joints, self.p.POSITION_CONTROL, targetPositions=q9,
-            forces=self.effort, physicsClientId=self.client)
+            self.robot, self.joints, self.p.POSITION_CONTROL,
+            targetPositions=self._setpoint.tolist(), forces=self.effort,
+            physicsClientId=self.client)
 
     def step(self, n: int) -> None:
-        """Advance the physics by ``n`` time steps."""
+        """Advance the physics by ``n`` time steps, moving the setpoint within the limits."""
         for _ in range(int(n)):
+            if self._linkage:
+                drive = self.p.getJointState(self.robot, self.joints[self._gripper_at],
+                                             physicsClientId=self.client)[0]
+                self._goal[self._mimic_at] = np.clip(self._mimic_mult * drive,
+                                                     self.lower[self._mimic_at],
+                                                     self.upper[self._mimic_at])
+            gap = self._goal - self._setpoint
+            if gap.any():
+                self._setpoint = self._setpoint + np.clip(gap, -self._max_step, self._max_step)
+                self._command()
             self.p.stepSimulation(physicsClientId=self.client)
 
     def joint_states(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Return position, velocity and applied effort of all 9 joints."""
+        """Return position, velocity and applied effort of the state joints."""
         states = self.p.getJointStates(self.robot, self.joints, physicsClientId=self.client)
         pos, vel, _, eff = zip(*states)
         return np.array(pos), np.array(vel), np.array(eff)
 
     def grasp_pose(self) -> np.ndarray:
-        """Return the grasp-frame pose [x, y, z, qw, qx, qy, qz]."""
+        """Return the tool pose [x, y, z, qw, qx, qy, qz] (tool link plus tool offset)."""
         state = self.p.getLinkState(self.robot, self.grasp_link, computeForwardKinematics=True,
                                     physicsClientId=self.client)
-        return np.concatenate([state[4], quat_xyzw_to_wxyz(state[5])])
+        quat = quat_xyzw_to_wxyz(state[5])
+        pos = np.asarray(state[4], dtype=np.float64)
+        if self._tool_offset.any():
+            pos = pos + transforms3d.quaternions.quat2mat(quat) @ self._tool_offset
+        return np.concatenate([pos, quat])
 
     def body_pose(self, body: int) -> np.ndarray:
         """Return a body's base pose [x, y, z, qw, qx, qy, qz]."""
@@ -137,11 +206,12 @@ class PandaScene:
         return float(np.linalg.norm(lin))
 
     def finger_contacts(self) -> Tuple[bool, bool]:
-        """Return whether each finger touches the cube."""
-        return tuple(
-            len(self.p.getContactPoints(self.robot, self.cube, linkIndexA=f,
-                                        physicsClientId=self.client)) > 0
-            for f in self.fingers)
+        """Return whether the first and the second half of the finger links touch the cube."""
+        touching = [len(self.p.getContactPoints(self.robot, self.cube, linkIndexA=f,
+                                                physicsClientId=self.client)) > 0
+                    for f in self.fingers]
+        half = (len(touching) + 1) // 2
+        return any(touching[:half]), any(touching[half:])
 
     def image(self, width: int, height: int, camera: CameraConfig,
               depth: bool) -> Tuple[np.ndarray, Optional[np.ndarray]]:
@@ -164,3 +234,7 @@ class PandaScene:
         # The z-buffer is non-linear in distance; invert the OpenGL projection to get metres.
         metres = far * near / (far - (far - near) * z)
         return rgb, metres.astype(np.float32)
+
+
+PandaScene = ArmScene
+"""The former name of :class:`ArmScene` (the default robot is the Panda)."""

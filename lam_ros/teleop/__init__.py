@@ -1,1 +1,1 @@
-"""ROS-free teleoperation core: twist integration, keyboard and joystick maps, leader arms."""
+"""ROS-free teleoperation core: operator sources, the teleop session, hands-free episodes."""

@@ -1,4 +1,5 @@
-"""Integrate Cartesian velocity commands into an end-effector target pose.
+"""
+Integrate Cartesian velocity commands into an end-effector target pose.
 
 Poses are ``[x, y, z, qw, qx, qy, qz]`` in the robot base frame (metres,
 w-first quaternion), as fixed by docs/architecture.md.
@@ -7,7 +8,7 @@ w-first quaternion), as fixed by docs/architecture.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from transforms3d.axangles import axangle2mat
@@ -28,6 +29,15 @@ class TwistConfig:
     """Lower corner of the box the target position stays in (m, base frame)."""
     workspace_max_m: tuple[float, float, float] = (0.85, 0.6, 0.8)
     """Upper corner of the box the target position stays in (m, base frame)."""
+
+    @classmethod
+    def for_robot(cls, robot: Any = None, **fields: Any) -> 'TwistConfig':
+        """Return the defaults with the workspace box of ``robot``'s description (if any)."""
+        from lam_ros.description import load_robot
+        box = load_robot(robot).workspace
+        if box is not None:
+            fields = {'workspace_min_m': box.min_m, 'workspace_max_m': box.max_m, **fields}
+        return cls(**fields)
 
     def __post_init__(self) -> None:
         """Reject speed caps and boxes that cannot work."""
@@ -70,7 +80,7 @@ class EndEffectorTarget:
 
     @property
     def pose(self) -> np.ndarray:
-        """The current target pose, 7 floats."""
+        """Return the current target pose, 7 floats."""
         return self._pose.copy()
 
     def reset(self, pose: Sequence[float]) -> None:
@@ -81,7 +91,8 @@ class EndEffectorTarget:
 
     def integrate(self, linear_mps: Sequence[float], angular_radps: Sequence[float],
                   dt_s: float, frame: str = 'base') -> np.ndarray:
-        """Advance the target by a twist held for ``dt_s`` seconds and return the new pose.
+        """
+        Advance the target by a twist held for ``dt_s`` seconds and return the new pose.
 
         ``frame`` is the frame the twist is expressed in: ``'base'`` (robot base,
         MoveIt Servo's planning frame) or ``'ee'`` (the end effector itself).

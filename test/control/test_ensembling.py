@@ -1,9 +1,8 @@
 """TemporalEnsembler: ACT's weighted blend, sparse and late policy calls, holding, errors."""
 
+from lam_ros.control.ensembling import TemporalEnsembler
 import numpy as np
 import pytest
-
-from lam_ros.control.ensembling import TemporalEnsembler
 
 
 def test_matches_a_hand_computed_blend():
@@ -81,10 +80,10 @@ def test_returned_commands_are_copies():
 
 
 @pytest.mark.parametrize('kwargs, message', [
-    (dict(chunk_size=0, action_dim=8), 'chunk_size'),
-    (dict(chunk_size=4, action_dim=2.0), 'action_dim'),
-    (dict(chunk_size=4, action_dim=8, decay=-0.1), 'decay'),
-    (dict(chunk_size=4, action_dim=8, decay=float('nan')), 'decay'),
+    ({'chunk_size': 0, 'action_dim': 8}, 'chunk_size'),
+    ({'chunk_size': 4, 'action_dim': 2.0}, 'action_dim'),
+    ({'chunk_size': 4, 'action_dim': 8, 'decay': -0.1}, 'decay'),
+    ({'chunk_size': 4, 'action_dim': 8, 'decay': float('nan')}, 'decay'),
 ])
 def test_bad_construction(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -104,3 +103,19 @@ def test_bad_chunks_are_refused():
     ens.add_chunk(np.zeros((2, 2)), step=1)
     with pytest.raises(ValueError, match='older'):
         ens.add_chunk(np.zeros((2, 2)), step=0)
+
+
+def test_blend_reads_any_coming_step_and_advance_to_moves_on():
+    ens = TemporalEnsembler(3, 1, decay=0.0)
+    ens.add_chunk(np.array([[0.0], [1.0], [2.0]]))
+    ens.advance_to(1)
+    ens.add_chunk(np.array([[10.0], [11.0], [12.0]]), step=1)
+    np.testing.assert_allclose(ens.blend(2), [(2.0 + 11.0) / 2])
+    np.testing.assert_allclose(ens.blend(3), [12.0])
+    assert ens.blend(4) is None and ens.step == 1
+    with np.testing.assert_raises(ValueError):
+        ens.blend(0)
+    ens.advance_to(4)
+    ens.advance_to(2)  # never back
+    assert ens.step == 4 and ens.num_predictions() == 0
+    np.testing.assert_allclose(ens.next_action(), [12.0])  # held

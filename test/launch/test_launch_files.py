@@ -317,3 +317,41 @@ def test_sim_record_launch_hands_free_episodes_end_the_launch(installed_prefix, 
     index = yaml.safe_load((out_dir / 'dataset.yaml').read_text())
     statuses = [e['status'] for e in index['episodes']]
     assert statuses == ['complete', 'complete'], output
+
+
+def test_record_launch_with_joy_missing_says_so_and_starts_nothing(installed_prefix, tmp_path,
+                                                                   monkeypatch):
+    """record.launch.py source:=joy without the joy package: one clear error, no node left."""
+    pytest.importorskip('launch')
+    pytest.importorskip('launch_ros')
+    import signal
+    monkeypatch.setenv('AMENT_PREFIX_PATH', str(installed_prefix))
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        get_package_share_directory('joy')
+        pytest.skip('the joy package is installed here')
+    except LookupError:
+        pass
+    monkeypatch.setenv('ROS_DOMAIN_ID', str(claim_domain()))
+    monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    env = _launch_env(installed_prefix)
+    proc = subprocess.Popen(
+        [sys.executable, '-c', RUN_LAUNCH,
+         str(installed_prefix / 'share' / 'lam_ros' / 'launch' / 'record.launch.py'),
+         'source:=joy', f'output_dir:={tmp_path / "demos"}'],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+        start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # anything the launch left behind
+            left_behind = True
+        except ProcessLookupError:
+            left_behind = False
+    assert proc.returncode != 0, output
+    assert "source:=joy needs the ROS 'joy' package" in output, output
+    assert 'source:=keyboard' in output and 'Traceback' not in output, output
+    assert 'teleop_node' not in output and 'recorder_node' not in output, output
+    assert not left_behind, 'a node of the launch outlived it'
+    assert not (tmp_path / 'demos').exists()

@@ -1,7 +1,7 @@
 """Shared data for the learning tests: scripted-expert lift demos as real bags, a BC policy."""
 
-from lam_ros.data.dataset import build_dataset
-from lam_ros.data.record_demos import DemoConfig, record_demos
+from lam_ros.data.dataset.build import build_dataset
+from lam_ros.data.recording.demos import DemoConfig, record_demos
 from lam_ros.learn.bc import BCConfig, train_bc
 from lam_ros.policy import PolicyConfig
 from lam_ros.sim import JOINT_NAMES

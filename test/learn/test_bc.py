@@ -193,3 +193,137 @@ def test_the_last_command_is_held_past_the_episode_end_unless_disabled(lift_data
     assert held[3].all() and masked[3].tolist() == [[True, False, False, False, False]]
     final = torch.from_numpy(lift_dataset.episodes[0].action[-1])
     assert torch.equal(held[2][0], final.expand(5, 8))
+
+
+def test_a_dataset_of_one_arm_refuses_to_train_a_policy_for_another(
+        lift_demos, lift_dataset, tmp_path, capsys):
+    with pytest.raises(ValueError, match="recorded on robot 'panda' and cannot train a policy "
+                                         "for robot 'xarm6'"):
+        train_bc(lift_dataset, tiny_config(robot='xarm6'), quick(), str(tmp_path / 'run'))
+    assert not (tmp_path / 'run' / 'last').exists()
+    code = main(['train', '--dataset', str(lift_demos), '--robot', 'xarm6', '--out',
+                 str(tmp_path / 'cli'), '--steps', '2', '--no-progress'])
+    assert code == 2
+    assert "recorded on robot 'panda' and cannot train a policy for robot 'xarm6'" in \
+        capsys.readouterr().err
+
+
+def _binary_panda(tmp_path):
+    import yaml
+    from lam_ros.description import load_robot
+    data = load_robot('panda').to_dict()
+    data['name'] = 'panda_binary'
+    data['gripper'] = dict(data['gripper'], kind='binary')
+    data['home_pose'][7] = 1.0
+    data['urdf'] = load_robot('panda').urdf_path()
+    path = tmp_path / 'panda_binary.yaml'
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+@pytest.mark.parametrize('robot, kind', [('xarm6', 'drive'), ('binary', 'binary')])
+def test_gripper_kinds_round_trip_through_recording_dataset_and_policy(tmp_path, robot, kind):
+    """
+    Record demos on the arm, build the dataset, train, run the policy.
+
+    The gripper entry keeps its meaning (a drive-joint angle; open 1 / closed 0) from the bag
+    to the policy's output.
+    """
+    from lam_ros.data.bags.reader import read_dataset_yaml
+    from lam_ros.data.dataset.build import build_dataset
+    from lam_ros.data.recording.demos import DemoConfig, record_demos
+    from lam_ros.description import load_robot
+    from lam_ros.policy.runner import PolicyRunner
+    from lam_ros.sim import make_env
+    robot = _binary_panda(tmp_path) if robot == 'binary' else robot
+    desc = load_robot(robot)
+    out = tmp_path / 'demos'
+    summary = record_demos(DemoConfig(task='lift', episodes=2, seed=0, robot=robot), out)
+    assert summary['successes'] == 2
+    meta = read_dataset_yaml(out)
+    assert meta['robot'] == desc.name and meta['joint_names'] == list(desc.joint_names)
+    assert meta['gripper']['kind'] == kind
+    dataset = build_dataset(out)
+    grip = np.concatenate([ep.action[:, desc.gripper_index] for ep in dataset.episodes])
+    if kind == 'binary':
+        assert set(np.unique(grip)) == {0.0, 1.0}
+    else:
+        assert grip.min() == pytest.approx(desc.gripper.open)
+        assert grip.max() == pytest.approx(desc.gripper.closed)
+    n = desc.action_dim
+    spec = {'joint_pos': (n,), 'joint_vel': (n,), 'gripper_width': (1,), 'object_pose': (7,)}
+    config = PolicyConfig(joint_names=desc.joint_names, obs_spec=spec, robot=robot,
+                          **{'control_rate_hz': 20.0, **TINY})
+    result = train_bc(dataset, config, quick(steps=10, eval_interval=10), str(tmp_path / 'run'))
+    model, _ = load_checkpoint(result.last_checkpoint)
+    runner = PolicyRunner(model)
+    env = make_env('lift', robot=robot)
+    try:
+        obs, _ = env.reset(seed=5)
+        for _ in range(5):
+            action = runner.step(obs)
+            assert action.shape == (n,)
+            if kind == 'binary':
+                assert action[desc.gripper_index] in (0.0, 1.0)
+            obs, *_ = env.step(np.clip(action, env.action_space.low, env.action_space.high))
+    finally:
+        env.close()
+
+
+class _HoldHome:
+    """Operator of an arm without a gripper: holds the home pose (no grasp to script)."""
+
+    def __init__(self, robot):
+        self.home = np.array(robot.home_pose)
+
+    def act(self, obs):
+        """Return the home pose."""
+        return self.home
+
+
+def test_an_arm_without_a_gripper_round_trips_through_recording_dataset_and_policy(tmp_path):
+    import yaml
+    from lam_ros.data.dataset.build import build_dataset
+    from lam_ros.data.recording.demos import _run_episode, demo_topics, DemoConfig
+    from lam_ros.data.recording.recorder import DatasetRecorder
+    from lam_ros.description import load_robot
+    from lam_ros.policy.runner import PolicyRunner
+    from lam_ros.sim import make_env
+    panda = load_robot('panda')
+    data = panda.to_dict()
+    data.update(name='panda_bare', joint_names=list(panda.arm_joint_names),
+                gripper={'kind': 'none'}, home_pose=list(panda.home_pose[:7]),
+                urdf=panda.urdf_path())
+    path = tmp_path / 'bare.yaml'
+    path.write_text(yaml.safe_dump(data))
+    robot = load_robot(str(path))
+    cfg = DemoConfig(task='lift', episodes=1, robot=str(path))
+    env = make_env('lift', robot=str(path), max_episode_steps=30)
+    try:
+        assert env.action_space.shape == (7,) and env.joint_state()[0] == robot.joint_names
+        with DatasetRecorder(tmp_path / 'ds', robot.name, robot.joint_names,
+                             demo_topics('lift', False, str(path)),
+                             {'control_rate_hz': 20.0, 'state_rate_hz': 100.0}, 'lift',
+                             action_topic=robot.topics.command,
+                             gripper=robot.gripper.to_dict()) as rec:
+            for seed in range(2):
+                env.reset(seed=seed)
+                rec.start_episode()
+                _run_episode(env, _HoldHome(robot), cfg, rec)
+                rec.stop_episode(False)
+    finally:
+        env.close()
+    dataset = build_dataset(tmp_path / 'ds', include_failures=True)  # held still: no success
+    assert dataset.joint_names == list(robot.joint_names)
+    assert len(dataset.episodes) == 2, dataset.exclusions
+    assert dataset.episodes[0].action.shape[1] == 7
+    assert 'gripper_width' not in dataset.episodes[0].obs  # no gripper joints to sum
+    spec = {'joint_pos': (7,), 'object_pose': (7,)}
+    config = PolicyConfig(joint_names=robot.joint_names, obs_spec=spec, robot=str(path),
+                          **{'control_rate_hz': 20.0, **TINY})
+    result = train_bc(dataset, config, quick(steps=5, eval_interval=5, val_fraction=0.0),
+                      str(tmp_path / 'run'))
+    model, _ = load_checkpoint(result.last_checkpoint)
+    obs = {'joint_pos': np.array(robot.home_pose, dtype=np.float32),
+           'object_pose': np.array([0.5, 0, 0.025, 1, 0, 0, 0], dtype=np.float32)}
+    assert PolicyRunner(model).step(obs).shape == (7,)

@@ -1,4 +1,4 @@
-"""demo_runner_node: hands-free episodes over real DDS, its state machine, clean SIGINT."""
+"""demo_runner_node: hands-free episodes over real DDS, clean SIGINT."""
 
 import time
 
@@ -10,8 +10,7 @@ pytest.importorskip('rclpy')
 from rosbags.highlevel import AnyReader  # noqa: E402
 
 from lam_ros.data.messages import TYPESTORE  # noqa: E402
-from lam_ros.nodes.common import NodeFailed  # noqa: E402
-from lam_ros.nodes.demo_runner_node import DemoRunnerConfig, EpisodeLoop  # noqa: E402
+from lam_ros.nodes.demo_runner_node import DemoRunnerConfig  # noqa: E402
 
 from .ros_harness import isolate_dds, NodeProcess  # noqa: E402
 
@@ -25,45 +24,7 @@ def _first_messages(bag):
     return first
 
 
-def _answer(loop, now_s, expected):
-    assert loop.next_call(now_s) == expected
-    assert loop.next_call(now_s) is None  # nothing new while a call is pending
-    return loop.call_done(True, f'{expected} ok', now_s)
-
-
-def test_episode_loop_success_waits_for_a_fresh_true_then_settles():
-    loop = EpisodeLoop(2, episode_timeout_s=10.0, settle_s=0.5, reset_settle_s=0.2)
-    _answer(loop, 100.0, 'sim_reset')
-    _answer(loop, 100.0, 'teleop_reset')
-    assert loop.next_call(100.1) is None  # the teleop re-anchors first
-    _answer(loop, 100.2, 'start')
-    loop.on_success(True, 100.3)  # stale: from before the reset
-    assert loop.next_call(101.0) is None
-    loop.on_success(False, 101.0)
-    loop.on_success(True, 104.0)
-    assert loop.next_call(104.4) is None
-    result = _answer(loop, 104.5, 'stop')
-    assert result.success and result.index == 0 and result.duration_s == pytest.approx(4.3)
-    assert result.start_lag_s == pytest.approx(0.2)
-    assert not loop.done
-    _answer(loop, 105.0, 'sim_reset')  # the next episode starts over with the resets
-
-
-def test_episode_loop_times_out_as_failure_and_finishes():
-    loop = EpisodeLoop(1, episode_timeout_s=3.0, settle_s=0.5, reset_settle_s=0.0, resets=())
-    _answer(loop, 0.5, 'start')
-    loop.on_success(False, 1.0)
-    assert loop.next_call(3.4) is None
-    result = _answer(loop, 3.5, 'stop')
-    assert not result.success and result.duration_s == pytest.approx(3.0)
-    assert loop.done and loop.next_call(10.0) is None and loop.results == [result]
-
-
-def test_episode_loop_failed_call_and_bad_settings_are_clear_errors():
-    loop = EpisodeLoop(1, episode_timeout_s=3.0, resets=())
-    assert loop.next_call(1.0) is None and loop.next_call(1.3) == 'start'
-    with pytest.raises(NodeFailed, match='start failed in episode 1: disk full'):
-        loop.call_done(False, 'disk full', 1.4)
+def test_runner_settings_are_checked():
     with pytest.raises(ValueError, match='episodes must be >= 1'):
         DemoRunnerConfig(episodes=0)
     with pytest.raises(ValueError, match='episode_timeout_s must be positive'):

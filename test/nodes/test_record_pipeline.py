@@ -15,7 +15,7 @@ from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import Bool, String  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
-from lam_ros.data.dataset import build_dataset  # noqa: E402, I100
+from lam_ros.data.dataset.build import build_dataset  # noqa: E402, I100
 from lam_ros.data.messages import TYPESTORE  # noqa: E402
 from lam_ros.sim.robot import ALL_JOINT_NAMES, JOINT_NAMES  # noqa: E402
 
@@ -156,3 +156,43 @@ def test_goal_pose_and_camera_topics_are_recorded_over_dds(tmp_path):
     sent_goal = goals[-1].pose.position
     assert (recorded_goal.x, recorded_goal.y, recorded_goal.z) == pytest.approx(
         (sent_goal.x, sent_goal.y, sent_goal.z))
+
+
+def test_record_an_xarm_episode_through_ros(tmp_path):
+    """robot:=xarm6 on every node: sim, scripted teleop and recorder take the xArm 6."""
+    from lam_ros.description import load_robot
+    xarm = load_robot('xarm6')
+    isolate_dds()
+    out_dir = tmp_path / 'xarm'
+    procs = [
+        NodeProcess('sim_node', {'robot': 'xarm6', 'task': 'lift', 'seed': 3,
+                                 'real_time_factor': RATE_FACTOR,
+                                 'clock_starts_at_wall_time': False}),
+        NodeProcess('teleop_node', {'robot': 'xarm6', 'source': 'scripted', 'task': 'lift',
+                                    'expert_seed': 3, 'use_sim_time': True}),
+        NodeProcess('recorder_node', {'robot': 'xarm6', 'output_dir': str(out_dir),
+                                      'task': 'lift', 'use_sim_time': True}),
+    ]
+    probe = Probe('xarm_probe')
+    success = []
+    probe.node.create_subscription(Bool, '/task_success', lambda m: success.append(m.data), 10)
+    logs = lambda: '\n'.join(p.output() for p in procs)  # noqa: E731
+    try:
+        started = probe.call(Trigger, '/recorder_node/start_episode', timeout_s=20.0)
+        assert started.success, started.message + logs()
+        assert probe.spin_until(lambda: any(success), 30.0), logs()
+        probe.spin_for(0.3)
+        stopped = probe.call(Trigger, '/recorder_node/stop_episode')
+        assert stopped.success and 'success=True' in stopped.message, stopped.message
+    finally:
+        probe.close()
+        codes = [p.stop() for p in procs]
+    assert codes == [0, 0, 0], logs()
+    index = yaml.safe_load((out_dir / 'dataset.yaml').read_text())
+    assert index['robot'] == 'xarm6' and index['joint_names'] == list(xarm.joint_names)
+    assert index['gripper']['kind'] == 'drive'
+    bag = _read_bag(out_dir / index['episodes'][0]['name'])
+    assert tuple(bag['/joint_states'][-1][1].name) == xarm.state_joint_names
+    commands = np.array([m.data for _, m in bag[COMMAND_TOPIC]])
+    assert commands.shape[1] == 7
+    assert commands[:, 6].max() > 0.5  # the gripper closed on the cube

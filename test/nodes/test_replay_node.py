@@ -15,8 +15,8 @@ from std_msgs.msg import Float64MultiArray  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
 from lam_ros.data import messages as m  # noqa: E402, I100
-from lam_ros.data.bag_writer import write_bag  # noqa: E402
-from lam_ros.nodes.common import joint_state_msg  # noqa: E402
+from lam_ros.data.bags.writer import write_bag  # noqa: E402
+from lam_ros.nodes.common import MSG  # noqa: E402
 
 from .ros_harness import isolate_dds, Probe, ROOT  # noqa: E402
 
@@ -45,19 +45,20 @@ def write_episode(path):
 
 
 def run_replay(probe, bags, *args, state=None, timeout_s=60.0, command=None):
-    """Run the CLI replay in a subprocess while the probe spins; return (rc, output)."""
+    """Run the CLI replay (or ``command``) in a subprocess while the probe spins."""
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''),
                PYTHONUNBUFFERED='1')
-    command = command or [sys.executable, '-m', 'lam_ros.cli', 'dataset', 'replay']
-    proc = subprocess.Popen(command + [str(bags), '--episode', 'ep', *args], cwd=ROOT, env=env,
+    command = command or ['-m', 'lam_ros.cli', 'dataset', 'replay', str(bags), '--episode',
+                          'ep', *args]
+    proc = subprocess.Popen([sys.executable, *command], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     pub = probe.node.create_publisher(JointState, '/joint_states', 10)
     end = time.monotonic() + timeout_s
     while proc.poll() is None and time.monotonic() < end:
         if state is not None:
-            stamp = probe.node.get_clock().now().to_msg()
-            pub.publish(joint_state_msg(JOINTS + ['panda_finger_joint2'], list(state) + [0.0],
-                                        [0.0] * 9, [0.0] * 9, stamp))
+            stamp_ns = probe.node.get_clock().now().nanoseconds
+            pub.publish(MSG.joint_state(stamp_ns, JOINTS + ['panda_finger_joint2'],
+                                        list(state) + [0.0], [0.0] * 9, [0.0] * 9))
         probe.spin_for(0.02)
     if proc.poll() is None:
         proc.kill()
@@ -118,14 +119,14 @@ def test_replay_as_joint_trajectory_at_double_speed(probe, tmp_path):
     assert received[-1][0] - received[0][0] > 0.7 - 0.2
 
 
-def test_ros2_run_replay_node_takes_the_cli_arguments_and_ros_args(probe, tmp_path):
-    """``ros2 run lam_ros replay_node BAG --episode NAME --ros-args ...`` replays the episode."""
+def test_replay_node_takes_the_episode_as_parameters(probe, tmp_path):
     write_episode(tmp_path / 'ep')
     received = []
     probe.node.create_subscription(Float64MultiArray, CMD, received.append, 100)
-    rc, out = run_replay(probe, tmp_path / 'ep', '--no-state-check', '--ros-args',
-                         '--log-level', 'warn',
-                         command=[sys.executable, '-m', 'lam_ros.nodes.replay_node'])
+    rc, out = run_replay(probe, None, state=command(0), command=[
+        '-m', 'lam_ros.nodes.replay_node', '--ros-args', '-p', f'source:={tmp_path / "ep"}',
+        '-p', 'episode:=ep', '-p', 'speed:=4.0'])
     assert rc == 0, out
-    assert f'replayed {N_CMD} commands' in out
-    assert [list(msg.data) for msg in received] == [list(command(i)) for i in range(N_CMD)]
+    assert len(received) == N_CMD
+    rc, out = run_replay(probe, None, command=['-m', 'lam_ros.nodes.replay_node'])
+    assert rc == 1 and 'set the source and episode parameters' in out, out

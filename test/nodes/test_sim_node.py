@@ -15,8 +15,7 @@ from std_msgs.msg import Bool, Float64MultiArray  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 from lam_ros.nodes.common import (  # noqa: E402, I100
-    command_msg, pose_from_msg, positions_by_name, stamp_s, trajectory_msg)
-from lam_ros.nodes.sim_node import TrajectoryFollower  # noqa: E402
+    MSG, pose_from_msg, positions_by_name, stamp_s)
 from lam_ros.sim.robot import ALL_JOINT_NAMES, JOINT_NAMES  # noqa: E402
 
 from .ros_harness import isolate_dds, NodeProcess, Probe  # noqa: E402
@@ -48,7 +47,7 @@ class SimClient:
     def command_for(self, cmd, seconds):
         """Publish ``cmd`` at 50 Hz for ``seconds`` (a fresh publisher needs discovery)."""
         for _ in range(int(seconds * 50)):
-            self.cmd_pub.publish(command_msg(cmd))
+            self.cmd_pub.publish(MSG.float64_array(cmd))
             self.probe.spin_for(0.02)
 
 
@@ -120,7 +119,7 @@ def test_forward_command_moves_the_arm_and_bad_ones_are_ignored(sim):
     target[7] = 0.01
 
     def reached():
-        client.cmd_pub.publish(command_msg(target))
+        client.cmd_pub.publish(MSG.float64_array(target))
         return np.allclose(client.q()[[0, 7]], target[[0, 7]], atol=0.02)
     assert client.probe.spin_until(reached, 30.0), client.q()
     client.command_for(target, 0.3)  # settle
@@ -138,18 +137,23 @@ def test_trajectory_by_joint_name(sim):
     client, proc = sim
     start = client.q()
     goal = start[1] - 0.3
+    # A partial goal is rejected, as by joint_trajectory_controller by default.
+    client.traj_pub.publish(MSG.joint_trajectory(0, ['panda_joint2'], [goal], [0.6]))
+    assert client.probe.spin_until(
+        lambda: 'allow_partial_joints_goal' in proc.output(), 30.0), proc.output()
+    assert client.q()[1] == pytest.approx(start[1], abs=0.02)
+    names = list(reversed(JOINT_NAMES))  # by name, in any order
+    point = [goal if n == 'panda_joint2' else start[JOINT_NAMES.index(n)] for n in names]
     n0 = len(client.states)
-    msg = trajectory_msg(['panda_joint2'], [goal], 0.6)
-    client.traj_pub.publish(msg)
+    client.traj_pub.publish(MSG.joint_trajectory(0, names, point, [0.6]))
     assert client.probe.spin_until(lambda: abs(client.q()[1] - goal) < 0.02, 30.0)
     # Interpolated over 0.6 s of sim time, not a jump: at 100 Hz, states on the way.
     path = [positions_by_name(m, JOINT_NAMES)[1] for m in client.states[n0:]]
     between = [v for v in path if goal + 0.02 < v < start[1] - 0.02]
     assert len(between) >= 20, path
     assert client.q()[0] == pytest.approx(start[0], abs=0.02)  # joints not named keep still
-    client.traj_pub.publish(trajectory_msg(['elbow'], [0.0], 0.5))
-    assert client.probe.spin_until(
-        lambda: "unknown or repeated joints ['elbow']" in proc.output(), 30.0), proc.output()
+    client.traj_pub.publish(MSG.joint_trajectory(0, names + ['elbow'], point + [0.0], [0.5]))
+    assert client.probe.spin_until(lambda: "['elbow']" in proc.output(), 30.0), proc.output()
     assert client.q()[1] == pytest.approx(goal, abs=0.02)
 
 
@@ -163,17 +167,6 @@ def test_reset_draws_a_new_episode(sim):
     after = pose_from_msg(client.objects[-1])
     assert np.linalg.norm(after[:2] - before[:2]) > 1e-3
     assert client.q()[0] == pytest.approx(0.0, abs=0.1)  # back near home
-
-
-def test_trajectory_follower_interpolates():
-    follower = TrajectoryFollower()
-    follower.start(1.0, [0.0, 0.0], [1.0, 3.0], np.array([[1.0, 2.0], [3.0, 2.0]]))
-    np.testing.assert_allclose(follower.sample(1.5), [0.5, 1.0])
-    np.testing.assert_allclose(follower.sample(3.0), [2.0, 2.0])
-    np.testing.assert_allclose(follower.sample(9.0), [3.0, 2.0])
-    assert not follower.active and follower.sample(10.0) is None
-    with pytest.raises(ValueError, match='increasing'):
-        follower.start(0.0, [0.0], [1.0, 1.0], np.zeros((2, 1)))
 
 
 def test_one_kilohertz_joint_states():
@@ -197,3 +190,26 @@ def test_one_kilohertz_joint_states():
     # Every millisecond of simulated time has its joint state, and nothing more.
     assert len(window) >= 990, len(window)
     assert np.all(np.diff(t) > 0) and np.median(np.diff(t)) == pytest.approx(1e-3, abs=1e-6)
+
+
+def test_far_step_command_stays_within_urdf_limits_on_joint_states(sim):
+    """A valid far-step command moves the joint at most at its URDF velocity limit."""
+    from lam_ros.sim.robot import joint_limits
+    client, _ = sim
+    limits = joint_limits(JOINT_NAMES)
+    start = client.q()
+    target = start.copy()
+    target[0] = limits.upper[0]  # panda_joint1 swings freely to its limit
+    n0 = len(client.states)
+    client.command_for(target, 2.5)
+    msgs = client.states[n0:]
+    q = np.array([positions_by_name(m, JOINT_NAMES) for m in msgs])
+    vel = np.array([[m.velocity[list(m.name).index(n)] for n in JOINT_NAMES] for m in msgs])
+    t = np.array([stamp_s(m.header.stamp) for m in msgs])
+    assert len(msgs) > 100 and abs(q[-1, 0] - limits.upper[0]) < 0.01
+    assert np.all(q <= limits.upper + 1e-3) and np.all(q >= limits.lower - 1e-3)
+    assert np.all(np.abs(vel) <= 1.01 * limits.velocity), np.abs(vel).max(0)
+    finite = np.abs(np.diff(q, axis=0)) / np.diff(t)[:, None]
+    assert np.all(finite <= 1.05 * limits.velocity), finite.max(0)
+    assert finite[:, 0].max() > 0.8 * limits.velocity[0]  # it moves at about the limit
+    client.command_for(start, 2.5)

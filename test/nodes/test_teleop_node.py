@@ -13,7 +13,7 @@ from std_msgs.msg import Bool, Float64, Float64MultiArray  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
-from lam_ros.nodes.common import joint_state_msg, time_msg  # noqa: E402, I100
+from lam_ros.nodes.common import MSG  # noqa: E402, I100
 from lam_ros.sim.kinematics import PandaKinematics  # noqa: E402
 from lam_ros.sim.robot import ALL_JOINT_NAMES, HOME_JOINT_POS, JOINT_NAMES  # noqa: E402
 
@@ -37,7 +37,7 @@ def ros():
 
 
 def _publish_state(probe, pub):
-    pub.publish(joint_state_msg(ALL_JOINT_NAMES, HOME9, np.zeros(9), np.zeros(9), time_msg(0)))
+    pub.publish(MSG.joint_state(0, ALL_JOINT_NAMES, HOME9, np.zeros(9), np.zeros(9)))
 
 
 def test_twist_moves_the_tool_and_stale_input_holds(ros):
@@ -245,3 +245,46 @@ def test_joystick_needs_the_dead_man_button(ros):
         assert 0.06 < moved[0] < 0.15 and abs(moved[1]) < 0.005 and abs(moved[2]) < 0.005
     finally:
         kin.close()
+
+
+def test_twist_teleop_of_the_six_joint_xarm(ros):
+    """robot:=xarm6: the same node solves IK for 6 joints and commands the drive gripper."""
+    from lam_ros.description import load_robot
+    from lam_ros.sim.kinematics import ArmKinematics
+    xarm = load_robot('xarm6')
+    probe, procs = ros
+    procs.append(NodeProcess('teleop_node', {'robot': 'xarm6', 'source': 'cartesian',
+                                             'rate_hz': 50.0, 'command_timeout_s': 0.3}))
+    commands = []
+    probe.node.create_subscription(Float64MultiArray, '/forward_position_controller/commands',
+                                   lambda m: commands.append(np.array(m.data)), 100)
+    state_pub = probe.node.create_publisher(JointState, '/joint_states', 10)
+    twist_pub = probe.node.create_publisher(TwistStamped, '/teleop_node/delta_twist_cmds', 10)
+    grip_pub = probe.node.create_publisher(Float64, '/teleop_node/gripper_cmd', 10)
+    home = np.array(xarm.home_pose)
+    state = np.r_[home, [home[6]] * 5]
+
+    def publish_state():
+        state_pub.publish(MSG.joint_state(0, xarm.state_joint_names, state, np.zeros(12),
+                                          np.zeros(12)))
+
+    assert probe.spin_until(lambda: (publish_state(), commands)[1], 30.0), procs[0].output()
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end:
+        publish_state()
+        msg = TwistStamped()
+        msg.header.frame_id = 'link_base'
+        msg.twist.linear.y = 0.1
+        twist_pub.publish(msg)
+        grip_pub.publish(Float64(data=0.0))
+        probe.spin_for(0.02)
+    assert commands[-1].shape == (7,)
+    kin = ArmKinematics(robot=xarm)
+    try:
+        start, _ = kin.fk(home[:6])
+        moved, _ = kin.fk(commands[-1][:6])
+    finally:
+        kin.close()
+    delta = moved - start
+    assert 0.03 < delta[1] < 0.12 and abs(delta[0]) < 0.1 * delta[1], delta
+    assert commands[-1][6] == pytest.approx(xarm.gripper.closed)  # 0 open fraction: closed

@@ -12,8 +12,8 @@ from lam_ros.policy.model import TransformerPolicy
 import pytest
 import torch
 
-from .helpers import fitted_model, IMAGE, JOINTS, random_obs, small_config, STATE, \
-    synthetic_episode
+from .helpers import (fitted_model, IMAGE, JOINTS, random_obs, small_config, STATE,
+                      synthetic_episode)
 
 torch.set_num_threads(1)
 
@@ -54,8 +54,21 @@ def test_config_json_is_readable(tmp_path):
     assert doc['joint_names'] == list(JOINTS)
     assert doc['obs_spec'] == {'joint_pos': [8], 'joint_vel': [8]}
     assert doc['control_rate_hz'] == 20.0 and doc['metadata'] == {'task': 'lift'}
+    assert doc['robot'] == 'panda'
     assert doc['normalization']['action']['mean'] == \
         model.normalizer.stats['action'].mean.tolist()
+
+
+def test_checkpoint_gets_the_umask_permissions_of_any_other_output(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = save_checkpoint(tmp_path / 'ckpt', _trained(), {})
+        save_checkpoint(path, _trained(), {})  # the replacement path too
+    finally:
+        os.umask(old)
+    assert os.stat(path).st_mode & 0o777 == 0o755
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        assert os.stat(os.path.join(path, name)).st_mode & 0o777 == 0o644
 
 
 def test_overwrite_replaces_the_whole_checkpoint_and_leaves_no_temporaries(tmp_path):

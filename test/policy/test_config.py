@@ -2,9 +2,12 @@
 
 import json
 
-import pytest
-
+from lam_ros.description import load_robot
+from lam_ros.description.robot import robot_yaml_path
 from lam_ros.policy.config import PolicyConfig
+import pytest
+import yaml
+
 from .helpers import IMAGE, JOINTS, STATE
 
 
@@ -26,29 +29,30 @@ def test_json_round_trip():
 
 
 @pytest.mark.parametrize('change, message', [
-    (dict(joint_names=[]), 'joint_names'),
-    (dict(joint_names='panda_joint1'), 'joint_names'),
-    (dict(joint_names=['a', 'a']), 'duplicates'),
-    (dict(obs_spec={}), 'obs_spec is empty'),
-    (dict(obs_spec={'joint_pos': (8, 2)}), '1-D'),
-    (dict(obs_spec={'joint_pos': (0,)}), 'positive ints'),
-    (dict(obs_spec={'rgb': (84, 84, 1)}), "'rgb'"),
-    (dict(obs_spec={'depth': (84, 84, 3)}), "'depth'"),
-    (dict(obs_spec={'Joint.pos': (8,)}), 'identifier'),
-    (dict(obs_spec={'action': (8,)}), 'identifier'),
-    (dict(history_len=0), 'history_len'),
-    (dict(chunk_size=2.5), 'chunk_size'),
-    (dict(d_model=130), 'divisible'),
-    (dict(dropout=1.0), 'dropout'),
-    (dict(head='diffusion'), 'head'),
-    (dict(regression_loss='huber'), 'regression_loss'),
-    (dict(control_rate_hz=0), 'control_rate_hz'),
-    (dict(control_rate_hz=float('nan')), 'control_rate_hz'),
-    (dict(log_std_min=1.0, log_std_max=0.0), 'log_std_min'),
-    (dict(init_log_std=5.0), 'init_log_std'),
+    ({'joint_names': []}, 'joint_names'),
+    ({'joint_names': 'panda_joint1'}, 'joint_names'),
+    ({'joint_names': ['a', 'a']}, 'duplicates'),
+    ({'obs_spec': {}}, 'obs_spec is empty'),
+    ({'obs_spec': {'joint_pos': (8, 2)}}, '1-D'),
+    ({'obs_spec': {'joint_pos': (0,)}}, 'positive ints'),
+    ({'obs_spec': {'rgb': (84, 84, 1)}}, "'rgb'"),
+    ({'obs_spec': {'depth': (84, 84, 3)}}, "'depth'"),
+    ({'obs_spec': {'Joint.pos': (8,)}}, 'identifier'),
+    ({'obs_spec': {'action': (8,)}}, 'identifier'),
+    ({'history_len': 0}, 'history_len'),
+    ({'chunk_size': 2.5}, 'chunk_size'),
+    ({'d_model': 130}, 'divisible'),
+    ({'dropout': 1.0}, 'dropout'),
+    ({'head': 'diffusion'}, 'head'),
+    ({'regression_loss': 'huber'}, 'regression_loss'),
+    ({'control_rate_hz': -20.0}, 'control_rate_hz'),
+    ({'robot': ''}, 'robot'),
+    ({'control_rate_hz': float('nan')}, 'control_rate_hz'),
+    ({'log_std_min': 1.0, 'log_std_max': 0.0}, 'log_std_min'),
+    ({'init_log_std': 5.0}, 'init_log_std'),
 ])
 def test_bad_values_raise_value_error_naming_the_field(change, message):
-    kwargs = dict(joint_names=JOINTS, obs_spec=STATE)
+    kwargs = {'joint_names': JOINTS, 'obs_spec': STATE}
     kwargs.update(change)
     with pytest.raises(ValueError, match=message):
         PolicyConfig(**kwargs)
@@ -61,3 +65,17 @@ def test_from_dict_rejects_unknown_and_missing_fields():
     del data['obs_spec']
     with pytest.raises(ValueError, match='missing required fields'):
         PolicyConfig.from_dict(data)
+
+
+def test_rate_and_robot_default_to_the_robot_description(tmp_path):
+    config = PolicyConfig(joint_names=JOINTS, obs_spec=STATE)
+    assert config.robot == 'panda'
+    assert config.control_rate_hz == load_robot('panda').control_rate_hz
+    with open(robot_yaml_path('panda')) as f:
+        data = yaml.safe_load(f)
+    data.update(name='fast_panda', control_rate_hz=50.0)
+    path = tmp_path / 'fast_panda.yaml'
+    path.write_text(yaml.safe_dump(data))
+    fast = PolicyConfig(joint_names=JOINTS, obs_spec=STATE, robot=str(path))
+    assert fast.control_rate_hz == 50.0
+    assert PolicyConfig.from_dict(fast.to_dict()) == fast

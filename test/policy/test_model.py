@@ -1,9 +1,9 @@
 """TransformerPolicy: shapes, masks, heads, input checks, and overfitting one episode."""
 
+from lam_ros.policy.model import TransformerPolicy
 import pytest
 import torch
 
-from lam_ros.policy.model import TransformerPolicy
 from .helpers import (episode_batch, fitted_model, IMAGE, POSE, random_obs, small_config, STATE,
                       synthetic_episode)
 
@@ -48,6 +48,34 @@ def test_padded_history_does_not_change_the_output(spec):
     # The mask matters: without it the padded values do change the output.
     assert not torch.allclose(model.predict(obs), model.predict(
         {k: v.nan_to_num(0.0) for k, v in changed.items()}))
+
+
+@pytest.mark.parametrize('decoder_layers', [1, 2])
+def test_encoder_sees_observations_only_and_queries_decode_independently(decoder_layers):
+    torch.manual_seed(0)
+    config = small_config(POSE, history_len=3, chunk_size=6, n_decoder_layers=decoder_layers)
+    model = TransformerPolicy(config).eval()
+    seen = []
+    hooks = [b.register_forward_hook(lambda m, args, out: seen.append(tuple(out.shape)))
+             for b in model.encoder]
+    obs = random_obs(config, batch=2)
+    before = model(obs)
+    for hook in hooks:
+        hook.remove()
+    # 4 vector keys x 3 history steps: no action query ever enters the encoder.
+    assert seen == [(2, 12, 32)] * config.n_layers
+    with torch.no_grad():
+        model.action_queries[2] += 1.0
+    after = model(obs)
+    changed = (after - before).abs().amax(dim=(0, 2)) > 0
+    assert changed.tolist() == [False, False, True, False, False, False]
+
+
+@pytest.mark.parametrize('field', ['n_decoder_layers', 'decoder_ff_mult'])
+def test_decoder_sizes_must_be_positive_ints(field):
+    for bad in (0, True, 1.5):
+        with pytest.raises(ValueError, match=field):
+            small_config(STATE, **{field: bad})
 
 
 def test_action_mask_excludes_steps_past_the_episode_end():

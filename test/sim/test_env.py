@@ -2,11 +2,10 @@
 
 import gymnasium as gym
 from gymnasium.utils.env_checker import check_env
-import numpy as np
-import pytest
-
 from lam_ros.sim import CameraConfig, ENV_IDS, GraspEnv, make_env
 from lam_ros.sim.robot import ALL_JOINT_NAMES, HOME_JOINT_POS
+import numpy as np
+import pytest
 
 
 @pytest.fixture(scope='module')
@@ -203,3 +202,27 @@ def test_bad_configuration_is_rejected():
         make_env('lift', control_rate_hz=7.0)
     with pytest.raises(ValueError, match='render_mode'):
         GraspEnv('lift', render_mode='ascii')
+
+
+def test_the_xarm_env_takes_its_joints_and_gripper_from_the_description():
+    from lam_ros.description import load_robot
+    robot = load_robot('xarm6')
+    env = make_env('lift', robot='xarm6')
+    try:
+        assert env.action_space.shape == (7,)
+        assert env.observation_space['joint_pos'].shape == (7,)
+        obs, _ = env.reset(seed=3)
+        names, pos, _, _ = env.joint_state()
+        assert names == robot.state_joint_names and len(names) == 12
+        with pytest.raises(ValueError, match='shape \\(7,\\).*drive_joint'):
+            env.step(np.zeros(8))
+        closed = np.array(robot.home_pose)
+        closed[6] = robot.gripper.closed
+        for _ in range(15):
+            obs, *_ = env.step(closed)
+        names, pos, _, _ = env.joint_state()
+        # The mimic joints are driven in the sim: the linkage follows the drive joint.
+        np.testing.assert_allclose(pos[7:], pos[6], atol=0.02)
+        assert pos[6] > 0.8 and obs['gripper_width'][0] == pytest.approx(pos[6], abs=1e-6)
+    finally:
+        env.close()

@@ -1,19 +1,18 @@
 """Tests for the scripted expert (the CI smoke of its success rate)."""
 
+from lam_ros.description import get_task
+from lam_ros.sim import make_env, ScriptedExpert
+from lam_ros.sim.expert import DEFAULT_NOISE_STD, evaluate_expert
 import numpy as np
 import pytest
-
-from lam_ros.sim import make_env, ScriptedExpert
-from lam_ros.sim.config import DEFAULT_MAX_EPISODE_STEPS
-from lam_ros.sim.expert import DEFAULT_NOISE_STD, evaluate_expert
 
 
 @pytest.mark.parametrize('task', ['lift', 'pick_place'])
 def test_expert_succeeds_on_seeded_episodes(task):
     result = evaluate_expert(task, episodes=20, seed=1000, noise_std=DEFAULT_NOISE_STD)
     assert result['success_rate'] >= 0.9, result
-    assert result['episodes'] == 20
-    assert 0 < result['mean_steps'] < DEFAULT_MAX_EPISODE_STEPS[task]
+    assert result['episodes'] == 20 and result['robot'] == 'panda'
+    assert 0 < result['mean_steps'] < get_task(task).default_max_episode_steps
 
 
 def _actions(task, env_seed, expert_seed, noise_std, steps=40):
@@ -64,3 +63,40 @@ def test_expert_rejects_bad_input():
     expert = ScriptedExpert('pick_place')
     with pytest.raises(ValueError, match='goal_pose'):
         expert.act({'joint_pos': np.zeros(8), 'object_pose': np.zeros(7)})
+
+
+@pytest.mark.parametrize('task', ['lift', 'pick_place'])
+def test_the_same_expert_runs_the_xarm(task):
+    """The xArm 6: 6 arm joints and a drive-joint gripper, from its description alone."""
+    result = evaluate_expert(task, episodes=8, seed=2000, robot='xarm6')
+    assert result['robot'] == 'xarm6' and result['success_rate'] >= 0.85, result
+    assert 0 < result['mean_steps'] < get_task(task).default_max_episode_steps
+
+
+def test_an_arm_without_a_gripper_cannot_run_the_grasping_expert(tmp_path):
+    import yaml
+    from lam_ros.description import load_robot
+    panda = load_robot()
+    data = panda.to_dict()
+    data.update(name='bare', joint_names=list(panda.arm_joint_names), gripper={'kind': 'none'},
+                home_pose=list(panda.home_pose[:7]), urdf=panda.urdf_path())
+    (tmp_path / 'bare.yaml').write_text(yaml.safe_dump(data))
+    with pytest.raises(ValueError, match='has no gripper'):
+        ScriptedExpert('lift', robot=str(tmp_path / 'bare.yaml'))
+
+
+@pytest.mark.parametrize('robot', ['panda', 'xarm6'])
+def test_the_grasp_holds_after_success(robot):
+    """A lift stays lifted while the expert keeps holding (mimic joints follow the drive)."""
+    env = make_env('lift', robot=robot, max_episode_steps=200)
+    expert = ScriptedExpert('lift', seed=3, noise_std=0.0, robot=env.robot)
+    try:
+        obs, _ = env.reset(seed=3)
+        held = []
+        for _ in range(110):
+            obs, _, _, _, info = env.step(expert.act(obs))
+            held.append(info['is_success'])
+        assert held.index(True) < 70 and all(held[held.index(True):]), held
+    finally:
+        env.close()
+        expert.kin.close()

@@ -1,11 +1,9 @@
 """Tests for the Panda grasp-frame kinematics."""
 
+from lam_ros.sim.kinematics import orientation_error_rad, PandaKinematics, top_down_quat, yaw_of
+from lam_ros.sim.robot import HOME_JOINT_POS
 import numpy as np
 import pytest
-
-from lam_ros.sim.kinematics import (
-    orientation_error_rad, PandaKinematics, top_down_quat, yaw_of)
-from lam_ros.sim.robot import HOME_JOINT_POS
 
 
 @pytest.fixture(scope='module')

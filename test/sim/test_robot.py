@@ -1,13 +1,11 @@
-"""Tests for joint names, URDF limits and asset lookup."""
+"""Tests for the simulated arm's joint names and URDF limits."""
 
 import os
 
+from lam_ros.sim.robot import (ALL_JOINT_NAMES, HOME_JOINT_POS, joint_limits, JOINT_NAMES,
+                               panda_urdf_path)
 import numpy as np
 import pytest
-
-from lam_ros.sim.assets import urdf_path
-from lam_ros.sim.robot import (
-    ALL_JOINT_NAMES, HOME_JOINT_POS, JOINT_NAMES, joint_limits, panda_urdf_path)
 
 
 def test_joint_names_follow_the_contract():
@@ -30,18 +28,6 @@ def test_limits_come_from_the_panda_urdf():
 def test_unknown_joint_is_a_clear_error():
     with pytest.raises(ValueError, match='panda_joint9'):
         joint_limits(('panda_joint1', 'panda_joint9'))
-
-
-def test_urdf_path_finds_the_authored_assets():
-    for name in ('table.urdf', 'cube.urdf', 'target_zone.urdf'):
-        assert os.path.isfile(urdf_path(name))
-
-
-def test_urdf_path_rejects_bad_names():
-    with pytest.raises(ValueError):
-        urdf_path('../setup.py')
-    with pytest.raises(FileNotFoundError, match='no_such.urdf'):
-        urdf_path('no_such.urdf')
 
 
 def test_light_visuals_urdf_keeps_the_robot_but_swaps_visual_meshes():

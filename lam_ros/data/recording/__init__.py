@@ -1,0 +1,7 @@
+"""
+Recording episodes into a dataset directory (rosbag2 MCAP bags plus ``dataset.yaml``).
+
+``recorder.DatasetRecorder`` writes episodes; ``config.RecorderConfig`` configures a
+session; ``index`` reads and atomically writes ``dataset.yaml``; ``recover`` and ``repair``
+restore a directory after a crash; ``demos`` records scripted-expert episodes from the sim.
+"""
