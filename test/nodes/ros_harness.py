@@ -162,7 +162,7 @@ def check_node_executables(executables: Sequence[str], workdir: str,
     Nodes of ``STARTUP_ARGS`` must appear in the ROS graph and end with status 0 on one
     SIGINT. Any other executable must either do the same or stop at once with a clean
     parameter error, no traceback (it then needs parameters this check cannot know: a
-    checkpoint, an episode to replay).
+    checkpoint, a dataset, an episode to replay).
     """
     isolate_dds()
     env = dict(os.environ if env is None else env, PYTHONUNBUFFERED='1')
