@@ -36,6 +36,13 @@ def node_wrappers() -> list:
     return paths
 
 
+# rclpy and the messages the nodes use, as PyPI names without the distribution prefix.
+ROS_PACKAGES = ['rclpy', 'rmw-fastrtps-cpp', 'ament-index-python', 'std-msgs', 'std-srvs',
+                'sensor-msgs', 'geometry-msgs', 'trajectory-msgs', 'rosgraph-msgs',
+                'diagnostic-msgs']
+ROS_LINTERS = ['ament-flake8', 'ament-pep257']
+
+
 def tree(directory: str) -> list:
     """List data_files entries that install `directory` under share/<package>/."""
     entries = []
@@ -72,11 +79,10 @@ setup(
     extras_require={
         # rclpy and messages from PyPI, for machines without a ROS 2 distro. Never install
         # these on top of a sourced distro: colcon builds against the distro's own.
-        'ros': [
-            'ros-rclpy', 'ros-rmw-fastrtps-cpp', 'ros-ament-index-python', 'ros-std-msgs',
-            'ros-std-srvs', 'ros-sensor-msgs', 'ros-geometry-msgs', 'ros-trajectory-msgs',
-            'ros-rosgraph-msgs', 'ros-diagnostic-msgs',
-        ],
+        'ros': ['ros-' + name for name in ROS_PACKAGES],
+        # The same from Jazzy, the LTS (ROS_DISTRO=jazzy bash scripts/setup.sh), with its own
+        # linters so that the dev extra resolves to Jazzy's versions too.
+        'ros-jazzy': ['ros-jazzy-' + name for name in ROS_PACKAGES + ROS_LINTERS],
         'dev': [
             'pytest', 'hypothesis', 'flake8', 'pydocstyle', 'ros-ament-flake8', 'ros-ament-pep257',
             'flake8-builtins', 'flake8-comprehensions', 'flake8-docstrings', 'flake8-import-order',

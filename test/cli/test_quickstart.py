@@ -2,14 +2,13 @@
 
 import json
 
-import pytest
-
 from lam_ros.cli import main
+import pytest
+import torch
 
 
 def test_quickstart_runs_every_step(tmp_path, capsys):
     """Expert, demos, dataset, training and evaluation all run and leave their files."""
-    torch = pytest.importorskip('torch')
     torch.set_num_threads(1)
     out = tmp_path / 'qs'
     code = main(['quickstart', '--out', str(out), '--expert-episodes', '1', '--demos', '3',

@@ -6,10 +6,10 @@ Runs where ``launch`` and ``launch_ros`` are importable (a ROS 2 install) and sk
 
 import os
 from pathlib import Path
-import random
 
 from lam_ros.policy import PolicyConfig, save_checkpoint, TransformerPolicy
 from lam_ros.sim.robot import JOINT_NAMES
+from nodes.ros_harness import claim_domain
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +64,7 @@ def test_inference_launch_starts_the_node_with_its_parameters(name, arguments, e
     import rclpy
     from rclpy.context import Context
     from lam_ros.nodes.inference_node import InferenceNode
-    monkeypatch.setenv('ROS_DOMAIN_ID', str(random.randint(1, 200)))
+    monkeypatch.setenv('ROS_DOMAIN_ID', str(claim_domain()))
     monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     checkpoint = tmp_path / 'policy'
     save_checkpoint(checkpoint, TransformerPolicy(PolicyConfig(

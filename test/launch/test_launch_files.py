@@ -7,11 +7,16 @@ the parameters launch would give it.
 """
 
 import ast
+import importlib
+import json
 import os
 from pathlib import Path
-import random
+import shutil
+import subprocess
+import sys
 import time
 
+from nodes.ros_harness import claim_domain
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,8 +45,9 @@ def test_named_executables_and_parameter_files_exist(path):
     for node in nodes:
         if node.get('package') == 'lam_ros':
             module = ROOT / 'lam_ros' / 'nodes' / (node['executable'] + '.py')
-            assert module.is_file(), f'{path.name} names missing executable {module}'
-            assert 'def main(' in module.read_text()
+            # setup.py installs lib/lam_ros/<name> for every lam_ros/nodes/<name>_node.py.
+            assert module.is_file() and module.name.endswith('_node.py'), \
+                f'{path.name} names missing executable {module}'
     tree = ast.parse(path.read_text())
     yaml_names = {c.value for c in ast.walk(tree)
                   if isinstance(c, ast.Constant) and isinstance(c.value, str)
@@ -64,7 +70,7 @@ CASES = [
 
 @pytest.fixture
 def ament_prefix(tmp_path, monkeypatch):
-    """Make an install prefix in which lam_ros's share directory is this source tree."""
+    """Return an install prefix in which lam_ros's share directory is this source tree."""
     index = tmp_path / 'share' / 'ament_index' / 'resource_index' / 'packages'
     index.mkdir(parents=True)
     (index / 'lam_ros').write_text('')
@@ -100,10 +106,9 @@ def test_launch_description_starts_real_nodes(name, arguments, ament_prefix, tmp
     pytest.importorskip('launch')
     pytest.importorskip('launch_ros')
     pytest.importorskip('rclpy')
-    import importlib
     import rclpy
     from rclpy.context import Context
-    monkeypatch.setenv('ROS_DOMAIN_ID', str(random.randint(1, 200)))
+    monkeypatch.setenv('ROS_DOMAIN_ID', str(claim_domain()))
     monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     arguments = dict(arguments, output_dir=str(tmp_path / 'demos'))
     nodes = _expand(ROOT / 'launch' / name, arguments)
@@ -162,9 +167,37 @@ def test_launch_description_starts_real_nodes(name, arguments, ament_prefix, tmp
             context.try_shutdown()
 
 
-WRAPPER = """#!/bin/sh
-exec {python} -m lam_ros.nodes.{name} "$@"
-"""
+@pytest.fixture(scope='module')
+def installed_prefix(tmp_path_factory):
+    """
+    Install lam_ros without dependencies into a fresh prefix.
+
+    The executables setup.py installs under lib/lam_ros run the launched nodes, as ``ros2
+    launch`` runs them.
+    """
+    pytest.importorskip('launch')  # before the install: nothing to launch it with
+    pytest.importorskip('launch_ros')
+    prefix = tmp_path_factory.mktemp('prefix')
+    source = tmp_path_factory.mktemp('src') / 'lam_ros'
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        '.git', '.venv', 'build', '*.egg-info', '__pycache__', '.pytest_cache', 'runs'))
+    result = subprocess.run(
+        [sys.executable, '-m', 'pip', 'install', '--quiet', '--no-deps', '--ignore-installed',
+         '--no-build-isolation', '--disable-pip-version-check', '--prefix', str(prefix),
+         str(source)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return prefix
+
+
+def _launch_env(prefix: Path) -> dict:
+    """Return the environment of a launch from ``prefix``: its lam_ros, this venv's deps."""
+    site = next(prefix.glob('lib/python*/site-packages'))
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    env['PYTHONPATH'] = os.pathsep.join([str(site)] + [p for p in sys.path if p])
+    env['PATH'] = os.path.dirname(sys.executable) + os.pathsep + env.get('PATH', '')
+    env['AMENT_PREFIX_PATH'] = str(prefix)
+    return env
+
 
 RUN_LAUNCH = """
 import sys
@@ -179,41 +212,38 @@ sys.exit(service.run())
 """
 
 
-def test_sim_record_launch_records_a_scripted_episode(ament_prefix, tmp_path, monkeypatch):
+def test_sim_record_launch_records_a_scripted_episode(installed_prefix, tmp_path, monkeypatch):
     """ros2 launch sim_record.launch.py source:=scripted, driven through the services."""
     pytest.importorskip('launch')
     pytest.importorskip('launch_ros')
     pytest.importorskip('rclpy')
     import signal
-    import subprocess
-    import sys
     import yaml
-    monkeypatch.setenv('ROS_DOMAIN_ID', str(random.randint(1, 200)))
+    monkeypatch.setenv('ROS_DOMAIN_ID', str(claim_domain()))
     monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-    lib = ament_prefix / 'lib' / 'lam_ros'
-    lib.mkdir(parents=True)
-    for name in ('sim_node', 'teleop_node', 'recorder_node'):
-        (lib / name).write_text(WRAPPER.format(python=sys.executable, name=name))
-        (lib / name).chmod(0o755)
     out_dir = tmp_path / 'demos'
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + sys.path))
+    env = _launch_env(installed_prefix)
     log = open(tmp_path / 'launch.log', 'w+')
     proc = subprocess.Popen(
-        [sys.executable, '-c', RUN_LAUNCH, str(ROOT / 'launch' / 'sim_record.launch.py'),
+        [sys.executable, '-c', RUN_LAUNCH,
+         str(installed_prefix / 'share' / 'lam_ros' / 'launch' / 'sim_record.launch.py'),
          'source:=scripted', f'output_dir:={out_dir}', 'seed:=2'],
         env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
     import rclpy
     from rclpy.context import Context
     from rclpy.executors import SingleThreadedExecutor
-    from std_msgs.msg import Bool
+    from std_msgs.msg import Bool, String
     from std_srvs.srv import Trigger
     context = Context()
     rclpy.init(context=context)
     node = rclpy.create_node('launch_probe', context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
-    success = []
+    success, recorder_success = [], []
     node.create_subscription(Bool, '/task_success', lambda m: success.append(m.data), 10)
+    node.create_subscription(
+        String, '/recorder_node/status',
+        lambda m: recorder_success.append(json.loads(m.data)['success']), 10)
 
     def spin_until(condition, timeout_s):
         end = time.monotonic() + timeout_s
@@ -231,7 +261,8 @@ def test_sim_record_launch_records_a_scripted_episode(ament_prefix, tmp_path, mo
     try:
         assert call('/recorder_node/start_episode').success
         assert spin_until(lambda: any(success), 40.0), 'the scripted lift never succeeded'
-        time.sleep(0.3)
+        # Stop once the recorder has taken the success value too (its status says so).
+        assert spin_until(lambda: recorder_success and recorder_success[-1], 30.0)
         result = call('/recorder_node/stop_episode')
         assert result.success and 'success=True' in result.message, result.message
     finally:
@@ -252,28 +283,22 @@ def test_sim_record_launch_records_a_scripted_episode(ament_prefix, tmp_path, mo
     assert [e['status'] for e in index['episodes']] == ['complete'], output
 
 
-def test_sim_record_launch_hands_free_episodes_end_the_launch(ament_prefix, tmp_path,
+def test_sim_record_launch_hands_free_episodes_end_the_launch(installed_prefix, tmp_path,
                                                               monkeypatch):
     """ros2 launch sim_record.launch.py source:=scripted episodes:=2 returns by itself."""
     pytest.importorskip('launch')
     pytest.importorskip('launch_ros')
     pytest.importorskip('rclpy')
     import signal
-    import subprocess
-    import sys
     import yaml
-    monkeypatch.setenv('ROS_DOMAIN_ID', str(random.randint(1, 200)))
+    monkeypatch.setenv('ROS_DOMAIN_ID', str(claim_domain()))
     monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-    lib = ament_prefix / 'lib' / 'lam_ros'
-    lib.mkdir(parents=True)
-    for name in ('sim_node', 'teleop_node', 'recorder_node', 'demo_runner_node'):
-        (lib / name).write_text(WRAPPER.format(python=sys.executable, name=name))
-        (lib / name).chmod(0o755)
     out_dir = tmp_path / 'demos'
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + sys.path))
+    env = _launch_env(installed_prefix)
     log = open(tmp_path / 'launch.log', 'w+')
     proc = subprocess.Popen(
-        [sys.executable, '-c', RUN_LAUNCH, str(ROOT / 'launch' / 'sim_record.launch.py'),
+        [sys.executable, '-c', RUN_LAUNCH,
+         str(installed_prefix / 'share' / 'lam_ros' / 'launch' / 'sim_record.launch.py'),
          'source:=scripted', f'output_dir:={out_dir}', 'seed:=4', 'episodes:=2',
          'real_time_factor:=0.0'],
         env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True)
@@ -294,30 +319,25 @@ def test_sim_record_launch_hands_free_episodes_end_the_launch(ament_prefix, tmp_
     assert statuses == ['complete', 'complete'], output
 
 
-def test_record_launch_with_joy_missing_says_so_and_starts_nothing(ament_prefix, tmp_path,
+def test_record_launch_with_joy_missing_says_so_and_starts_nothing(installed_prefix, tmp_path,
                                                                    monkeypatch):
     """record.launch.py source:=joy without the joy package: one clear error, no node left."""
     pytest.importorskip('launch')
     pytest.importorskip('launch_ros')
     import signal
-    import subprocess
-    import sys
+    monkeypatch.setenv('AMENT_PREFIX_PATH', str(installed_prefix))
     try:
         from ament_index_python.packages import get_package_share_directory
         get_package_share_directory('joy')
         pytest.skip('the joy package is installed here')
     except LookupError:
         pass
-    monkeypatch.setenv('ROS_DOMAIN_ID', str(random.randint(1, 200)))
+    monkeypatch.setenv('ROS_DOMAIN_ID', str(claim_domain()))
     monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-    lib = ament_prefix / 'lib' / 'lam_ros'
-    lib.mkdir(parents=True)
-    for name in ('teleop_node', 'recorder_node'):
-        (lib / name).write_text(WRAPPER.format(python=sys.executable, name=name))
-        (lib / name).chmod(0o755)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + sys.path))
+    env = _launch_env(installed_prefix)
     proc = subprocess.Popen(
-        [sys.executable, '-c', RUN_LAUNCH, str(ROOT / 'launch' / 'record.launch.py'),
+        [sys.executable, '-c', RUN_LAUNCH,
+         str(installed_prefix / 'share' / 'lam_ros' / 'launch' / 'record.launch.py'),
          'source:=joy', f'output_dir:={tmp_path / "demos"}'],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
         start_new_session=True)

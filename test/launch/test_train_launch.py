@@ -2,8 +2,8 @@
 
 import os
 from pathlib import Path
-import random
 
+from nodes.ros_harness import claim_domain
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +42,7 @@ def test_trainer_node_gets_the_launch_arguments(ament_prefix, tmp_path, monkeypa
 
     from lam_ros.data.recording.demos import DemoConfig, record_demos
     from lam_ros.nodes.trainer_node import check_params_files, TrainerNode
-    monkeypatch.setenv('ROS_DOMAIN_ID', str(random.randint(1, 200)))
+    monkeypatch.setenv('ROS_DOMAIN_ID', str(claim_domain()))
     monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     demos = tmp_path / 'demos'
     record_demos(DemoConfig(task='lift', episodes=2, seed=0), demos)

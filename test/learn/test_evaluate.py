@@ -1,19 +1,19 @@
 """Policy evaluation in PyBullet: statistics, seeds, env set-up from the policy, errors."""
 
-import numpy as np
-import pytest
-import torch
-
 from lam_ros.learn.evaluate import (EVAL_SEED_START, evaluate_policy, make_eval_env,
                                     wilson_interval)
 from lam_ros.policy import PolicyConfig, save_checkpoint, TransformerPolicy
 from lam_ros.sim import JOINT_NAMES
+import numpy as np
+import pytest
+import torch
 
 STATE = {'joint_pos': (8,), 'object_pose': (7,)}
 
 
 def hold_home_policy(obs_spec=None, chunk_size=4):
-    """A policy whose output is the mean action: the Panda's home pose, gripper open.
+    """
+    Return a policy whose output is the mean action: the Panda's home pose, gripper open.
 
     With zero output weights the network predicts 0 in normalised units, i.e. exactly the
     action mean, so the arm holds still and never lifts the cube.
@@ -87,3 +87,23 @@ def test_mismatches_are_reported(tmp_path):
         evaluate_policy(goal, 'lift', episodes=1, video_path=str(tmp_path / 'x.avi'))
     with pytest.raises(ValueError, match='checkpoint directory or a TransformerPolicy'):
         evaluate_policy(3, 'lift', episodes=1)
+
+
+def test_a_policy_that_lifts_succeeds_and_reports_its_time_to_success(lifting_policy, tmp_path):
+    """The success path: early episode ends, time to success, interval and video."""
+    gif = tmp_path / 'lift.gif'
+    result = evaluate_policy(lifting_policy, 'lift', episodes=3, video_path=str(gif),
+                             video_episodes=1)
+    succeeded = [r for r in result['records'] if r['success']]
+    assert len(succeeded) >= 2, result['records']
+    assert result['successes'] == len(succeeded)
+    assert result['success_rate'] == len(succeeded) / 3
+    for record in succeeded:
+        # An episode ends at success, well before the 150-step limit; 20 Hz control.
+        assert record['steps'] < 150
+        assert record['time_to_success_s'] == pytest.approx(record['steps'] / 20.0)
+    assert result['mean_time_to_success_s'] == pytest.approx(sum(
+        r['time_to_success_s'] for r in succeeded) / len(succeeded))
+    low, high = result['success_ci95']
+    assert 0.0 < low < result['success_rate'] <= high <= 1.0
+    assert gif.read_bytes()[:6] == b'GIF89a'

@@ -1,5 +1,6 @@
 """Helpers for node tests: an isolated DDS domain, node subprocesses and a probe node."""
 
+import fcntl
 import os
 import random
 import signal
@@ -7,14 +8,44 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Domain ids 1..101 are the ones Linux's ephemeral port range leaves free for DDS.
+DOMAINS = range(1, 102)
+LOCK_DIR = os.path.join(tempfile.gettempdir(), 'lam_ros_dds_domains')
+_held: List[int] = []  # file descriptors of the domain locks this process holds
+
+
+def claim_domain() -> int:
+    """
+    Return a DDS domain id no other process on this host holds, and hold it.
+
+    Every test process (two suites run at once, CI beside a developer) takes its domain
+    through an exclusive lock on ``LOCK_DIR/<id>.lock``; the kernel frees the lock when the
+    process ends, however it ends. A process holds its last two domains, so that node
+    processes of the test before still shutting down never share one with the next test.
+    """
+    os.makedirs(LOCK_DIR, exist_ok=True)
+    start = random.randrange(len(DOMAINS))
+    for k in range(len(DOMAINS)):
+        domain = DOMAINS[(start + k) % len(DOMAINS)]
+        fd = os.open(os.path.join(LOCK_DIR, f'{domain}.lock'), os.O_CREAT | os.O_RDWR, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        _held.append(fd)
+        while len(_held) > 2:
+            os.close(_held.pop(0))
+        return domain
+    raise RuntimeError(f'all DDS domains {DOMAINS.start}..{DOMAINS.stop - 1} are in use')
 
 
 def isolate_dds() -> int:
-    """Pick a random domain and keep discovery on this host; return the domain id."""
-    domain = random.randint(1, 200)
+    """Claim a free domain and keep discovery on this host; return the domain id."""
+    domain = claim_domain()
     os.environ['ROS_DOMAIN_ID'] = str(domain)
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
     return domain
@@ -34,7 +65,7 @@ class NodeProcess:
     """A lam_ros node run as ``python -m lam_ros.nodes.<name>`` with parameters."""
 
     def __init__(self, name: str, params: Optional[Dict] = None,
-                 extra_args: Optional[List[str]] = None) -> None:
+                 extra_args: Optional[List[str]] = None, start_new_session: bool = False) -> None:
         """Start the node; its output goes to a temporary log file."""
         args = [sys.executable, '-m', f'lam_ros.nodes.{name}', '--ros-args']
         for key, value in (params or {}).items():
@@ -45,7 +76,8 @@ class NodeProcess:
         env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''),
                    PYTHONUNBUFFERED='1')
         self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     start_new_session=start_new_session)
 
     def output(self) -> str:
         """Return what the node printed so far."""
@@ -94,12 +126,12 @@ class Probe:
             self.executor.spin_once(timeout_sec=0.05)
         return condition()
 
-    def call(self, srv_type, name: str, timeout_s: float = 10.0):
-        """Call a service with an empty request and return the response."""
+    def call(self, srv_type, name: str, timeout_s: float = 10.0, request=None):
+        """Call a service (with an empty request unless given one); return the response."""
         client = self.node.create_client(srv_type, name)
         if not self.spin_until(client.service_is_ready, timeout_s):
             raise TimeoutError(f'service {name} did not appear within {timeout_s} s')
-        future = client.call_async(srv_type.Request())
+        future = client.call_async(request if request is not None else srv_type.Request())
         if not self.spin_until(future.done, timeout_s):
             raise TimeoutError(f'service {name} did not answer within {timeout_s} s')
         self.node.destroy_client(client)
@@ -110,3 +142,75 @@ class Probe:
         self.executor.shutdown()
         self.node.destroy_node()
         self.context.try_shutdown()
+
+
+# How each node executable starts idle: no operator, no recording, nobody to call.
+STARTUP_ARGS = {
+    'sim_node': [],
+    'teleop_node': ['-p', 'source:=cartesian'],
+    'recorder_node': ['-p', 'output_dir:={workdir}/dataset'],
+    'demo_runner_node': ['-p', 'service_timeout_s:=600.0'],
+}
+
+
+def check_node_executables(executables: Sequence[str], workdir: str,
+                           env: Optional[Dict[str, str]] = None,
+                           timeout_s: float = 90.0) -> None:
+    """
+    Run installed node executables as ``ros2 run`` would, outside the source tree.
+
+    Nodes of ``STARTUP_ARGS`` must appear in the ROS graph and end with status 0 on one
+    SIGINT. Any other executable must either do the same or stop at once with a clean
+    parameter error, no traceback (it then needs parameters this check cannot know: a
+    checkpoint, a dataset, an episode to replay).
+    """
+    isolate_dds()
+    env = dict(os.environ if env is None else env, PYTHONUNBUFFERED='1')
+    env['ROS_DOMAIN_ID'] = os.environ['ROS_DOMAIN_ID']
+    env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+    procs = {}
+    for exe in executables:
+        name = os.path.basename(exe)
+        args = [exe, '--ros-args'] + [a.format(workdir=workdir)
+                                      for a in STARTUP_ARGS.get(name, [])]
+        log = open(os.path.join(workdir, f'{name}.log'), 'w+')
+        procs[name] = (subprocess.Popen(args, cwd=workdir, env=env, stdout=log,
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL),
+                       log)
+
+    def output(name: str) -> str:
+        log = procs[name][1]
+        log.flush()
+        log.seek(0)
+        return log.read()
+
+    probe = Probe('executable_check')
+    try:
+        waiting = set(procs)
+        end = time.monotonic() + timeout_s
+        while waiting and time.monotonic() < end:
+            seen = set(probe.node.get_node_names())
+            waiting -= {n for n in waiting if n in seen or procs[n][0].poll() is not None}
+            probe.spin_for(0.1)
+        assert not waiting, f'never appeared in the ROS graph: {sorted(waiting)}\n' + \
+            '\n'.join(output(n) for n in waiting)
+    finally:
+        probe.close()
+        for proc, _ in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc, _ in procs.values():
+            try:
+                proc.wait(15.0)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    for name, (proc, log) in procs.items():
+        text = output(name)
+        log.close()
+        assert 'Traceback' not in text, f'{name}:\n{text}'
+        if name in STARTUP_ARGS or proc.returncode == 0:
+            assert proc.returncode == 0, f'{name} exited {proc.returncode}:\n{text}'
+        else:
+            assert proc.returncode in (1, 2) and (f'{name}: ' in text or 'error' in text), \
+                f'{name} exited {proc.returncode}:\n{text}'

@@ -1,17 +1,23 @@
 """sim_node + scripted teleop_node + recorder_node: record episodes, read the bags back."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import yaml
 
 pytest.importorskip('rclpy')
 
+from geometry_msgs.msg import PoseStamped  # noqa: E402, I100
 from rosbags.highlevel import AnyReader  # noqa: E402
-from std_msgs.msg import Bool  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+from std_msgs.msg import Bool, String  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
+from lam_ros.data.dataset.build import build_dataset  # noqa: E402, I100
 from lam_ros.data.messages import TYPESTORE  # noqa: E402
-from lam_ros.sim.robot import ALL_JOINT_NAMES  # noqa: E402
+from lam_ros.sim.robot import ALL_JOINT_NAMES, JOINT_NAMES  # noqa: E402
 
 from .ros_harness import isolate_dds, NodeProcess, Probe  # noqa: E402
 
@@ -39,8 +45,11 @@ def test_record_scripted_lift_episodes(tmp_path):
                                       'use_sim_time': True}),
     ]
     probe = Probe('pipeline_probe')
-    success = []
+    success, recorder_success = [], []
     probe.node.create_subscription(Bool, '/task_success', lambda m: success.append(m.data), 10)
+    probe.node.create_subscription(
+        String, '/recorder_node/status',
+        lambda m: recorder_success.append(json.loads(m.data)['success']), 10)
     logs = lambda: '\n'.join(p.output() for p in procs)  # noqa: E731
     try:
         for episode in range(3):
@@ -55,8 +64,12 @@ def test_record_scripted_lift_episodes(tmp_path):
                 assert probe.call(Trigger, '/recorder_node/discard_episode').success
                 continue
             success.clear()
-            assert probe.spin_until(lambda: any(success), 30.0), logs()
-            probe.spin_for(0.3)  # let the success value reach the recorder too
+            # A fresh success: a True after the new episode's first False (a True still in
+            # flight from before the reset is not this episode's).
+            assert probe.spin_until(
+                lambda: False in success and any(success[success.index(False):]), 30.0), logs()
+            # Stop once the success value has reached the recorder too.
+            assert probe.spin_until(lambda: recorder_success and recorder_success[-1], 30.0)
             stopped = probe.call(Trigger, '/recorder_node/stop_episode')
             assert stopped.success and 'success=True' in stopped.message, stopped.message
     finally:
@@ -87,13 +100,62 @@ def test_record_scripted_lift_episodes(tmp_path):
         stamps = np.array([m.header.stamp.sec * 10**9 + m.header.stamp.nanosec
                            for _, m in states])
         assert np.all(np.diff(log_times) >= 0) and np.all(np.diff(stamps) > 0)
-        # Receive time (sim clock of the recorder) trails the sim_node stamp only slightly.
-        lag_s = (log_times - stamps) * 1e-9
-        assert np.median(lag_s) < 0.05, np.median(lag_s)
         last_success = bag['/task_success'][-1][1].data
         assert last_success is True
         # The expert lifted the cube: the last object pose is well above the table.
         assert bag['/object_pose'][-1][1].pose.position.z > 0.1
+    # The bags recorded over DDS are a training dataset: both complete episodes, only the
+    # discarded one excluded, commands and states aligned at the 20 Hz policy rate.
+    dataset = build_dataset(out_dir)
+    assert [(e.name, 'discarded' in e.reason) for e in dataset.exclusions] == [
+        ('episode_000001', True)]
+    assert [ep.name for ep in dataset.episodes] == [s[0] for s in statuses if s[1] == 'complete']
+    assert dataset.rate_hz == 20.0 and dataset.joint_names == list(JOINT_NAMES)
+    for ep in dataset.episodes:
+        assert ep.success is True and len(ep.action) > 20
+        assert np.all(np.isfinite(ep.action)) and np.all(np.isfinite(ep.obs['joint_pos']))
+        assert ep.obs['object_pose'][-1][2] > 0.1  # the lift is in the data
+
+
+def test_goal_pose_and_camera_topics_are_recorded_over_dds(tmp_path):
+    """pick_place's /goal_pose and the camera, with recorder.yaml + recorder_camera.yaml."""
+    isolate_dds()
+    config = Path(__file__).resolve().parents[2] / 'config'
+    out_dir = tmp_path / 'demos'
+    procs = [
+        NodeProcess('sim_node', {'task': 'pick_place', 'seed': 2, 'camera_enabled': True,
+                                 'camera_width': 32, 'camera_height': 24,
+                                 'camera_rate_hz': 5.0, 'clock_starts_at_wall_time': False}),
+        NodeProcess('recorder_node', extra_args=[  # -p after the files: it wins
+            '--params-file', str(config / 'recorder.yaml'),
+            '--params-file', str(config / 'recorder_camera.yaml'),
+            '-p', f'output_dir:={out_dir}', '-p', 'task:=pick_place']),
+    ]
+    probe = Probe('camera_probe')
+    goals, images = [], []
+    probe.node.create_subscription(PoseStamped, '/goal_pose', goals.append, 10)
+    probe.node.create_subscription(Image, '/camera/image_raw', images.append, 10)
+    logs = lambda: '\n'.join(p.output() for p in procs)  # noqa: E731
+    try:
+        assert probe.call(Trigger, '/recorder_node/start_episode', timeout_s=30.0).success
+        n = len(images)
+        assert probe.spin_until(lambda: len(images) >= n + 3 and goals, 30.0), logs()
+        stopped = probe.call(Trigger, '/recorder_node/stop_episode')
+        assert stopped.success, stopped.message
+    finally:
+        probe.close()
+        codes = [p.stop() for p in procs]
+    assert codes == [0, 0], logs()
+    bag = _read_bag(out_dir / 'episode_000000')
+    assert {'/goal_pose', '/camera/image_raw', '/camera/camera_info'} <= set(bag), sorted(bag)
+    image = bag['/camera/image_raw'][-1][1]
+    assert (image.width, image.height, image.encoding) == (32, 24, 'rgb8')
+    assert len(image.data) == 32 * 24 * 3
+    assert bag['/camera/camera_info'][-1][1].k[0] > 0
+    recorded_goal = bag['/goal_pose'][-1][1].pose.position
+    sent_goal = goals[-1].pose.position
+    assert (recorded_goal.x, recorded_goal.y, recorded_goal.z) == pytest.approx(
+        (sent_goal.x, sent_goal.y, sent_goal.z))
 
 
 def test_record_an_xarm_episode_through_ros(tmp_path):

@@ -7,13 +7,13 @@ import pytest
 
 pytest.importorskip('rclpy')
 
-from geometry_msgs.msg import TwistStamped  # noqa: E402
+from geometry_msgs.msg import TwistStamped  # noqa: E402, I100
 from sensor_msgs.msg import JointState  # noqa: E402
 from std_msgs.msg import Bool, Float64, Float64MultiArray  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
-from lam_ros.nodes.common import MSG  # noqa: E402
+from lam_ros.nodes.common import MSG  # noqa: E402, I100
 from lam_ros.sim.kinematics import PandaKinematics  # noqa: E402
 from lam_ros.sim.robot import ALL_JOINT_NAMES, HOME_JOINT_POS, JOINT_NAMES  # noqa: E402
 
@@ -24,7 +24,7 @@ HOME9 = np.r_[HOME_JOINT_POS, HOME_JOINT_POS[7]]
 
 @pytest.fixture
 def ros():
-    """A fresh DDS domain with a probe node; node processes are stopped afterwards."""
+    """Yield a probe in a fresh DDS domain; node processes are stopped afterwards."""
     isolate_dds()
     probe = Probe('teleop_probe')
     procs = []
@@ -66,7 +66,7 @@ def test_twist_moves_the_tool_and_stale_input_holds(ros):
 
     assert probe.spin_until(lambda: (_publish_state(probe, state_pub), commands)[1], 30.0), \
         procs[0].output()
-    n0 = len(commands)
+    n0, t0 = len(commands), time.monotonic()
     run(0.5)
     np.testing.assert_allclose(commands[-1], HOME_JOINT_POS, atol=1e-6)  # no input: hold
     kin = PandaKinematics()
@@ -87,8 +87,9 @@ def test_twist_moves_the_tool_and_stale_input_holds(ros):
         assert np.allclose(commands[-10], held)
     finally:
         kin.close()
-    rate = (len(commands) - n0) / 3.0
-    assert 25 < rate < 60, f'{rate} commands/s at rate_hz 50'
+    # At most rate_hz (a load can only make it fewer): one command per tick, not per input.
+    rate = (len(commands) - n0) / (time.monotonic() - t0)
+    assert rate < 55, f'{rate} commands/s at rate_hz 50'
 
 
 def test_leader_mapping_by_name_on_the_trajectory_interface(ros):
@@ -199,9 +200,10 @@ def test_keyboard_keys_from_a_terminal_move_the_tool(ros):
             probe.spin_for(0.02)
         assert calls == ['/recorder_node/start_episode', '/sim_node/reset']
         np.testing.assert_allclose(commands[-1], HOME_JOINT_POS, atol=1e-9)
-        assert len(services) == 2
     finally:
         kin.close()
+        for server in services:
+            probe.node.destroy_service(server)
         proc.send_signal(2)
         try:
             proc.wait(5.0)

@@ -2,8 +2,9 @@
 
 import json
 import os
+import resource
+import signal
 
-from lam_ros.policy import checkpoint
 from lam_ros.policy.checkpoint import (CheckpointError, CONFIG_FILE, load_checkpoint,
                                        read_checkpoint_config, resolve_device, save_checkpoint,
                                        WEIGHTS_FILE)
@@ -79,22 +80,22 @@ def test_overwrite_replaces_the_whole_checkpoint_and_leaves_no_temporaries(tmp_p
     assert os.listdir(tmp_path) == ['ckpt']
 
 
-def test_failed_save_leaves_the_old_checkpoint_intact(tmp_path, monkeypatch):
+def test_failed_save_leaves_the_old_checkpoint_intact(tmp_path):
     save_checkpoint(tmp_path / 'ckpt', _trained(), {'run': 1})
     with pytest.raises(ValueError, match='JSON-safe'):
         save_checkpoint(tmp_path / 'ckpt', _trained(), {'run': object()})
-    real_write = checkpoint._write
-
-    def crash_on_config(path, data):
-        # Half the file reaches the disk, then the process dies (disk full, SIGKILL...).
-        if path.endswith(CONFIG_FILE):
-            real_write(path, data[:len(data) // 2])
-            raise OSError('No space left on device')
-        real_write(path, data)
-
-    monkeypatch.setattr(checkpoint, '_write', crash_on_config)
-    with pytest.raises(OSError, match='No space'):
-        save_checkpoint(tmp_path / 'ckpt', _trained(head='regression'), {'run': 2})
+    # A real write failure: a file-size limit half the weights' size, as a full disk cuts
+    # the file short (EFBIG here, ENOSPC there: both an OSError from the same write).
+    size = os.path.getsize(tmp_path / 'ckpt' / WEIGHTS_FILE)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    try:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size // 2, hard))
+        with pytest.raises(OSError, match='File too large'):
+            save_checkpoint(tmp_path / 'ckpt', _trained(head='regression'), {'run': 2})
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old_handler)
     model, meta = load_checkpoint(tmp_path / 'ckpt')
     assert meta == {'run': 1} and model.config.head == 'gaussian'
     assert os.listdir(tmp_path) == ['ckpt']

@@ -9,6 +9,7 @@ from lam_ros.data.bags.writer import write_bag
 from lam_ros.data.dataset.build import build_dataset
 import numpy as np
 import pytest
+from rosbags.highlevel import AnyReader
 import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -207,3 +208,54 @@ def test_truncated_bag_is_an_exclusion_not_a_crash(tmp_path):
     ds = build_dataset(tmp_path / 'bags', mapping())
     assert [e.name for e in ds.episodes] == ['whole']
     assert ds.exclusions[0].name == 'cut' and 'bag' in ds.exclusions[0].reason
+
+
+def test_dataset_build_with_a_mapping_file_end_to_end(tmp_path, capsys):
+    """
+    Build with ``lam-ros dataset build BAGS --mapping YAML --out CACHE``.
+
+    The cache has the policy's joints, with the values of the other robot's bags.
+    """
+    from lam_ros.cli import main
+    from lam_ros.data.dataset.build import Dataset
+    write_plain_bag(tmp_path / 'bags' / 'ep0')
+    write_plain_bag(tmp_path / 'bags' / 'ep1', duration_s=3.0)
+    mapping_file = tmp_path / 'fr3.yaml'
+    mapping_file.write_text(yaml.safe_dump(mapping().to_dict()))
+    cache = tmp_path / 'fr3.safetensors'
+    assert main(['dataset', 'build', str(tmp_path / 'bags'), '--mapping', str(mapping_file),
+                 '--out', str(cache)]) == 0, capsys.readouterr()
+    ds = Dataset.load(cache)
+    assert [ep.name for ep in ds.episodes] == ['ep0', 'ep1'] and not ds.exclusions
+    assert ds.joint_names == POLICY
+    first = ds.episodes[0]
+    # Samples at the rate measured on the 10 Hz commands (no dataset.yaml gives one) of the
+    # renamed joints (panda_jointN = N + 0.1 sin t), extras dropped.
+    assert ds.rate_hz == pytest.approx(10.0)
+    t = np.arange(len(first.obs['joint_pos'])) / ds.rate_hz
+    np.testing.assert_allclose(first.obs['joint_pos'][:, 0], 1 + 0.1 * np.sin(t), atol=5e-3)
+    np.testing.assert_allclose(first.obs['joint_pos'][:, 6], 7 + 0.1 * np.sin(t), atol=5e-3)
+    assert np.all(first.action[:, :7] > 0.5)
+    assert 'object_pose' in first.obs
+
+
+def test_sqlite3_bags_import_like_mcap(tmp_path):
+    """Bags in rosbag2's older SQLite3 storage (.db3) build the same dataset as MCAP."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    mcap = write_plain_bag(tmp_path / 'mcap' / 'ep')
+    db3 = tmp_path / 'db3' / 'ep'
+    db3.parent.mkdir()
+    with AnyReader([mcap], default_typestore=m.TYPESTORE) as reader, \
+            Writer(db3, version=8, storage_plugin=StoragePlugin.SQLITE3) as writer:
+        connections = {c.topic: writer.add_connection(c.topic, c.msgtype,
+                                                      typestore=m.TYPESTORE)
+                       for c in reader.connections}
+        for conn, stamp, raw in reader.messages():
+            writer.write(connections[conn.topic], stamp, raw)
+    assert list(db3.glob('*.db3'))
+    from_db3 = build_dataset(db3, mapping())
+    from_mcap = build_dataset(mcap, mapping())
+    assert not from_db3.exclusions and len(from_db3.episodes) == 1
+    for key, values in from_mcap.episodes[0].obs.items():
+        np.testing.assert_array_equal(from_db3.episodes[0].obs[key], values, err_msg=key)
+    np.testing.assert_array_equal(from_db3.episodes[0].action, from_mcap.episodes[0].action)

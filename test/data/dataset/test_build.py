@@ -269,7 +269,6 @@ def test_build_rejects_bad_arguments(tmp_path, recorded):
 
 
 def test_observations_match_the_env_so_a_policy_runs_unchanged(recorded):
-    pytest.importorskip('pybullet')
     from lam_ros.sim import make_env, PandaKinematics
     from lam_ros.sim.robot import JOINT_NAMES
     kin = PandaKinematics()

@@ -4,13 +4,12 @@ from pathlib import Path
 
 from lam_ros.cli import main as cli_main
 from lam_ros.data import messages as m
+from lam_ros.data.dataset.build import build_dataset
 from lam_ros.data.recording.demos import DemoConfig, record_demos
 import numpy as np
 import pytest
 from rosbags.highlevel import AnyReader
 import yaml
-
-pytest.importorskip('pybullet')
 
 COMMAND_TOPIC = '/forward_position_controller/commands'
 
@@ -51,10 +50,19 @@ def test_demos_write_recorder_bags_with_sim_time(tmp_path: Path) -> None:
     image = data['/camera/image_raw'][0][1]
     assert (image.width, image.height, image.encoding) == (32, 24, 'rgb8')
     assert data['/camera/camera_info'][0][1].k[0] > 0
-    dataset = pytest.importorskip('lam_ros.data.dataset.build')
-    built = dataset.build_dataset(out)
-    if entry['success']:
-        assert [ep.name for ep in built.episodes] == ['episode_000000']
+    # The expert succeeds on this seed; the episode builds with the camera and the goal.
+    assert entry['success'] is True and summary['successes'] == 1
+    built = build_dataset(out)
+    assert [ep.name for ep in built.episodes] == ['episode_000000'] and not built.exclusions
+    episode = built.episodes[0]
+    assert episode.success is True
+    assert episode.obs['rgb'].shape[1:] == (24, 32, 3)
+    assert episode.obs['goal_pose'].shape[1:] == (7,)
+    # One action per command, and at most one more: the closing state sample, after the last
+    # command, holds it.
+    commands = np.array([msg.data for _, msg in data[COMMAND_TOPIC]])
+    assert len(commands) <= len(episode.action) <= len(commands) + 1
+    np.testing.assert_allclose(episode.action[-1], commands[-1], atol=1e-6)
 
 
 def test_cli_appends_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
