@@ -13,14 +13,8 @@ main_with_errors = pytest.importorskip('ament_flake8.main').main_with_errors
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PATHS = ['lam_ros', 'test', 'launch', 'benchmarks', 'setup.py', 'conftest.py']
-# The code predates these linters; one mechanical pass fixes the findings. Strict: the day
-# the tree is clean this test passes, which fails the run until the mark is removed.
-PENDING_REFORMAT = pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason='existing findings (mostly import order) await the tree-wide mechanical fix')
 
 
-@PENDING_REFORMAT
 @pytest.mark.flake8
 @pytest.mark.linter
 def test_flake8(monkeypatch):

@@ -12,12 +12,8 @@ main = pytest.importorskip('ament_pep257.main').main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PATHS = ['lam_ros', 'test', 'launch', 'benchmarks', 'setup.py', 'conftest.py']
-PENDING_REFORMAT = pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason='existing findings (mostly D213) await the tree-wide mechanical fix')
 
 
-@PENDING_REFORMAT
 @pytest.mark.linter
 @pytest.mark.pep257
 def test_pep257(monkeypatch):

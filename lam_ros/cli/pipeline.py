@@ -23,12 +23,15 @@ def register(subparsers: Any) -> None:
                     'it again resumes. The first Ctrl-C stops after saving the last '
                     'checkpoint; under torchrun every rank trains.')
     parser.add_argument('--config', default='', metavar='YAML',
-                        help='params file (e.g. config/train.yaml) (default: every parameter at its default)')
-    parser.add_argument('--dataset', default=None, help="overrides the file's dataset (default: the file's)")
+                        help='params file (e.g. config/train.yaml) (default: every parameter at '
+                             'its default)')
+    parser.add_argument('--dataset', default=None,
+                        help="overrides the file's dataset (default: the file's)")
     parser.add_argument('--output', default=None, metavar='RUN_DIR',
                         help="overrides the file's output_dir (default: the file's)")
     parser.add_argument('--set', action='append', default=[], metavar='NAME=VALUE',
-                        help='override one parameter (YAML value), e.g. --set bc_steps=500 (default: none)')
+                        help='override one parameter (YAML value), e.g. --set bc_steps=500 '
+                             '(default: none)')
     parser.set_defaults(func=run)
 
 

@@ -47,7 +47,7 @@ def register(subparsers: Any) -> None:
                     'again; Ctrl-C saves it), metrics.csv and curves.png.')
     parser.add_argument('--checkpoint', required=True, metavar='DIR',
                         help='BC checkpoint directory (e.g. runs/bc_lift/best)')
-    parser.add_argument('--out', required=True, metavar='RUN_DIR', help='run directory (default: none, required)')
+    parser.add_argument('--out', required=True, metavar='RUN_DIR', help='run directory')
     parser.add_argument('--task', default='',
                         help="lift or pick_place (default: the checkpoint's task)")
     parser.add_argument('--env', default='', metavar='MODULE:FACTORY',
@@ -58,7 +58,8 @@ def register(subparsers: Any) -> None:
     for flag, key, kind, what in _FLAGS:
         parser.add_argument(flag, dest=key, type=kind, default=getattr(defaults, key),
                             help=f'{what} (default: %(default)s)')
-    parser.add_argument('--no-progress', action='store_true', help='hide the progress bar (default: shown)')
+    parser.add_argument('--no-progress', action='store_true',
+                        help='hide the progress bar (default: shown)')
     parser.set_defaults(func=run)
 
 

@@ -30,10 +30,9 @@ from dataclasses import dataclass
 import math
 from typing import Optional, Sequence
 
-import numpy as np
-
 from lam_ros.control.limits import JointLimits
 from lam_ros.control.watchdog import InputWatch
+import numpy as np
 
 
 @dataclass
@@ -72,7 +71,8 @@ class CommandGate:
         if not (control_rate_hz > 0.0 and math.isfinite(control_rate_hz)):
             raise ValueError(f'control_rate_hz must be a positive number, got {control_rate_hz}')
         if not np.all(np.isfinite(limits.velocity)):
-            missing = [n for n, v in zip(limits.joint_names, limits.velocity) if not np.isfinite(v)]
+            missing = [n for n, v in zip(limits.joint_names, limits.velocity)
+                       if not np.isfinite(v)]
             raise ValueError(f'joints {missing} have no velocity limit; the gate needs one per '
                              'joint (add velocity= to their <limit> in the URDF)')
         self.limits = limits

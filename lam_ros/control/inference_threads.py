@@ -88,10 +88,12 @@ class PeriodicThread:
                     self._on_error(err)
                 return
             k += 1
+            # A tick that overran into a later period gives that period up: the next tick keeps
+            # to the grid instead of following at once.
             behind = math.floor((self._clock() - start) / self.period_s)
-            if behind > k:
-                self.skipped += behind - k
-                k = behind
+            if behind >= k:
+                self.skipped += behind - k + 1
+                k = behind + 1
 
 
 class PolicyWorker:

@@ -1,4 +1,5 @@
-"""Joint position and velocity limits read from a URDF, with clamp and check helpers.
+"""
+Joint position and velocity limits read from a URDF, with clamp and check helpers.
 
 Only ``xml.etree`` and numpy: the same limits guard teleop, inference and the
 simulator, on machines with or without ROS.
@@ -51,7 +52,7 @@ class JointLimits:
 
     @property
     def size(self) -> int:
-        """Number of joints."""
+        """Return the number of joints."""
         return len(self.joint_names)
 
     def select(self, joint_names: Sequence[str]) -> 'JointLimits':
@@ -123,7 +124,8 @@ class JointLimits:
 
 
 def parse_urdf_limits(urdf_xml: str) -> JointLimits:
-    """Parse the limits of every movable joint of a URDF given as XML text.
+    """
+    Parse the limits of every movable joint of a URDF given as XML text.
 
     Mimic joints are included (they have their own limits); fixed and floating
     joints are not.

@@ -8,10 +8,11 @@ PyBullet here.
 """
 
 from lam_ros.description.camera import CameraConfig, pinhole_intrinsics
-from lam_ros.description.robot import (DEFAULT_ROBOT, Frames, GripperSpec, load_robot,
-                                       RobotDescription, TOPIC_TYPES, Topics, Workspace)
-from lam_ros.description.task import (get_task, LIFT_AND_HOLD, PLACE_IN_ZONE, Task, TASK_NAMES,
-                                      TASKS)
+from lam_ros.description.robot import (
+    DEFAULT_ROBOT, Frames, GripperSpec, load_robot, RobotDescription, TOPIC_TYPES, Topics,
+    Workspace)
+from lam_ros.description.task import (
+    get_task, LIFT_AND_HOLD, PLACE_IN_ZONE, Task, TASK_NAMES, TASKS)
 
 __all__ = ['CameraConfig', 'DEFAULT_ROBOT', 'Frames', 'get_task', 'GripperSpec', 'LIFT_AND_HOLD',
            'load_robot', 'pinhole_intrinsics', 'PLACE_IN_ZONE', 'RobotDescription', 'Task',

@@ -21,8 +21,9 @@ from typing import Any, Callable, Dict, List, Optional
 from lam_ros.data.dataset.build import Dataset
 from lam_ros.data.dataset.windows import Windows
 from lam_ros.learn import distributed, run_files
-from lam_ros.policy import (CheckpointError, compute_stats, load_checkpoint, PolicyConfig,
-                            resolve_device, save_checkpoint, TransformerPolicy)
+from lam_ros.policy import (
+    CheckpointError, compute_stats, load_checkpoint, PolicyConfig, resolve_device, save_checkpoint,
+    TransformerPolicy)
 from lam_ros.policy.config import IMAGE_KEYS
 import numpy as np
 import torch

@@ -25,17 +25,16 @@ import textwrap
 import typing
 from typing import Any, Callable, Iterable, Optional, Sequence
 
-from lam_ros.data.messages import (FLOAT64_ARRAY, JOINT_TRAJECTORY, MessageBuilder,
-                                   pose7_from_msg, stamp_to_ns)
+from lam_ros.data.messages import (
+    FLOAT64_ARRAY, JOINT_TRAJECTORY, MessageBuilder, pose7_from_msg, stamp_to_ns)
 import numpy as np
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 import rclpy
-from rclpy.exceptions import (InvalidTopicNameException, NameValidationException,
-                              ParameterException)
+from rclpy.exceptions import InvalidTopicNameException, NameValidationException, ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.validate_full_topic_name import validate_full_topic_name
 from rclpy.validate_topic_name import validate_topic_name
 from sensor_msgs.msg import JointState

@@ -22,14 +22,15 @@ from typing import Any, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
-from lam_ros.control.inference import (InferenceConfig, InferenceController,
-                                       observation_items, prepare_image)
+from lam_ros.control.inference import (
+    InferenceConfig, InferenceController, observation_items, prepare_image)
 from lam_ros.control.inference_threads import PeriodicThread, PolicyWorker
 from lam_ros.control.limits import load_urdf_limits, parse_urdf_limits
 from lam_ros.data.messages import image_to_array
 from lam_ros.description import load_robot
-from lam_ros.nodes.common import (CommandOutput, declare_config, declare_param, NodeFailed,
-                                  pose_from_msg, run_node, STATE_SUB_QOS)
+from lam_ros.nodes.common import (
+    CommandOutput, declare_config, declare_param, NodeFailed, pose_from_msg, run_node,
+    STATE_SUB_QOS)
 from lam_ros.policy.backend import load_backend, ProcessBackend
 from lam_ros.policy.checkpoint import CheckpointError
 import numpy as np

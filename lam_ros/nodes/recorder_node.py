@@ -23,7 +23,7 @@ from lam_ros.nodes.common import declare_config, run_node
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosbags.serde import SerdeError
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 import time
 from typing import Any, Optional
 
-from lam_ros.data.bags.replay import (load_recording, Recording, ReplayPlan, ReplaySettings,
-                                      tracking_error)
-from lam_ros.nodes.common import (CommandOutput, declare_config, NodeFailed, positions_by_name,
-                                  run_node, STATE_SUB_QOS)
+from lam_ros.data.bags.replay import (
+    load_recording, Recording, ReplayPlan, ReplaySettings, tracking_error)
+from lam_ros.nodes.common import (
+    CommandOutput, declare_config, NodeFailed, positions_by_name, run_node, STATE_SUB_QOS)
 import numpy as np
 from rcl_interfaces.srv import SetParameters
 import rclpy

@@ -27,13 +27,14 @@ from typing import Any, Optional
 
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from lam_ros.control.gate import CommandGate
-from lam_ros.nodes.common import (COMMAND_QOS, CommandOutput, declare_config, pose_from_msg,
-                                  positions_by_name, run_node, STATE_SUB_QOS)
+from lam_ros.nodes.common import (
+    COMMAND_QOS, CommandOutput, declare_config, pose_from_msg, positions_by_name, run_node,
+    STATE_SUB_QOS)
 from lam_ros.teleop.joy import joy_to_command, JoyConfig
 from lam_ros.teleop.keyboard import HELP_TEXT, KeyboardConfig, open_terminal
 from lam_ros.teleop.leader import LeaderConfig
-from lam_ros.teleop.session import (build_source, CARTESIAN_SOURCES, close_source,
-                                    TeleopConfig, TeleopSession)
+from lam_ros.teleop.session import (
+    build_source, CARTESIAN_SOURCES, close_source, TeleopConfig, TeleopSession)
 from lam_ros.teleop.twist import TwistConfig
 from rclpy.node import Node
 from sensor_msgs.msg import JointState, Joy

@@ -20,8 +20,8 @@ from typing import Any, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from lam_ros.learn.pipeline import PipelineResult, Progress, run_pipeline
-from lam_ros.learn.pipeline_config import (load_pipeline_config, PipelineConfig,
-                                           read_params_file, TrainerNodeOptions)
+from lam_ros.learn.pipeline_config import (
+    load_pipeline_config, PipelineConfig, read_params_file, TrainerNodeOptions)
 from lam_ros.nodes.common import declare_config, NodeFailed, run_node
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy

@@ -1,4 +1,5 @@
-"""The Transformer policy, its normalisation and checkpoints (torch only).
+"""
+The Transformer policy, its normalisation and checkpoints (torch only).
 
 Typical use::
 
@@ -11,8 +12,8 @@ Typical use::
     chunk = model.predict(obs, obs_mask)                     # (B, chunk_size, n_joints)
 """
 
-from lam_ros.policy.checkpoint import (CheckpointError, load_checkpoint, read_checkpoint_config,
-                                       resolve_device, save_checkpoint)
+from lam_ros.policy.checkpoint import (
+    CheckpointError, load_checkpoint, read_checkpoint_config, resolve_device, save_checkpoint)
 from lam_ros.policy.config import IMAGE_KEYS, PolicyConfig
 from lam_ros.policy.model import TransformerPolicy
 from lam_ros.policy.normalization import compute_stats, Normalizer

@@ -22,8 +22,9 @@ import os
 from typing import Any, Dict, Mapping, Optional, Sequence, Union
 import warnings
 
-from lam_ros.policy.checkpoint import (CheckpointError, CONFIG_FILE, load_checkpoint,
-                                       read_checkpoint_config, resolve_device, WEIGHTS_FILE)
+from lam_ros.policy.checkpoint import (
+    CheckpointError, CONFIG_FILE, load_checkpoint, read_checkpoint_config, resolve_device,
+    WEIGHTS_FILE)
 from lam_ros.policy.config import PolicyConfig
 from lam_ros.policy.model import TransformerPolicy
 import numpy as np

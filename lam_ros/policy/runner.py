@@ -1,4 +1,5 @@
-"""Turn a stream of observations into one joint command per control step, as on the robot.
+"""
+Turn a stream of observations into one joint command per control step, as on the robot.
 
 ``PolicyRunner`` is the only place where a trained policy meets live data: the PyBullet
 evaluation and the inference node both feed it one observation dict per control step and
@@ -11,12 +12,11 @@ temporal ensembling, so the command stream stays smooth between policy calls.
 from collections import deque
 from typing import Deque, Dict, Mapping, Optional
 
-import numpy as np
-import torch
-
 from lam_ros.control.ensembling import TemporalEnsembler
 from lam_ros.policy.config import IMAGE_KEYS
 from lam_ros.policy.model import TransformerPolicy
+import numpy as np
+import torch
 
 
 class PolicyRunner:
@@ -24,7 +24,8 @@ class PolicyRunner:
 
     def __init__(self, model: TransformerPolicy, query_every: int = 1,
                  ensemble_decay: float = 0.01) -> None:
-        """Wrap a trained policy (put into eval mode) for closed-loop control.
+        """
+        Wrap a trained policy (put into eval mode) for closed-loop control.
 
         query_every: the policy runs on every query_every-th step (1 = every step; at most
         chunk_size, since a chunk covers chunk_size steps). ensemble_decay: weight decay of
@@ -53,7 +54,7 @@ class PolicyRunner:
 
     @property
     def policy_calls(self) -> int:
-        """Times the policy ran since the last reset."""
+        """Return how many times the policy ran since the last reset."""
         return self._calls
 
     def reset(self) -> None:
@@ -63,7 +64,8 @@ class PolicyRunner:
         self._calls = 0
 
     def check_observation(self, obs: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
-        """Return the policy's keys of obs as arrays; raise ValueError on a missing or bad key.
+        """
+        Return the policy's keys of obs as arrays; raise ValueError on a missing or bad key.
 
         Extra keys are ignored, so a full env observation or a node's latest messages can be
         passed as they are.

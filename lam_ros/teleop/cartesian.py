@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from typing import Protocol, Sequence
 
-import numpy as np
-
 from lam_ros.control.limits import JointLimits
 from lam_ros.description import load_robot, RobotDescription
 from lam_ros.teleop.twist import EndEffectorTarget, pose_error, TwistConfig
+import numpy as np
 
 
 class Kinematics(Protocol):

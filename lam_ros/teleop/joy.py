@@ -1,4 +1,5 @@
-"""Joystick teleop: map sensor_msgs/Joy axes and buttons to a twist and gripper command.
+"""
+Joystick teleop: map sensor_msgs/Joy axes and buttons to a twist and gripper command.
 
 Defaults fit an Xbox-style pad as reported by the ROS 2 ``joy`` node (SDL2 game
 controller layout: A 0, B 1, X 2, Y 3, Back 4, Start 6, LB 9, RB 10; axes: left stick

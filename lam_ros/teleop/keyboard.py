@@ -1,4 +1,5 @@
-"""Keyboard teleop: a key map to twists and gripper commands, and a raw terminal reader.
+"""
+Keyboard teleop: a key map to twists and gripper commands, and a raw terminal reader.
 
 A terminal only reports key presses (and auto-repeats held keys), never
 releases, so a key drives the arm for ``key_hold_s`` after its last repeat.
@@ -110,7 +111,8 @@ class KeyboardTeleop:
 
 
 class TerminalKeyReader:
-    """Read single key presses from a terminal without waiting for Enter.
+    """
+    Read single key presses from a terminal without waiting for Enter.
 
     Use as a context manager: the terminal is put in cbreak mode on entry and
     restored on exit, even after an exception.
@@ -156,7 +158,8 @@ class TerminalKeyReader:
 
 
 def open_terminal() -> Optional[TerminalKeyReader]:
-    """Return a key reader on stdin, else on the controlling terminal; None if there is none.
+    """
+    Return a key reader on stdin, else on the controlling terminal; None if there is none.
 
     Under ``ros2 launch`` stdin is not the terminal, but the controlling terminal
     (``/dev/tty``) still is, so keyboard teleop works from the launching shell.

@@ -45,7 +45,7 @@ class LeaderMapping:
         self._scale = np.asarray(config.scale, dtype=np.float64)
         self._offset = np.asarray(config.offset, dtype=np.float64)
 
-    def map(self, names: Sequence[str], positions: Sequence[float]) -> np.ndarray:
+    def map(self, names: Sequence[str], positions: Sequence[float]) -> np.ndarray:  # noqa: A003
         """Return the follower command; ValueError when a leader joint is missing or not finite."""
         if len(names) != len(positions):
             raise ValueError(f'leader joint state has {len(names)} names but '

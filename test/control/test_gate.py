@@ -1,11 +1,10 @@
 """The command gate: nothing it returns leaves the limits or outruns the velocity limits."""
 
 from hypothesis import given, settings, strategies as st
-import numpy as np
-import pytest
-
 from lam_ros.control.gate import CommandGate, GateConfig
 from lam_ros.control.limits import JointLimits
+import numpy as np
+import pytest
 
 LIMITS = JointLimits(('a', 'b', 'finger'), np.array([-2.0, -1.0, 0.0]),
                      np.array([2.0, 1.5, 0.04]), np.array([2.0, 1.0, 0.2]))

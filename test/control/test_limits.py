@@ -2,11 +2,10 @@
 
 from pathlib import Path
 
+from lam_ros.control.limits import JointLimits, load_urdf_limits, parse_urdf_limits
 import numpy as np
 import pybullet_data
 import pytest
-
-from lam_ros.control.limits import JointLimits, load_urdf_limits, parse_urdf_limits
 
 PANDA_URDF = Path(pybullet_data.getDataPath()) / 'franka_panda' / 'panda.urdf'
 COMMAND_JOINTS = [f'panda_joint{i}' for i in range(1, 8)] + ['panda_finger_joint1']

@@ -1,10 +1,9 @@
 """Tests for lam_ros.data.messages: builders, pose order, CDR round trips with rclpy bytes."""
 
+from lam_ros.data import messages as m
 import numpy as np
 import pytest
 from rosbags.serde import SerdeError
-
-from lam_ros.data import messages as m
 
 NAMES = [f'panda_joint{i}' for i in range(1, 8)] + ['panda_finger_joint1', 'panda_finger_joint2']
 

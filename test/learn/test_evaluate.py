@@ -1,7 +1,6 @@
 """Policy evaluation in PyBullet: statistics, seeds, env set-up from the policy, errors."""
 
-from lam_ros.learn.evaluate import (EVAL_SEED_START, evaluate_policy, make_eval_env,
-                                    wilson_interval)
+from lam_ros.learn.evaluate import EVAL_SEED_START, evaluate_policy, make_eval_env, wilson_interval
 from lam_ros.policy import PolicyConfig, save_checkpoint, TransformerPolicy
 from lam_ros.sim import JOINT_NAMES
 import numpy as np

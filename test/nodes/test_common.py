@@ -5,10 +5,10 @@ import pytest
 
 pytest.importorskip('rclpy')
 
-from geometry_msgs.msg import PoseStamped  # noqa: E402
+from geometry_msgs.msg import PoseStamped  # noqa: E402, I100
 from sensor_msgs.msg import JointState  # noqa: E402
 
-from lam_ros.data import messages as m  # noqa: E402
+from lam_ros.data import messages as m  # noqa: E402, I100
 from lam_ros.nodes.common import (  # noqa: E402
     declare_config, declare_param, field_docs, MSG, pose_from_msg, positions_by_name, stamp_s)
 from lam_ros.teleop.twist import TwistConfig  # noqa: E402

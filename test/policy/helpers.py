@@ -2,18 +2,17 @@
 
 from typing import Dict, Tuple
 
-import numpy as np
-import torch
-
 from lam_ros.policy.config import PolicyConfig
 from lam_ros.policy.model import TransformerPolicy
 from lam_ros.policy.normalization import compute_stats
+import numpy as np
+import torch
 
 JOINTS = tuple(f'panda_joint{i}' for i in range(1, 8)) + ('panda_finger_joint1',)
 STATE = {'joint_pos': (8,), 'joint_vel': (8,)}
 POSE = {**STATE, 'object_pose': (7,), 'goal_pose': (7,)}
 IMAGE = {**STATE, 'rgb': (24, 32, 3), 'depth': (24, 32, 1)}
-SMALL = dict(d_model=32, n_heads=2, n_layers=2, dropout=0.0, image_channels=(8, 16))
+SMALL = {'d_model': 32, 'n_heads': 2, 'n_layers': 2, 'dropout': 0.0, 'image_channels': (8, 16)}
 
 
 def small_config(obs_spec: Dict[str, tuple], **overrides) -> PolicyConfig:

@@ -3,8 +3,7 @@
 from functools import partial
 
 from lam_ros.policy import PolicyConfig, save_checkpoint, TransformerPolicy
-from lam_ros.policy.backend import (load_backend, ObservationHistory, ProcessBackend,
-                                    TorchBackend)
+from lam_ros.policy.backend import load_backend, ObservationHistory, ProcessBackend, TorchBackend
 from lam_ros.policy.checkpoint import CheckpointError
 from lam_ros.policy.runner import PolicyRunner
 import numpy as np

@@ -5,15 +5,15 @@ import os
 import resource
 import signal
 
-from lam_ros.policy.checkpoint import (CheckpointError, CONFIG_FILE, load_checkpoint,
-                                       read_checkpoint_config, resolve_device, save_checkpoint,
-                                       WEIGHTS_FILE)
+from lam_ros.policy.checkpoint import (
+    CheckpointError, CONFIG_FILE, load_checkpoint, read_checkpoint_config, resolve_device,
+    save_checkpoint, WEIGHTS_FILE)
 from lam_ros.policy.model import TransformerPolicy
 import pytest
 import torch
 
-from .helpers import (fitted_model, IMAGE, JOINTS, random_obs, small_config, STATE,
-                      synthetic_episode)
+from .helpers import (
+    fitted_model, IMAGE, JOINTS, random_obs, small_config, STATE, synthetic_episode)
 
 torch.set_num_threads(1)
 

@@ -4,8 +4,8 @@ from lam_ros.policy.model import TransformerPolicy
 import pytest
 import torch
 
-from .helpers import (episode_batch, fitted_model, IMAGE, POSE, random_obs, small_config, STATE,
-                      synthetic_episode)
+from .helpers import (
+    episode_batch, fitted_model, IMAGE, POSE, random_obs, small_config, STATE, synthetic_episode)
 
 torch.set_num_threads(1)
 

@@ -1,10 +1,10 @@
 """Normalizer: fitted statistics, exact round trips, images, and bad statistics."""
 
+from lam_ros.policy.normalization import compute_stats, MIN_STD, Normalizer
 import numpy as np
 import pytest
 import torch
 
-from lam_ros.policy.normalization import MIN_STD, compute_stats, Normalizer
 from .helpers import IMAGE, small_config
 
 torch.set_num_threads(1)

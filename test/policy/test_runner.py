@@ -1,11 +1,11 @@
 """PolicyRunner: observation history and masks, query schedule, temporal ensembling, checks."""
 
+from lam_ros.policy.model import TransformerPolicy
+from lam_ros.policy.runner import camera_shape, PolicyRunner
 import numpy as np
 import pytest
 import torch
 
-from lam_ros.policy.model import TransformerPolicy
-from lam_ros.policy.runner import camera_shape, PolicyRunner
 from .helpers import IMAGE, small_config
 
 torch.set_num_threads(1)
@@ -31,7 +31,7 @@ def observations(n, spec=None, seed=0):
 
 
 def direct_chunk(model, steps, mask):
-    """The chunk the model predicts for an explicit history (oldest first) and mask."""
+    """Return the chunk the model predicts for an explicit history (oldest first) and mask."""
     obs = {k: torch.from_numpy(np.stack([s[k] for s in steps])[None])
            for k in model.config.obs_spec}
     return model.predict(obs, torch.tensor([mask]))[0].double().numpy()

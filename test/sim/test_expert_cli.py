@@ -4,6 +4,7 @@ import argparse
 import json
 
 from lam_ros.cli import expert as expert_cli
+import pytest
 
 
 def _run(argv):
@@ -26,5 +27,7 @@ def test_expert_command_prints_and_writes_success(tmp_path, capsys):
 
 
 def test_expert_command_rejects_bad_episode_count(capsys):
-    assert _run(['expert', '--episodes', '0']) == 2
+    with pytest.raises(SystemExit) as exit_info:
+        _run(['expert', '--episodes', '0'])
+    assert exit_info.value.code == 2
     assert '--episodes' in capsys.readouterr().err

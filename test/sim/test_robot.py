@@ -2,8 +2,8 @@
 
 import os
 
-from lam_ros.sim.robot import (ALL_JOINT_NAMES, HOME_JOINT_POS, joint_limits, JOINT_NAMES,
-                               panda_urdf_path)
+from lam_ros.sim.robot import (
+    ALL_JOINT_NAMES, HOME_JOINT_POS, joint_limits, JOINT_NAMES, panda_urdf_path)
 import numpy as np
 import pytest
 

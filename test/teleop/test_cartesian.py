@@ -1,12 +1,11 @@
 """Tests for Cartesian teleop on the real Panda kinematics."""
 
-import numpy as np
-import pytest
-
 from lam_ros.control.limits import load_urdf_limits
 from lam_ros.sim.kinematics import PandaKinematics
 from lam_ros.sim.robot import HOME_JOINT_POS, JOINT_NAMES, panda_urdf_path
 from lam_ros.teleop.cartesian import CartesianTeleop
+import numpy as np
+import pytest
 
 
 @pytest.fixture(scope='module')

@@ -1,12 +1,11 @@
 """Tests for the keyboard map, joystick map, leader mapping and input freshness."""
 
-import numpy as np
-import pytest
-
+from lam_ros.control.watchdog import InputWatch
 from lam_ros.teleop.joy import joy_to_command, JoyConfig
 from lam_ros.teleop.keyboard import KeyboardConfig, KeyboardTeleop, TerminalKeyReader
 from lam_ros.teleop.leader import LeaderConfig, LeaderMapping
-from lam_ros.control.watchdog import InputWatch
+import numpy as np
+import pytest
 
 
 def test_keyboard_keys_map_to_base_frame_twists():

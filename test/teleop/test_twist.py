@@ -1,10 +1,9 @@
 """Tests for twist integration into an end-effector target."""
 
+from lam_ros.teleop.twist import as_pose, EndEffectorTarget, pose_error, TwistConfig
 import numpy as np
 import pytest
 from transforms3d.quaternions import quat2mat
-
-from lam_ros.teleop.twist import as_pose, EndEffectorTarget, pose_error, TwistConfig
 
 START = [0.5, 0.0, 0.3, 0.0, 1.0, 0.0, 0.0]  # tool pointing down (180 deg about x)
 

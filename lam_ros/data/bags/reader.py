@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from lam_ros.data import messages
-from lam_ros.data.bags.frames import (BaseFrame, FrameError, static_edges, TF_MESSAGE,
-                                      TF_STATIC_TOPIC)
-from lam_ros.data.bags.source import (EpisodeEntry, find_episodes, is_bag, mapping_for_source,
-                                      read_dataset_yaml, storage_files, TopicMapping)
+from lam_ros.data.bags.frames import (
+    BaseFrame, FrameError, static_edges, TF_MESSAGE, TF_STATIC_TOPIC)
+from lam_ros.data.bags.source import (
+    EpisodeEntry, find_episodes, is_bag, mapping_for_source, read_dataset_yaml, storage_files,
+    TopicMapping)
 import numpy as np
 from rosbags.highlevel import AnyReader, AnyReaderError
 from rosbags.rosbag2 import ReaderError

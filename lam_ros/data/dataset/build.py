@@ -16,8 +16,8 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
-from lam_ros.data.bags.reader import (EpisodeError, find_episodes, mapping_for_source,
-                                      read_episode, TopicMapping)
+from lam_ros.data.bags.reader import (
+    EpisodeError, find_episodes, mapping_for_source, read_episode, TopicMapping)
 from lam_ros.data.bags.source import recorded_rate_hz, recorded_robot
 from lam_ros.data.dataset.align import BuildOptions, EePoseFn, IMAGE_KEYS, resample_episode
 from lam_ros.data.dataset.rate import choose_rate, detect_command_rate

@@ -38,6 +38,8 @@ def outcome_line(dataset: Dataset) -> str:
         return f'outcomes used: {used}, {counts[False]} failed (--include-failures)'
     return (f'outcomes used: {used}; failed episodes excluded: {failed} '
             '(--include-failures uses them)')
+
+
 OUTCOME_COLOURS = {True: '#2a9d4b', False: '#d1495b', None: '#7f7f7f'}
 """Line colour per episode outcome: success, failure, not recorded."""
 OUTCOME_NAMES = {True: 'success', False: 'failure', None: 'not recorded'}

@@ -16,8 +16,8 @@ from lam_ros.data import messages as m
 from lam_ros.data.recording.recorder import DatasetRecorder
 from lam_ros.description import CameraConfig, get_task, load_robot, TOPIC_TYPES
 from lam_ros.sim.expert import DEFAULT_NOISE_STD
-from lam_ros.sim.stream import (CAMERA_RATE_HZ, POSE_RATE_HZ, sample_message, SIM_TOPICS,
-                                SimDriver, SimStream, STATE_RATE_HZ)
+from lam_ros.sim.stream import (
+    CAMERA_RATE_HZ, POSE_RATE_HZ, sample_message, SIM_TOPICS, SimDriver, SimStream, STATE_RATE_HZ)
 
 
 @dataclass

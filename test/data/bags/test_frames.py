@@ -1,7 +1,7 @@
 """Transforms between frames, the static tree, and the base-frame check."""
 
-from lam_ros.data.bags.frames import (apply, as_transform, BaseFrame, chain, compose,
-                                      FrameError, invert)
+from lam_ros.data.bags.frames import (
+    apply, as_transform, BaseFrame, chain, compose, FrameError, invert)
 import numpy as np
 import pytest
 from transforms3d import affines, euler, quaternions

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from lam_ros.data import messages as m
-from lam_ros.data.bags.reader import (EpisodeError, find_episodes, read_commands, read_episode,
-                                      TopicMapping)
+from lam_ros.data.bags.reader import (
+    EpisodeError, find_episodes, read_commands, read_episode, TopicMapping)
 from lam_ros.data.bags.writer import write_bag
 from lam_ros.data.dataset.build import build_dataset
 import numpy as np

@@ -1,8 +1,8 @@
 """Replay plans without ROS: start rules, timing, speed, and finding an episode."""
 
 from lam_ros.data import messages as m
-from lam_ros.data.bags.replay import (load_episode, Recording, ReplayPlan, ReplaySettings,
-                                      tracking_error, unknown_episode)
+from lam_ros.data.bags.replay import (
+    load_episode, Recording, ReplayPlan, ReplaySettings, tracking_error, unknown_episode)
 from lam_ros.data.bags.writer import write_bag
 import numpy as np
 import pytest
