@@ -71,8 +71,8 @@ def _tensorboard_writer(log_dir: str) -> Any:
     return SummaryWriter(log_dir)
 
 
-def read_metrics(path: str) -> List[Dict[str, Optional[float]]]:
-    """Read metrics.csv into dicts of floats (None for empty cells; 'step' as int)."""
+def read_metrics(path: str, count_key: str = 'step') -> List[Dict[str, Optional[float]]]:
+    """Read a metrics.csv into dicts of floats (None for empty cells; ``count_key`` as int)."""
     if not os.path.isfile(path):
         return []
     rows = []
@@ -80,7 +80,7 @@ def read_metrics(path: str) -> List[Dict[str, Optional[float]]]:
         for raw in csv.DictReader(stream):
             row: Dict[str, Any] = {k: (float(v) if v not in ('', None) else None)
                                    for k, v in raw.items()}
-            row['step'] = int(row['step'])
+            row[count_key] = int(row[count_key])
             rows.append(row)
     return rows
 

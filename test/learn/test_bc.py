@@ -123,7 +123,7 @@ def test_ctrl_c_stops_a_real_training_run_and_a_rerun_resumes_it(lift_demos, tmp
         torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-6, msg=name)
     # A finished run asked again has nothing left to do.
     assert main(['train', '--dataset', str(lift_demos), '--out', str(run), *TRAIN_FLAGS]) == 0
-    assert 'done: 300 steps (0 this session' in capsys.readouterr().out
+    assert 'already complete: 300 of 300 steps' in capsys.readouterr().out
 
 
 def test_resuming_with_another_model_is_refused(lift_dataset, tmp_path):

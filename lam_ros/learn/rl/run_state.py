@@ -63,15 +63,8 @@ def _fmt(value: Any) -> str:
 
 
 def read_rl_metrics(path: str) -> List[Dict[str, Optional[float]]]:
-    """Read an RL metrics.csv into dicts of floats (None for empty cells)."""
-    if not os.path.isfile(path):
-        return []
-    with open(path, newline='', encoding='utf-8') as stream:
-        rows = [{k: float(v) if v not in ('', None) else None for k, v in raw.items()}
-                for raw in csv.DictReader(stream)]
-    for row in rows:
-        row['env_steps'] = int(row['env_steps'])
-    return rows
+    """Read an RL metrics.csv into dicts of floats (None for empty cells; env_steps as int)."""
+    return run_files.read_metrics(path, 'env_steps')
 
 
 def plot_rl_curves(metrics_path: str, png_path: str, title: str = '') -> Optional[str]:
