@@ -75,6 +75,9 @@ setup(
         'mcap>=1.1',
         'tqdm',
         'matplotlib',
+        'onnx',  # lam-ros export and the inference node's onnx backend
+        'onnxruntime',
+        'tensorboard',  # RL and BC curves as TensorBoard events beside metrics.csv
     ],
     extras_require={
         # rclpy and messages from PyPI, for machines without a ROS 2 distro. Never install

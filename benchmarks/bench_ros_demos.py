@@ -1,4 +1,5 @@
-"""Hands-free demonstrations through ROS: episodes recorded per minute, per task.
+"""
+Hands-free demonstrations through ROS: episodes recorded per minute, per task.
 
 For each task, starts sim_node (as fast as possible, publishing /clock), a scripted
 teleop_node, recorder_node and demo_runner_node (``--episodes`` episodes) as processes on an
@@ -62,7 +63,8 @@ def _stop(proc: subprocess.Popen, timeout_s: float = 15.0) -> int:
 
 
 def _bag_quality(bag: Path) -> tuple:
-    """Return (clean start, receive lags in s) of one bag.
+    """
+    Return (clean start, receive lags in s) of one bag.
 
     A clean start: the bag begins before the task was solved, with the cube still at rest.
     Receive lag: the recorder's arrival stamp (its sim clock) minus the joint state's header
