@@ -117,7 +117,7 @@ def test_regression_checkpoint_is_fine_tuned_through_a_gaussian_head(lift_datase
 
 
 def test_self_imitation_clones_kept_successes_with_the_demos(bc_checkpoint, lift_dataset,
-                                                            tmp_path):
+                                                             tmp_path):
     cfg = tiny_rl(imitation_capacity=4, imitation_steps=3, imitation_batch_size=8,
                   init_log_std=-1.0)
     before, _ = load_checkpoint(bc_checkpoint)
