@@ -70,6 +70,15 @@ class RLConfig:
     """bc_coef after annealing."""
     bc_batch_size: int = 32
     """Demonstration windows per gradient step of the BC term."""
+    imitation_capacity: int = 0
+    """Self-imitation: successful rollout episodes kept (the oldest dropped first) and
+    cloned together with the demonstrations after every PPO update; 0 = off."""
+    imitation_steps: int = 16
+    """Gradient steps of the BC loss on demos + kept successes after every PPO update."""
+    imitation_batch_size: int = 64
+    """Windows per self-imitation gradient step."""
+    imitation_lr: float = 1e-4
+    """Adam learning rate of the self-imitation steps (the policy's weights, not log_std)."""
     init_log_std: Optional[float] = -2.3
     """Exploration log-std (normalised action units) the run starts from; None keeps the
     checkpoint's (a regression checkpoint then gets -1). BC's maximum-likelihood std (about
@@ -102,17 +111,17 @@ class RLConfig:
         for name in ('total_env_steps', 'num_envs', 'query_every', 'rollout_steps', 'epochs',
                      'critic_epochs',
                      'minibatch_size', 'anneal_env_steps', 'bc_batch_size', 'eval_interval',
-                     'eval_episodes'):
+                     'eval_episodes', 'imitation_steps', 'imitation_batch_size'):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f'RLConfig.{name} must be a positive int, got {value!r}')
-        for name in ('critic_warmup_updates', 'seed', 'num_threads'):
+        for name in ('critic_warmup_updates', 'seed', 'num_threads', 'imitation_capacity'):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f'RLConfig.{name} must be an int >= 0, got {value!r}')
         for name in ('lr', 'critic_lr', 'clip', 'max_grad_norm', 'target_kl', 'entropy_coef',
                      'kl_coef', 'bc_coef', 'kl_coef_final', 'bc_coef_final', 'success_reward',
-                     'env_reward_scale', 'shaping_scale', 'ensemble_decay'):
+                     'env_reward_scale', 'shaping_scale', 'ensemble_decay', 'imitation_lr'):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
                     or not math.isfinite(value) or value < 0:
@@ -121,8 +130,8 @@ class RLConfig:
         if not 0.0 < self.update_fraction <= 1.0:
             raise ValueError(f'RLConfig.update_fraction must be in (0, 1], got '
                              f'{self.update_fraction}')
-        if self.lr <= 0 or self.critic_lr <= 0:
-            raise ValueError('RLConfig.lr and critic_lr must be > 0')
+        if self.lr <= 0 or self.critic_lr <= 0 or self.imitation_lr <= 0:
+            raise ValueError('RLConfig.lr, critic_lr and imitation_lr must be > 0')
         for name in ('gamma', 'gae_lambda'):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f'RLConfig.{name} must be in [0, 1], got '

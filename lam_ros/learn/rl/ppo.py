@@ -8,6 +8,8 @@ PPO fine-tuning of a behaviour-cloned TransformerPolicy, readable top to bottom.
    epochs of minibatch updates of the clipped objective plus the stay-close terms:
    KL(policy || BC policy) on rollout observations and the BC loss on demonstration windows,
    both annealed (losses.py). The first critic_warmup_updates train only the value head.
+   With self-imitation on (imitation_capacity > 0), each update ends with imitation_steps
+   of the BC loss on the demonstrations plus the successful rollout episodes (imitation.py).
 4. Every eval_interval env steps evaluate the mean policy on fixed validation seeds, write
    last/ (resumable) and keep the best evaluated checkpoint in best/. The BC policy itself
    is evaluated first, so best/ is never worse than it on those seeds.
@@ -29,6 +31,7 @@ from lam_ros.learn.rl.buffer import Buffer, demo_batch, demo_windows, minibatche
 from lam_ros.learn.rl.config import RLConfig, ROLLOUT_SEED_START, VALIDATION_SEED_START
 from lam_ros.learn.rl.envs import (
     env_factory, EnvFactory, make_gated, make_vector_env, task_factory)
+from lam_ros.learn.rl.imitation import demo_episodes, SuccessArchive
 from lam_ros.learn.rl.rollout import BatchRunner, evaluate_vector, step_success, to_torch
 from lam_ros.policy import save_checkpoint, TransformerPolicy
 import numpy as np
@@ -131,6 +134,14 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
     make_gated(factory, pcfg.joint_names, pcfg.obs_spec, pcfg.control_rate_hz).close()
     demo_set = demo_windows(demos, pcfg) if demos is not None and cfg.bc_coef > 0 else None
     ref_std = reference.log_std.clamp(pcfg.log_std_min, pcfg.log_std_max).exp()
+    archive = None
+    if cfg.imitation_capacity:
+        if demos is not None:
+            demo_windows(demos, pcfg)  # checks that the demos fit the policy
+        keys = list(pcfg.obs_spec)
+        archive = SuccessArchive(cfg.num_envs, keys, cfg.imitation_capacity, pcfg.history_len,
+                                 pcfg.chunk_size,
+                                 demo_episodes(demos, keys) if demos is not None else None)
 
     os.makedirs(out_dir, exist_ok=True)
     last_dir, best_dir = os.path.join(out_dir, 'last'), os.path.join(out_dir, 'best')
@@ -138,6 +149,9 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
     optimizer = torch.optim.Adam([
         {'params': agent.actor_parameters(), 'lr': cfg.lr},
         {'params': agent.critic_parameters(), 'lr': cfg.critic_lr}], eps=1e-5)
+    # Self-imitation moves the mean only: cloning would pull log_std up to the data's spread.
+    imitator = torch.optim.Adam([p for name, p in policy.named_parameters()
+                                 if name != 'log_std'], lr=cfg.imitation_lr, eps=1e-5)
     env_steps, update, best, initial = 0, 0, -1.0, None
     if os.path.isdir(last_dir):
         meta, opt_state = run_state.load_last(last_dir, agent)
@@ -150,6 +164,7 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
     resumed_from = env_steps
     actor = distributed.data_parallel(Objective(policy), ctx)
     critic = distributed.data_parallel(agent.value_head, ctx)
+    imitate = distributed.data_parallel(policy, ctx, 'loss') if archive is not None else None
     agent.eval()  # no dropout: log-probabilities must be those the rollout sampled from
 
     envs = make_vector_env(factory, cfg.num_envs, pcfg.joint_names, pcfg.obs_spec,
@@ -205,6 +220,8 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
         obs, _ = envs.reset(seed=[first + i for i in range(n)])
         for i in range(n):
             runner.reset(i)
+            if archive is not None:
+                archive.end(i, False)
         returns[:] = 0.0
         potential[:] = 0.0
         return obs
@@ -231,6 +248,8 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
                     ended = np.zeros(n, dtype=bool)
                     for j in range(k):
                         commands = runner.commands(chunks, np.full(n, j == 0), obs['joint_pos'])
+                        if archive is not None:  # from the episode's first chunk on
+                            archive.record(obs, commands, runner.started)
                         obs, reward, terminated, truncated, info = envs.step(commands)
                         done = np.logical_or(terminated, truncated)
                         success = step_success(info, done)
@@ -246,6 +265,8 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
                         for i in np.flatnonzero(done):
                             if not ended[i]:
                                 finished.append((bool(success[i]), float(returns[i])))
+                            if archive is not None:
+                                archive.end(i, bool(success[i]))
                             ended[i] = True
                             returns[i] = 0.0
                             runner.reset(i)
@@ -267,7 +288,7 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
             data = buf.flat(adv, ret, ref_std)
             rng = np.random.default_rng([seed, update])
             sums: Dict[str, float] = {}
-            count, critic_count = 0, 0
+            count, critic_count, imitation_sum = 0, 0, 0.0
             for _ in range(cfg.critic_epochs):
                 for index in minibatches(rng, n * decisions, 1.0, cfg.minibatch_size):
                     index = torch.from_numpy(index).to(device)
@@ -300,17 +321,31 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
                         break
                 if stop_epochs:
                     break
+            if archive is not None and not warm:
+                windows = archive.windows()
+                for _ in range(cfg.imitation_steps if windows is not None else 0):
+                    batch = demo_batch(windows, cfg.imitation_batch_size, rng, device)
+                    imitation_loss = imitate(*batch)['loss']
+                    imitator.zero_grad(set_to_none=True)
+                    imitation_loss.backward()
+                    nn.utils.clip_grad_norm_(agent.actor_parameters(), cfg.max_grad_norm)
+                    imitator.step()
+                    imitation_sum += float(imitation_loss.detach()) / cfg.imitation_steps
             update += 1
             bar.update(n * steps * ctx.world_size)
 
             means = {k: v / (critic_count if k == 'value_loss' else max(count, 1))
                      for k, v in sums.items()}
+            if archive is not None and not warm:
+                means['imitation_loss'] = imitation_sum
             row: Dict[str, Any] = distributed.mean_over_ranks(means, ctx)
             row.update(env_steps=env_steps, update=update, kl_coef=kl_coef, bc_coef=bc_coef,
                        actor_lr=0.0 if warm else cfg.lr,
                        std=float(policy.log_std.detach().exp().mean()),
                        steps_per_s=rollout_steps_done / max(rollout_s, 1e-9),
                        elapsed_s=time.monotonic() - start)
+            if archive is not None:
+                row.update(imitation_episodes=len(archive.kept))
             if finished:
                 row.update(train_success_rate=float(np.mean([f[0] for f in finished])),
                            train_return=float(np.mean([f[1] for f in finished])),

@@ -114,3 +114,20 @@ def test_regression_checkpoint_is_fine_tuned_through_a_gaussian_head(lift_datase
     model, _ = load_checkpoint(result.best_checkpoint)
     assert model.config.head == 'gaussian'
     assert torch.allclose(model.log_std, torch.full_like(model.log_std, -2.0))
+
+
+def test_self_imitation_clones_kept_successes_with_the_demos(bc_checkpoint, lift_dataset,
+                                                             tmp_path):
+    cfg = tiny_rl(imitation_capacity=4, imitation_steps=3, imitation_batch_size=8,
+                  init_log_std=-1.0)
+    before, _ = load_checkpoint(bc_checkpoint)
+    result = train_rl(bc_checkpoint, str(tmp_path / 'rl'), cfg, env=short_lift,
+                      demos=lift_dataset)
+    updates = [r for r in read_rl_metrics(result.metrics_csv) if r['value_loss'] is not None]
+    assert updates[0]['imitation_loss'] is None  # the critic's warm-up: the actor stays
+    assert math.isfinite(updates[1]['imitation_loss'])
+    assert updates[1]['imitation_episodes'] is not None
+    after, _ = load_checkpoint(result.last_checkpoint)
+    # log_std moves by PPO only (lr 2e-5): cloning never pulls it to the data's spread.
+    assert float((after.log_std.detach() + 1.0).abs().max()) < 1e-2
+    assert not torch.equal(before.action_head.weight, after.action_head.weight)
