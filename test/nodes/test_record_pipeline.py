@@ -39,8 +39,11 @@ def test_record_scripted_lift_episodes(tmp_path):
     procs = [
         NodeProcess('sim_node', {'task': 'lift', 'seed': 5, 'real_time_factor': RATE_FACTOR,
                                  'clock_starts_at_wall_time': False}),
+        # The expert holds the arm until a recording runs (as sim_record.launch.py sets it), so
+        # every episode is recorded from its start however late start_episode is answered.
         NodeProcess('teleop_node', {'source': 'scripted', 'task': 'lift', 'rate_hz': 20.0,
-                                    'expert_seed': 5, 'use_sim_time': True}),
+                                    'expert_seed': 5, 'use_sim_time': True,
+                                    'expert_waits_for': '/recorder_node/status'}),
         NodeProcess('recorder_node', {'output_dir': str(out_dir), 'task': 'lift',
                                       'use_sim_time': True}),
     ]
