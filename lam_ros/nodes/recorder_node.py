@@ -170,7 +170,10 @@ class RecorderNode(Node):
                                        partial(self._heard, topic), _qos(False, 1), raw=True)
         end = time.monotonic() + self.config.start_wait_s
         try:
-            while self.recorder.silent_required() and time.monotonic() < end:
+            # Stop waiting as soon as the node shuts down (SIGINT): spinning a context that is
+            # going away leaves half-made rclpy tasks behind.
+            while self.recorder.silent_required() and time.monotonic() < end and \
+                    self.context.ok():
                 executor.spin_once(timeout_sec=0.05)
         finally:
             executor.shutdown()
