@@ -11,7 +11,7 @@ import csv
 import json
 import math
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from lam_ros.description.files import file_mode
 from safetensors import SafetensorError
@@ -26,28 +26,36 @@ COLUMNS = ('step', 'lr', 'loss', 'l1', 'mse', 'grad_norm', 'val_loss', 'val_l1',
 
 
 class MetricsLog:
-    """Appends rows to metrics.csv (keeping rows up to a resumed step) and to TensorBoard."""
+    """Appends rows to metrics.csv (keeping rows up to a resumed count) and to TensorBoard."""
 
-    def __init__(self, out_dir: str, resume_step: int = 0) -> None:
-        """Open out_dir/metrics.csv; rows after resume_step (lost work) are dropped."""
+    def __init__(self, out_dir: str, resume_step: int = 0, columns: Sequence[str] = COLUMNS,
+                 count_key: str = 'step', tb_prefix: str = '') -> None:
+        """
+        Open out_dir/metrics.csv; rows after resume_step (lost work) are dropped.
+
+        ``count_key`` is the column that counts progress (BC: step, RL: env_steps); TensorBoard
+        scalars are named ``tb_prefix + column``.
+        """
         self.path = os.path.join(out_dir, METRICS_FILE)
-        rows = read_metrics(self.path) if resume_step > 0 else []
-        rows = [r for r in rows if r['step'] <= resume_step]
+        self.columns, self.count_key, self.tb_prefix = tuple(columns), count_key, tb_prefix
+        rows = read_metrics(self.path, count_key) if resume_step > 0 else []
+        rows = [r for r in rows if r[count_key] <= resume_step]
         with open(self.path, 'w', newline='', encoding='utf-8') as stream:
-            writer = csv.DictWriter(stream, COLUMNS)
+            writer = csv.DictWriter(stream, self.columns)
             writer.writeheader()
             for row in rows:
-                writer.writerow({k: _fmt(row.get(k)) for k in COLUMNS})
+                writer.writerow({k: _fmt(row.get(k)) for k in self.columns})
         self._tb = _tensorboard_writer(os.path.join(out_dir, 'tensorboard'))
 
     def write(self, row: Dict[str, Any]) -> None:
         """Append one row (missing columns stay empty)."""
         with open(self.path, 'a', newline='', encoding='utf-8') as stream:
-            csv.DictWriter(stream, COLUMNS).writerow({k: _fmt(row.get(k)) for k in COLUMNS})
+            csv.DictWriter(stream, self.columns).writerow(
+                {k: _fmt(row.get(k)) for k in self.columns})
         if self._tb is not None:
             for key, value in row.items():
-                if key != 'step' and value is not None:
-                    self._tb.add_scalar(key, value, row['step'])
+                if key != self.count_key and isinstance(value, (int, float)):
+                    self._tb.add_scalar(self.tb_prefix + key, value, row[self.count_key])
 
     def close(self) -> None:
         """Flush TensorBoard, if used."""

@@ -40,11 +40,12 @@ def check_observation(config: PolicyConfig, obs: Mapping[str, Any]) -> Dict[str,
                              f'{tuple(shape)}')
         if key == 'rgb':
             if value.dtype != np.uint8:
-                raise ValueError(f"observation 'rgb' must be uint8, got {value.dtype}")
+                raise ValueError(f"observation 'rgb' must be uint8 (0..255), got {value.dtype}")
         else:
             value = value.astype(np.float32)
             if not np.all(np.isfinite(value)):
-                raise ValueError(f'observation {key!r} contains NaN or Inf')
+                raise ValueError(f'observation {key!r} contains NaN or Inf: refusing to run '
+                                 'the policy on it')
         out[key] = value
     return out
 

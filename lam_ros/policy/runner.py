@@ -13,6 +13,7 @@ from collections import deque
 from typing import Deque, Dict, Mapping, Optional
 
 from lam_ros.control.ensembling import TemporalEnsembler
+from lam_ros.policy.backend import check_observation
 from lam_ros.policy.config import IMAGE_KEYS
 from lam_ros.policy.model import TransformerPolicy
 import numpy as np
@@ -72,27 +73,7 @@ class PolicyRunner:
         """
         if not isinstance(obs, Mapping):
             raise ValueError(f'observation must be a dict of arrays, got {type(obs).__name__}')
-        missing = [k for k in self.config.obs_spec if k not in obs]
-        if missing:
-            raise ValueError(f'observation lacks {missing}; the policy observes '
-                             f'{dict(self.config.obs_spec)} (key: shape)')
-        out = {}
-        for key, shape in self.config.obs_spec.items():
-            value = np.asarray(obs[key])
-            if value.shape != tuple(shape):
-                raise ValueError(f'observation {key!r} has shape {value.shape}, the policy '
-                                 f'expects {tuple(shape)}')
-            if key == 'rgb':
-                if value.dtype != np.uint8:
-                    raise ValueError(f"observation 'rgb' must be uint8 (0..255), got "
-                                     f'{value.dtype}')
-            else:
-                value = value.astype(np.float32)
-                if not np.all(np.isfinite(value)):
-                    raise ValueError(f'observation {key!r} contains NaN or Inf: refusing to '
-                                     'run the policy on it')
-            out[key] = value
-        return out
+        return check_observation(self.config, obs)
 
     def _inputs(self) -> tuple:
         """Stack the history into (1, H, ...) tensors; missing old steps are masked."""

@@ -6,8 +6,6 @@ also holds ``value_head.safetensors`` and the optimizer state, so running the sa
 again resumes where the run stopped.
 """
 
-import csv
-import math
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -26,40 +24,12 @@ COLUMNS = ('env_steps', 'update', 'train_success_rate', 'train_return', 'train_e
            'imitation_loss', 'imitation_episodes', 'steps_per_s', 'elapsed_s')
 
 
-class RLMetrics:
+class RLMetrics(run_files.MetricsLog):
     """Rows of metrics.csv (env_steps first) mirrored to TensorBoard when it is installed."""
 
     def __init__(self, out_dir: str, resume_env_steps: int = 0) -> None:
         """Open out_dir/metrics.csv keeping the rows up to resume_env_steps."""
-        self.path = os.path.join(out_dir, METRICS_FILE)
-        rows = [r for r in read_rl_metrics(self.path) if r['env_steps'] <= resume_env_steps] \
-            if resume_env_steps > 0 else []
-        with open(self.path, 'w', newline='', encoding='utf-8') as stream:
-            writer = csv.DictWriter(stream, COLUMNS)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: _fmt(row.get(k)) for k in COLUMNS})
-        self._tb = run_files._tensorboard_writer(os.path.join(out_dir, 'tensorboard'))
-
-    def write(self, row: Dict[str, Any]) -> None:
-        """Append one row; missing columns stay empty."""
-        with open(self.path, 'a', newline='', encoding='utf-8') as stream:
-            csv.DictWriter(stream, COLUMNS).writerow({k: _fmt(row.get(k)) for k in COLUMNS})
-        if self._tb is not None:
-            for key, value in row.items():
-                if key != 'env_steps' and isinstance(value, (int, float)) and value is not None:
-                    self._tb.add_scalar(f'rl/{key}', value, row['env_steps'])
-
-    def close(self) -> None:
-        """Flush TensorBoard, if used."""
-        if self._tb is not None:
-            self._tb.close()
-
-
-def _fmt(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ''
-    return f'{value:.6g}' if isinstance(value, float) else str(value)
+        super().__init__(out_dir, resume_env_steps, COLUMNS, 'env_steps', 'rl/')
 
 
 def read_rl_metrics(path: str) -> List[Dict[str, Optional[float]]]:
