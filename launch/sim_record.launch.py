@@ -9,13 +9,30 @@ records 20 episodes (reset, start, stop on success or timeout) and then ends the
 e.g. ros2 launch lam_ros sim_record.launch.py source:=scripted episodes:=20 real_time_factor:=2
 """
 
+from ament_index_python.packages import get_package_share_directory, PackageNotFoundError
 from lam_ros.description import TASK_NAMES
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, Shutdown
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, Shutdown
 from launch.conditions import IfCondition, UnlessCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
+
+
+def check_joy_installed(context, *args, **kwargs) -> list:
+    """Stop the launch before any node starts when source:=joy lacks the joy package."""
+    if LaunchConfiguration('source').perform(context) != 'joy':
+        return []
+    try:
+        get_package_share_directory('joy')
+    except PackageNotFoundError:
+        # Raised later, by launch_ros, it would leave the nodes started before it running.
+        raise RuntimeError(
+            "source:=joy needs the ROS 'joy' package (joy_node), which is not installed: "
+            'install it (sudo apt install ros-$ROS_DISTRO-joy) or pick another source: '
+            'source:=keyboard (keys in a terminal, with teleop_prefix), cartesian (a '
+            'TwistStamped topic) or scripted') from None
+    return []
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -112,4 +129,6 @@ def generate_launch_description() -> LaunchDescription:
         parameters=[{'episodes': LaunchConfiguration('episodes'),
                      'episode_timeout_s': LaunchConfiguration('episode_timeout_s'),
                      'use_sim_time': use_sim_time}])
-    return LaunchDescription(arguments + [sim, teleop, joy] + recorders + [runner])
+    # The check comes before every node, so a missing joy package leaves nothing running.
+    return LaunchDescription(arguments + [OpaqueFunction(function=check_joy_installed),
+                                          sim, teleop, joy] + recorders + [runner])

@@ -319,9 +319,10 @@ def test_sim_record_launch_hands_free_episodes_end_the_launch(installed_prefix, 
     assert statuses == ['complete', 'complete'], output
 
 
-def test_record_launch_with_joy_missing_says_so_and_starts_nothing(installed_prefix, tmp_path,
-                                                                   monkeypatch):
-    """record.launch.py source:=joy without the joy package: one clear error, no node left."""
+@pytest.mark.parametrize('name', ['record.launch.py', 'sim_record.launch.py'])
+def test_launch_with_joy_missing_says_so_and_starts_nothing(name, installed_prefix, tmp_path,
+                                                            monkeypatch):
+    """source:=joy without the joy package: one clear error, no node left running."""
     pytest.importorskip('launch')
     pytest.importorskip('launch_ros')
     import signal
@@ -337,7 +338,7 @@ def test_record_launch_with_joy_missing_says_so_and_starts_nothing(installed_pre
     env = _launch_env(installed_prefix)
     proc = subprocess.Popen(
         [sys.executable, '-c', RUN_LAUNCH,
-         str(installed_prefix / 'share' / 'lam_ros' / 'launch' / 'record.launch.py'),
+         str(installed_prefix / 'share' / 'lam_ros' / 'launch' / name),
          'source:=joy', f'output_dir:={tmp_path / "demos"}'],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
         start_new_session=True)
