@@ -154,8 +154,8 @@ def test_docs_show_launch_commands():
     assert files == {p.name for p in (ROOT / 'launch').glob('*.launch.py')}, files
 
 
-@pytest.mark.parametrize('doc,argv', LAUNCHES, ids=[f'{d}:{" ".join(a[3:])[:60]}'
-                                                     for d, a in LAUNCHES])
+@pytest.mark.parametrize('doc,argv', LAUNCHES,
+                         ids=[f'{d}:{" ".join(a[3:])[:60]}' for d, a in LAUNCHES])
 def test_documented_launch_command_names_real_arguments(doc, argv):
     path = ROOT / 'launch' / argv[3]
     assert path.is_file(), f'{doc}: no launch file {argv[3]}'
