@@ -166,12 +166,27 @@ def test_documented_launch_command_names_real_arguments(doc, argv):
             assert name in declared, f'{doc}: {argv[3]} declares no argument {name!r}'
 
 
-RUNS = _commands(r'ros2 run lam_ros')
+def _node_runs():
+    """Return (doc, [node, args...]) of ``ros2 run lam_ros NODE`` and ``.venv/bin/NODE``."""
+    runs = [(doc, argv[3:]) for doc, argv in _commands(r'ros2 run lam_ros')]
+    for doc, line in _code_lines():
+        words = _words(line)
+        for i, word in enumerate(words):
+            if re.fullmatch(r'\S*/bin/\w+_node', word):
+                runs.append((doc, [word.rsplit('/', 1)[1]] + words[i + 1:]))
+    return runs
 
 
-@pytest.mark.parametrize('doc,argv', RUNS, ids=[f'{d}:{" ".join(a[3:])[:60]}' for d, a in RUNS])
-def test_documented_ros2_run_names_real_parameters(doc, argv, helps):
-    node = argv[3]
+RUNS = _node_runs()
+
+
+def test_docs_show_node_commands():
+    assert len(RUNS) >= 2, RUNS
+
+
+@pytest.mark.parametrize('doc,argv', RUNS, ids=[f'{d}:{" ".join(a)[:60]}' for d, a in RUNS])
+def test_documented_node_command_names_real_parameters(doc, argv, helps):
+    node = argv[0]
     assert node in helps, f'{doc}: no node {node}'
     params = {p[0] for p in helps[node][1]} | {'use_sim_time'}
     for i, word in enumerate(argv):
