@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 from lam_ros.control.gate import CommandGate, GateConfig
 from lam_ros.description.robot import load_robot
 from lam_ros.policy import load_checkpoint, TransformerPolicy
-from lam_ros.policy.config import IMAGE_KEYS
+from lam_ros.policy.config import image_key
 from lam_ros.policy.runner import PolicyRunner
 import numpy as np
 
@@ -53,11 +53,11 @@ def make_eval_env(model: TransformerPolicy, task: str, render: bool = False) -> 
     cfg = model.config
     overrides: Dict[str, Any] = {'control_rate_hz': cfg.control_rate_hz,
                                  'robot': cfg.robot or ''}
-    images = [k for k in cfg.obs_spec if k in IMAGE_KEYS]
+    images = cfg.image_keys
     if images:
         height, width = cfg.obs_spec[images[0]][:2]
         overrides['camera'] = {'enabled': True, 'width': int(width), 'height': int(height),
-                               'depth': 'depth' in cfg.obs_spec}
+                               'depth': image_key('scene', 'depth') in cfg.obs_spec}
     env = make_env(task, render_mode='rgb_array' if render else None, **overrides)
     missing = [k for k in cfg.obs_spec if k not in env.observation_space.spaces]
     if missing:

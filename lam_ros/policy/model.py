@@ -17,7 +17,7 @@ exists. Actions are (B, K, A) in real units (K = chunk_size, A = len(joint_names
 
 from typing import Dict, Mapping, Optional
 
-from lam_ros.policy.config import IMAGE_KEYS, PolicyConfig
+from lam_ros.policy.config import image_channels, PolicyConfig
 from lam_ros.policy.normalization import Normalizer
 from lam_ros.policy.vision import ImageEncoder
 import torch
@@ -95,7 +95,7 @@ class TransformerPolicy(nn.Module):
         self.obs_proj = nn.ModuleDict(
             {k: nn.Linear(config.obs_spec[k][0], d) for k in config.lowdim_keys})
         self.image_enc = nn.ModuleDict(
-            {k: ImageEncoder(IMAGE_KEYS[k], config.obs_spec[k][:2], config)
+            {k: ImageEncoder(image_channels(k), config.obs_spec[k][:2], config)
              for k in config.image_keys})
         self.tokens_per_step = len(config.lowdim_keys) + len(config.image_keys) * (
             config.image_grid ** 2)

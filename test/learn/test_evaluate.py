@@ -64,11 +64,11 @@ def test_commands_outside_the_joint_limits_are_clamped_and_counted():
 
 
 def test_image_policies_get_the_camera_they_were_trained_with():
-    model = hold_home_policy({'joint_pos': (8,), 'rgb': (24, 32, 3)})
+    model = hold_home_policy({'joint_pos': (8,), 'scene_rgb': (24, 32, 3)})
     env = make_eval_env(model, 'lift')
     try:
         obs, _ = env.reset(seed=0)
-        assert obs['rgb'].shape == (24, 32, 3) and 'depth' not in obs
+        assert obs['scene_rgb'].shape == (24, 32, 3) and 'scene_depth' not in obs
     finally:
         env.close()
 
