@@ -50,17 +50,16 @@ def generate_launch_description() -> LaunchDescription:
                               description='Robot description: a name under config/robots/ '
                                           'or a YAML path (joints, URDF, frames, topics, '
                                           'control rate); copy config/robots/panda.yaml.'),
-        DeclareLaunchArgument('joint_state_topic', default_value='/joint_states',
-                              description='The arm joint_state_broadcaster topic.'),
+        DeclareLaunchArgument('joint_state_topic', default_value='',
+                              description="The arm's joint_state_broadcaster topic; '' = the "
+                                          "robot description's."),
         DeclareLaunchArgument('command_interface', default_value='forward',
                               choices=['forward', 'trajectory'],
                               description='forward_command_controller or '
                                           'joint_trajectory_controller.'),
-        DeclareLaunchArgument('command_topic',
-                              default_value=PythonExpression([
-                                  "'/forward_position_controller/commands' if ", is_forward,
-                                  " else '/joint_trajectory_controller/joint_trajectory'"]),
-                              description='Controller command topic.'),
+        DeclareLaunchArgument('command_topic', default_value='',
+                              description="The active controller's command topic; '' = the "
+                                          "robot description's for the interface."),
         DeclareLaunchArgument('leader_topic', default_value='/leader/joint_states',
                               description='Leader arm JointState (source:=leader).'),
         DeclareLaunchArgument('max_velocity_scale', default_value='0.3',

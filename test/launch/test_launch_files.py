@@ -167,6 +167,54 @@ def test_launch_description_starts_real_nodes(name, arguments, ament_prefix, tmp
             context.try_shutdown()
 
 
+@pytest.mark.parametrize('interface,command_topic', [
+    ('forward', '/fr3_position_controller/commands'),
+    ('trajectory', '/fr3_trajectory_controller/joint_trajectory')])
+def test_record_launch_follows_the_robot_description_topics(interface, command_topic,
+                                                            ament_prefix, tmp_path, monkeypatch):
+    """record.launch.py robot:=<yaml> talks to the topics that description names."""
+    pytest.importorskip('launch')
+    pytest.importorskip('launch_ros')
+    pytest.importorskip('rclpy')
+    import rclpy
+    from rclpy.context import Context
+    import yaml
+    monkeypatch.setenv('ROS_DOMAIN_ID', str(claim_domain()))
+    monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    robot = yaml.safe_load((ROOT / 'config' / 'robots' / 'panda.yaml').read_text())
+    robot['topics'].update(joint_state='/franka/joint_states',
+                           command='/fr3_position_controller/commands',
+                           trajectory_command='/fr3_trajectory_controller/joint_trajectory')
+    path = tmp_path / 'fr3.yaml'
+    path.write_text(yaml.safe_dump(robot))
+    nodes = _expand(ROOT / 'launch' / 'record.launch.py',
+                    {'source': 'cartesian', 'robot': str(path), 'command_interface': interface,
+                     'output_dir': str(tmp_path / 'demos')})
+    seen = {}
+    for node in nodes:
+        args = ['--ros-args']
+        for value, is_file in node._Node__expanded_parameter_arguments:
+            args += ['--params-file', value] if is_file else ['-p', value]
+        module = importlib.import_module(f'lam_ros.nodes.{node.node_executable}')
+        cls = {'teleop_node': 'TeleopNode', 'recorder_node': 'RecorderNode'}[node.node_executable]
+        context = Context()
+        rclpy.init(args=args, context=context)
+        try:
+            instance = getattr(module, cls)(context=context)
+            try:
+                if node.node_executable == 'teleop_node':
+                    seen['teleop'] = (instance.output.topic, instance.config.joint_state_topic)
+                else:
+                    seen['recorder'] = (instance.config.command_topic, instance.config.topics)
+            finally:
+                instance.destroy_node()
+        finally:
+            context.try_shutdown()
+    assert seen['teleop'] == (command_topic, '/franka/joint_states')
+    assert seen['recorder'][0] == command_topic
+    assert '/franka/joint_states' in seen['recorder'][1]
+
+
 @pytest.fixture(scope='module')
 def installed_prefix(tmp_path_factory):
     """
