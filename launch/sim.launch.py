@@ -1,8 +1,9 @@
 """
-The simulated Panda alone, standing in for a ros2_control arm.
+The simulated arm alone (the Panda unless robot:=), standing in for a ros2_control arm.
 
-ros2 launch lam_ros sim.launch.py task:=pick_place
-Then point any lam_ros launch file for a real arm (record.launch.py, ...) at it.
+ros2 launch lam_ros sim.launch.py task:=pick_place robot:=xarm6
+Then point any lam_ros launch file for a real arm (record.launch.py, inference.launch.py)
+at it, with the same robot:=.
 """
 
 from lam_ros.description import TASK_NAMES
@@ -19,6 +20,9 @@ def generate_launch_description() -> LaunchDescription:
     arguments = [
         DeclareLaunchArgument('task', default_value='lift', choices=list(TASK_NAMES),
                               description='Task to simulate.'),
+        DeclareLaunchArgument('robot', default_value='panda',
+                              description='Robot description: a name under config/robots/ '
+                                          'or a YAML path (URDF, joints, topics).'),
         DeclareLaunchArgument('seed', default_value='0',
                               description='Seed of the first episode; -1 for random.'),
         DeclareLaunchArgument('real_time_factor', default_value='1.0',
@@ -31,7 +35,8 @@ def generate_launch_description() -> LaunchDescription:
     sim = Node(
         package='lam_ros', executable='sim_node', name='sim_node', output='screen',
         parameters=[PathJoinSubstitution([config, 'sim_node.yaml']),
-                    {'task': LaunchConfiguration('task'), 'seed': LaunchConfiguration('seed'),
+                    {'robot': LaunchConfiguration('robot'),
+                     'task': LaunchConfiguration('task'), 'seed': LaunchConfiguration('seed'),
                      'real_time_factor': LaunchConfiguration('real_time_factor'),
                      'camera_enabled': LaunchConfiguration('camera'),
                      'gui': LaunchConfiguration('gui')}])
