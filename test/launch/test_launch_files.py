@@ -65,6 +65,7 @@ CASES = [
     ('sim_record.launch.py', {'source': 'joy', 'camera': 'true'}),
     ('record.launch.py', {'source': 'leader', 'command_interface': 'trajectory'}),
     ('sim.launch.py', {'source': '', 'task': 'pick_place', 'camera': 'true'}),
+    ('sim.launch.py', {'source': '', 'robot': 'xarm6'}),
 ]
 
 
@@ -99,8 +100,8 @@ def _expand(path: Path, arguments: dict):
 
 
 @pytest.mark.parametrize('name,arguments', CASES,
-                         ids=[f'{c[0]}-{c[1]["source"]}-{c[1].get("episodes", 0)}'
-                              for c in CASES])
+                         ids=[f'{c[0]}-{c[1]["source"]}-{c[1].get("episodes", 0)}-'
+                              f'{c[1].get("robot", "panda")}' for c in CASES])
 def test_launch_description_starts_real_nodes(name, arguments, ament_prefix, tmp_path,
                                               monkeypatch):
     pytest.importorskip('launch')
@@ -150,6 +151,8 @@ def test_launch_description_starts_real_nodes(name, arguments, ament_prefix, tmp
                     assert instance.config.real_time_factor == float(
                         arguments.get('real_time_factor', 1.0))
                     assert instance.config.camera_enabled == (arguments.get('camera') == 'true')
+                    assert instance.get_parameter('robot').value == arguments.get('robot',
+                                                                                  'panda')
                 if node.node_executable == 'demo_runner_node':
                     assert instance.config.episodes == int(arguments['episodes'])
                     assert instance.config.episode_timeout_s == 45.0
