@@ -224,6 +224,8 @@ def train(paths: Paths, task: str, sizes: Dict[str, Any]) -> Any:
     bars: Dict[str, Any] = {}
 
     def show(progress: Any) -> None:
+        if not progress.total_steps:  # dataset, done, cancelled: nothing to count
+            return
         bar = bars.get(progress.stage)
         if bar is None:
             for old in bars.values():
@@ -282,8 +284,10 @@ def _stages(args: argparse.Namespace, paths: Paths, sizes: Dict[str, Any],
         stages = json.load(stream).get('stages', {})
     for stage in ('bc', 'rl'):
         if stage in stages:
-            summary[stage] = dict(result.evaluations.get(stage, {}),
-                                  curves=os.path.abspath(stages[stage].get('curves') or ''))
+            evaluation = result.evaluations.get(stage, {})
+            summary[stage] = dict(evaluation, curves=os.path.abspath(stages[stage].get(
+                'curves') or ''), successes=round(evaluation.get('success_rate', 0.0)
+                                                  * evaluation.get('episodes', 0)))
             print(f'{stage.upper()}: {_percent(summary[stage])} in-process on seeds from '
                   f'{summary[stage].get("seed", "?")}; curves: {summary[stage]["curves"]}')
     if result.status != 'done':
@@ -313,9 +317,9 @@ def run(args: argparse.Namespace) -> int:
     from lam_ros.cli._nodes import NodeFailed
     try:
         sizes = _sizes(args)
-        writable_dir(args.out, '--out')
         from lam_ros.learn.pipeline_config import load_pipeline_config
         load_pipeline_config(None, dict(sizes, dataset='', task=args.task))
+        writable_dir(args.out, '--out')
     except ValueError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
