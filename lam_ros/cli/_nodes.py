@@ -70,8 +70,14 @@ def _ros_value(value: Any) -> str:
     return repr(value)
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGINT when the parent process dies (Linux), as a launch would."""
+def _child_setup() -> None:
+    """
+    In the child, before exec: SIGINT stops it, also when this process dies (Linux).
+
+    A command started in the background by a shell ignores SIGINT, and its children would
+    inherit that; the nodes must stop on SIGINT whatever started this command.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     try:
         import ctypes
         libc = ctypes.CDLL(None, use_errno=True)
@@ -120,7 +126,7 @@ class NodeGroup:
             self.procs[name] = subprocess.Popen(
                 args, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent if sys.platform.startswith('linux') else None)
+                preexec_fn=_child_setup if sys.platform.startswith('linux') else None)
         return self.procs[name]
 
     def tail(self, name: str, lines: int = 15) -> str:

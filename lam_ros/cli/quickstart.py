@@ -35,9 +35,9 @@ RECORD_REAL_TIME_FACTOR = 2.0
 """Sim speed while recording (the recorder stamps messages on arrival and must keep up)."""
 # Sizes of the two modes; --demos, --eval-episodes, --ros-episodes and --set override them.
 MODES = {
-    'default': {'demos': 50, 'eval_episodes': 50, 'ros_episodes': 20, 'video_episodes': 2,
-                'train': {'bc_steps': 2000, 'rl_env_steps': 100_000, 'rl_num_envs': 2,
-                          'rl_eval_interval': 25_000, 'rl_eval_episodes': 20}},
+    'default': {'demos': 50, 'eval_episodes': 30, 'ros_episodes': 10, 'video_episodes': 2,
+                'train': {'bc_steps': 1500, 'rl_env_steps': 20_000, 'rl_num_envs': 2,
+                          'rl_eval_interval': 10_000, 'rl_eval_episodes': 10}},
     'quick': {'demos': 10, 'eval_episodes': 10, 'ros_episodes': 3, 'video_episodes': 1,
               'train': {'bc_steps': 300, 'bc_eval_interval': 100, 'rl_env_steps': 2048,
                         'rl_num_envs': 2, 'rl_rollout_steps': 64, 'rl_eval_interval': 1024,
@@ -67,10 +67,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument('--demos', type=positive(int), default=None,
                         help='demonstrations to record (default: 50, quick 10)')
     parser.add_argument('--eval-episodes', type=positive(int), default=None,
-                        help='in-process evaluation episodes of BC and RL (default: 50, '
+                        help='in-process evaluation episodes of BC and RL (default: 30, '
                              'quick 10)')
     parser.add_argument('--ros-episodes', type=positive(int), default=None,
-                        help='episodes driven by inference_node over ROS (default: 20, '
+                        help='episodes driven by inference_node over ROS (default: 10, '
                              'quick 3)')
     parser.add_argument('--video-episodes', type=non_negative(int), default=None,
                         help='episodes in the GIF, 0 = no GIF (default: 2, quick 1)')
@@ -224,8 +224,8 @@ def train(paths: Paths, task: str, sizes: Dict[str, Any]) -> Any:
     bars: Dict[str, Any] = {}
 
     def show(progress: Any) -> None:
-        if not progress.total_steps:  # dataset, done, cancelled: nothing to count
-            return
+        if not progress.total_steps or progress.stage in ('done', 'cancelled', 'failed'):
+            return  # the dataset stage and the end: nothing to count
         bar = bars.get(progress.stage)
         if bar is None:
             for old in bars.values():
@@ -283,7 +283,7 @@ def _stages(args: argparse.Namespace, paths: Paths, sizes: Dict[str, Any],
     with open(os.path.join(paths.training, 'pipeline.json'), encoding='utf-8') as stream:
         stages = json.load(stream).get('stages', {})
     for stage in ('bc', 'rl'):
-        if stage in stages:
+        if stage in stages and stage in result.evaluations:
             evaluation = result.evaluations.get(stage, {})
             summary[stage] = dict(evaluation, curves=os.path.abspath(stages[stage].get(
                 'curves') or ''), successes=round(evaluation.get('success_rate', 0.0)
