@@ -18,6 +18,7 @@ success rate of every stage goes to OUT/quickstart.json.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -316,6 +317,10 @@ def run(args: argparse.Namespace) -> int:
     from lam_ros.cli._checks import writable_dir
     from lam_ros.cli._nodes import NodeFailed
     try:
+        if importlib.util.find_spec('rclpy') is None:
+            raise ValueError('quickstart runs its nodes through ROS 2 and needs rclpy: bash '
+                             'scripts/setup.sh installs its wheels, or source a ROS 2 distro '
+                             '(without ROS: lam-ros demos, lam-ros pipeline, lam-ros eval)')
         sizes = _sizes(args)
         from lam_ros.learn.pipeline_config import load_pipeline_config
         load_pipeline_config(None, dict(sizes, dataset='', task=args.task))

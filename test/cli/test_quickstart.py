@@ -7,6 +7,8 @@ from pathlib import Path
 from lam_ros.cli import main
 import pytest
 
+pytest.importorskip('rclpy')
+
 # Tiny sizes: the loop and every artefact, not the learning, is under test here.
 TINY = ['--quick', '--demos', '2', '--eval-episodes', '1', '--ros-episodes', '1',
         '--set', 'bc_steps=20', '--set', 'bc_eval_interval=10',
