@@ -148,7 +148,8 @@ def _run_episodes(nodes: Any, runner: Dict[str, Any], total: int, desc: str,
 def record_demos(paths: Paths, task: str, wanted: int) -> Dict[str, Any]:
     """Stage 1: record the demonstrations still missing through ROS; return the expert's rate."""
     from lam_ros.cli._nodes import NodeGroup, ros_environment
-    have = len(_episodes(paths.demos))
+    entries = _episodes(paths.demos)
+    have = sum(e.get('status') == 'complete' for e in entries)  # not one cut by a Ctrl-C
     if have >= wanted:
         print(f'reusing {have} recorded episodes in {paths.demos} (--fresh records anew)')
     else:
@@ -158,16 +159,17 @@ def record_demos(paths: Paths, task: str, wanted: int) -> Dict[str, Any]:
               f'(scripted expert), recorder_node, demo_runner_node on ROS_DOMAIN_ID '
               f'{env["ROS_DOMAIN_ID"]}; logs in {log_dir}', flush=True)
         with NodeGroup(log_dir, env) as nodes:
-            nodes.start('sim_node', {'task': task, 'seed': have,
+            nodes.start('sim_node', {'task': task, 'seed': len(entries),
                                      'real_time_factor': RECORD_REAL_TIME_FACTOR})
             nodes.start('teleop_node', {'source': 'scripted', 'task': task, 'use_sim_time': True,
-                                        'expert_seed': have,
+                                        'expert_seed': len(entries),
                                         'expert_waits_for': '/recorder_node/status'})
             nodes.start('recorder_node', {'output_dir': paths.demos, 'task': task,
                                           'use_sim_time': True})
             _run_episodes(nodes, {'episode_timeout_s': 60.0}, wanted - have,
                           f'record {task}', 600.0 + 120.0 * (wanted - have))
-    result = _rate(_episodes(paths.demos), paths.demos)
+    result = _rate([e for e in _episodes(paths.demos) if e.get('status') == 'complete'],
+                   paths.demos)
     print(f'expert (scripted teleop through ROS): {_percent(result)}; bags: {paths.demos}')
     return result
 
