@@ -9,8 +9,9 @@ joint_trajectory_controller (``JointTrajectory``), reliably. The policy runs in 
 of its action chunks, interpolated between policy steps and passed through the command gate.
 
 ``~/enable`` (std_srvs/SetBool): nothing is published until it is called with true, unless
-``autostart``; false holds the position. ``~/stats`` (diagnostic_msgs/DiagnosticArray): loop
-rate, late ticks, jitter, policy latency, state age.
+``autostart``; false holds the position. ``~/reset`` (std_srvs/Trigger): a new episode (after
+the scene was reset): empty history, gate re-anchored on the measured state. ``~/stats``
+(diagnostic_msgs/DiagnosticArray): loop rate, late ticks, jitter, policy latency, state age.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from lam_ros.policy.checkpoint import CheckpointError
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
-from std_srvs.srv import SetBool
+from std_srvs.srv import SetBool, Trigger
 
 
 def _backend(cfg: InferenceConfig) -> Any:
@@ -85,6 +86,7 @@ class InferenceNode(Node):
                                      STATE_SUB_QOS)
         self.stats_pub = self.create_publisher(DiagnosticArray, '~/stats', 10)
         self.create_service(SetBool, '~/enable', self._on_enable)
+        self.create_service(Trigger, '~/reset', self._on_reset)
         self.create_timer(1.0 / cfg.stats_rate_hz, self._publish_stats)
         self.create_timer(0.1, self._check_threads)
         self.worker = PolicyWorker(self.ctl, on_error=self._thread_failed)
@@ -164,6 +166,16 @@ class InferenceNode(Node):
             if hold is not None:
                 self._publish(hold)
             response.message = 'disabled: holding position, nothing more is published'
+        response.success = True
+        self.get_logger().info(response.message)
+        return response
+
+    def _on_reset(self, _request: Trigger.Request, response: Trigger.Response) -> Any:
+        # Enabled: as a fresh enable; disabled: nothing to restart, and nothing is published.
+        if self.ctl.enabled:
+            response.message = f'new episode, {self._enable()}'
+        else:
+            response.message = 'disabled: nothing to reset (call ~/enable first)'
         response.success = True
         self.get_logger().info(response.message)
         return response

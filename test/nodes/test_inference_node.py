@@ -110,6 +110,39 @@ def test_disabled_publishes_nothing_enable_starts_at_the_arm_and_disable_holds(p
         assert node.stop() == 0, node.output()
 
 
+def call_reset(probe, timeout_s=20.0):
+    from std_srvs.srv import Trigger
+    client = probe.node.create_client(Trigger, '/inference_node/reset')
+    assert probe.spin_until(client.service_is_ready, timeout_s), 'no ~/reset service'
+    future = client.call_async(Trigger.Request())
+    assert probe.spin_until(future.done, 5.0)
+    return future.result()
+
+
+def test_reset_restarts_an_enabled_policy_from_where_the_arm_now_is(probe, checkpoint):
+    arm = Arm(probe)
+    node = NodeProcess('inference_node', {'checkpoint': checkpoint})
+    try:
+        assert 'disabled' in call_reset(probe).message  # a disabled node stays quiet
+        probe.spin_for(0.3)
+        assert arm.commands == [], 'a reset enabled the node'
+        set_enabled(probe, True)
+        assert probe.spin_until(lambda: len(arm.commands) >= 20, 10.0), node.output()
+        arm.position = list(FAR9)  # a new scene: the arm starts elsewhere
+
+        def near_far(command):
+            return bool(np.all(np.abs(command - FAR9[:8]) <= 2.62 / 100 + 1e-9))
+
+        probe.spin_for(0.3)
+        assert not any(near_far(c) for _, c in arm.commands), 'moved there without a reset'
+        assert 'new episode' in call_reset(probe).message
+        done = time.monotonic()
+        assert probe.spin_until(lambda: any(near_far(c) for t, c in arm.commands if t > done),
+                                5.0), 'the commands did not restart from the new position'
+    finally:
+        assert node.stop() == 0, node.output()
+
+
 TIMEOUT_S = 0.1
 
 
