@@ -34,8 +34,10 @@ INTERFACES = {
          'the object, in the robot base frame, at `pose_rate_hz`'),
         ('pub', '/goal_pose', 'geometry_msgs/msg/PoseStamped', 'the goal (tasks with one)'),
         ('pub', '/task_success', 'std_msgs/msg/Bool', "the task's success, with its hold time"),
-        ('pub', '/camera/image_raw, /camera/camera_info', 'sensor_msgs/msg/Image, CameraInfo',
-         'with `camera_enabled` (and `/camera/depth/image_raw` with depth)'),
+        ('pub', '/scene_camera/image_raw, /scene_camera/camera_info',
+         'sensor_msgs/msg/Image, CameraInfo',
+         'each camera in `cameras` under its namespace (`/wrist_camera/...` for the wrist); '
+         '`.../depth/image_raw` with `camera_depth`'),
         ('pub', '/clock', 'rosgraph_msgs/msg/Clock', 'simulated time, for `use_sim_time` nodes'),
         ('pub', '~/scene', 'std_msgs/msg/String', 'JSON seed and poses of each episode '
          '(transient local)'),
@@ -93,12 +95,14 @@ INTERFACES = {
         ('sub', '{joint_state_topic}', 'sensor_msgs/msg/JointState',
          'joints matched by name, any order'),
         ('sub', 'object / goal pose, camera topics', 'PoseStamped, Image',
-         'those the checkpoint observes (`*_topic` parameters)'),
+         "those the checkpoint observes (`observation_topics`, else the robot's)"),
         ('pub', '{command_topic}', 'Float64MultiArray or JointTrajectory',
          'gated commands at `control_rate_hz`, only while enabled'),
         ('pub', '~/stats', 'diagnostic_msgs/msg/DiagnosticArray',
          'loop rate, late ticks, jitter, policy latency, state age, gate'),
         ('srv', '~/enable', 'std_srvs/srv/SetBool', 'true: start an episode; false: hold'),
+        ('srv', '~/reset', 'std_srvs/srv/Trigger', 'start a new episode (history and chunks '
+         'cleared)'),
     ],
     'trainer_node': [
         ('pub', '{diagnostics_topic}', 'diagnostic_msgs/msg/DiagnosticArray',

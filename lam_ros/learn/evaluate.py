@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 from lam_ros.control.gate import CommandGate, GateConfig
 from lam_ros.description.robot import load_robot
 from lam_ros.policy import load_checkpoint, TransformerPolicy
-from lam_ros.policy.config import image_key
+from lam_ros.policy.config import camera_name, image_key
 from lam_ros.policy.runner import PolicyRunner
 import numpy as np
 
@@ -48,16 +48,19 @@ def _load(checkpoint_or_model: Union[str, TransformerPolicy], device: str
 
 
 def make_eval_env(model: TransformerPolicy, task: str, render: bool = False) -> Any:
-    """Create the task env at the policy's rate, with the camera the policy observes."""
+    """Create the task env at the policy's rate, with the cameras the policy observes."""
     from lam_ros.sim import make_env
     cfg = model.config
     overrides: Dict[str, Any] = {'control_rate_hz': cfg.control_rate_hz,
                                  'robot': cfg.robot or ''}
-    images = cfg.image_keys
-    if images:
-        height, width = cfg.obs_spec[images[0]][:2]
-        overrides['camera'] = {'enabled': True, 'width': int(width), 'height': int(height),
-                               'depth': image_key('scene', 'depth') in cfg.obs_spec}
+    cameras = {}
+    for key in cfg.image_keys:
+        height, width = cfg.obs_spec[key][:2]
+        cameras[camera_name(key)] = {
+            'enabled': True, 'width': int(width), 'height': int(height),
+            'depth': image_key(camera_name(key), 'depth') in cfg.obs_spec}
+    if cameras:
+        overrides['cameras'] = cameras
     env = make_env(task, render_mode='rgb_array' if render else None, **overrides)
     missing = [k for k in cfg.obs_spec if k not in env.observation_space.spaces]
     if missing:

@@ -9,8 +9,9 @@ joint_trajectory_controller (``JointTrajectory``), reliably. The policy runs in 
 of its action chunks, interpolated between policy steps and passed through the command gate.
 
 ``~/enable`` (std_srvs/SetBool): nothing is published until it is called with true, unless
-``autostart``; false holds the position. ``~/stats`` (diagnostic_msgs/DiagnosticArray): loop
-rate, late ticks, jitter, policy latency, state age.
+``autostart``; false holds the position. ``~/reset`` (std_srvs/Trigger): a new episode (after
+the scene was reset): empty history, gate re-anchored on the measured state. ``~/stats``
+(diagnostic_msgs/DiagnosticArray): loop rate, late ticks, jitter, policy latency, state age.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any, Optional
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
 from lam_ros.control.inference import (
-    InferenceConfig, InferenceController, observation_items, prepare_image)
+    InferenceConfig, InferenceController, observation_items)
 from lam_ros.control.inference_threads import PeriodicThread, PolicyWorker
 from lam_ros.control.limits import load_urdf_limits, parse_urdf_limits
 from lam_ros.data.messages import image_to_array
@@ -36,7 +37,7 @@ from lam_ros.policy.checkpoint import CheckpointError
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
-from std_srvs.srv import SetBool
+from std_srvs.srv import SetBool, Trigger
 
 
 def _backend(cfg: InferenceConfig) -> Any:
@@ -81,10 +82,11 @@ class InferenceNode(Node):
                                  STATE_SUB_QOS)
         for key, topic in observation_items(cfg, self.ctl.obs_spec).items():
             kind = Image if image_kind(key) else PoseStamped
-            self.create_subscription(kind, topic, partial(self._on_observation, key),
+            self.create_subscription(kind, topic, partial(self._on_observation, key, topic),
                                      STATE_SUB_QOS)
         self.stats_pub = self.create_publisher(DiagnosticArray, '~/stats', 10)
         self.create_service(SetBool, '~/enable', self._on_enable)
+        self.create_service(Trigger, '~/reset', self._on_reset)
         self.create_timer(1.0 / cfg.stats_rate_hz, self._publish_stats)
         self.create_timer(0.1, self._check_threads)
         self.worker = PolicyWorker(self.ctl, on_error=self._thread_failed)
@@ -119,19 +121,17 @@ class InferenceNode(Node):
         if error:
             self._log_error(error)
 
-    def _on_observation(self, key: str, msg: Any) -> None:
+    def _on_observation(self, key: str, topic: str, msg: Any) -> None:
         try:
             if image_kind(key):
-                value = prepare_image(image_to_array(msg), msg.encoding, key,
-                                      self.ctl.obs_spec[key])
+                error = self.ctl.on_image(time.monotonic(), key, image_to_array(msg),
+                                          msg.encoding)
             else:
-                value = pose_from_msg(msg)
+                error = self.ctl.on_observation(time.monotonic(), key, pose_from_msg(msg))
         except ValueError as err:
-            self._log_error(f'{key}: {err}')
-            return
-        error = self.ctl.on_observation(time.monotonic(), key, value)
+            error = self.ctl.refuse(key, f'{key}: {err}')
         if error:
-            self._log_error(error)
+            self._log_error(f'{topic}: {error}; the policy waits, commands hold')
 
     def _log_error(self, text: str) -> None:
         # A new kind of fault is logged at once; a repeated one once per 5 s.
@@ -166,6 +166,16 @@ class InferenceNode(Node):
             if hold is not None:
                 self._publish(hold)
             response.message = 'disabled: holding position, nothing more is published'
+        response.success = True
+        self.get_logger().info(response.message)
+        return response
+
+    def _on_reset(self, _request: Trigger.Request, response: Trigger.Response) -> Any:
+        # Enabled: as a fresh enable; disabled: nothing to restart, and nothing is published.
+        if self.ctl.enabled:
+            response.message = f'new episode, {self._enable()}'
+        else:
+            response.message = 'disabled: nothing to reset (call ~/enable first)'
         response.success = True
         self.get_logger().info(response.message)
         return response
