@@ -8,8 +8,9 @@ Run: ``flock /tmp/lam_ros_cpu.lock python benchmarks/bench_cameras.py --out benc
 RGB + depth, on the Panda and the xArm 6, while the arm moves (the scripted expert drives
 it), the fastest of several rounds so load from other processes counts least.
 ``dataset``: ``lam-ros demos`` episodes with both cameras at the control rate, then
-``build_dataset`` resizing to the policy's size, in a fresh process whose peak resident
-memory (``ru_maxrss``) is reported with the size of the arrays it holds.
+``build_dataset`` resizing to the policy's size and saving the cache, then ``Dataset.load``,
+each in a fresh process whose peak resident memory (``ru_maxrss``) is reported with the size
+of the arrays it holds.
 """
 
 import argparse
@@ -54,19 +55,26 @@ def render_ms(robot: str, camera: str, size: int, depth: bool, frames: int = 40,
 
 _DATASET_CHILD = r"""
 import json, resource, sys, time
-from lam_ros.data.dataset.build import build_dataset
-source, height, width = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+from lam_ros.data.dataset.build import build_dataset, Dataset
+source, height, width, cache = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+peak_mb = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 start = time.perf_counter()
-ds = build_dataset(source, image_size=(height, width))
+if cache == 'load':
+    ds = Dataset.load(source)
+else:
+    ds = build_dataset(source, image_size=(height, width))
 build_s = time.perf_counter() - start
+built_mb = peak_mb()
+if cache not in ('load', ''):
+    ds.save(cache)
 image_bytes = sum(v.nbytes for ep in ds.episodes for k, v in ep.obs.items()
                   if k.endswith(('_rgb', '_depth')))
 all_bytes = sum(v.nbytes for ep in ds.episodes for v in ep.obs.values())
 print(json.dumps({'episodes': len(ds.episodes), 'steps': ds.num_steps,
                   'observation_spec': {k: list(v) for k, v in ds.observation_spec().items()},
                   'image_mb': image_bytes / 2**20, 'obs_mb': all_bytes / 2**20,
-                  'build_s': build_s,
-                  'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  'seconds': build_s, 'peak_rss_mb': built_mb,
+                  'peak_rss_after_save_mb': peak_mb()}))
 """
 
 
@@ -82,15 +90,25 @@ def dataset_memory(episodes: int, size: int, record_size: int) -> Dict[str, Any]
         record_s = time.perf_counter() - start
         bag_mb = sum(os.path.getsize(os.path.join(root, f))
                      for root, _, files in os.walk(tmp) for f in files) / 2**20
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
-            + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]))
-        out = subprocess.run([sys.executable, '-c', _DATASET_CHILD, tmp, str(size), str(size)],
-                             check=True, capture_output=True, text=True, env=env)
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    result.update(recorded_episodes=summary['episodes'], successes=summary['successes'],
-                  record_s=record_s, bags_mb=bag_mb, recorded_size=record_size)
-    return result
+        cache = os.path.join(tmp, 'cache.safetensors')
+        built = _child(tmp, size, cache)
+        loaded = _child(cache, size, 'load')
+        cache_mb = os.path.getsize(cache) / 2**20
+    built.update(recorded_episodes=summary['episodes'], successes=summary['successes'],
+                 record_s=record_s, bags_mb=bag_mb, recorded_size=record_size,
+                 cache_mb=cache_mb, load_s=loaded['seconds'],
+                 load_peak_rss_mb=loaded['peak_rss_mb'])
+    return built
+
+
+def _child(source: str, size: int, cache: str) -> Dict[str, Any]:
+    """Build (and save to ``cache``) or load ('load') a dataset in a fresh process."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
+        + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]))
+    out = subprocess.run([sys.executable, '-c', _DATASET_CHILD, source, str(size), str(size),
+                          cache], check=True, capture_output=True, text=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:
@@ -120,8 +138,11 @@ def main() -> int:
         results['dataset'] = res
         print(f'dataset: {res["episodes"]} episodes x 2 cameras, {res["steps"]} steps, '
               f'{res["recorded_size"]}px -> 84x84, images {res["image_mb"]:.0f} MB, '
-              f'peak RSS {res["peak_rss_mb"]:.0f} MB, build {res["build_s"]:.0f} s '
-              f'(recording {res["record_s"]:.0f} s, bags {res["bags_mb"]:.0f} MB)')
+              f'peak RSS {res["peak_rss_mb"]:.0f} MB (build), '
+              f'{res["peak_rss_after_save_mb"]:.0f} MB (save), {res["load_peak_rss_mb"]:.0f} '
+              f'MB (load); build {res["seconds"]:.0f} s, load {res["load_s"]:.1f} s, '
+              f'recording {res["record_s"]:.0f} s, bags {res["bags_mb"]:.0f} MB, cache '
+              f'{res["cache_mb"]:.0f} MB')
     with open(args.out, 'w', encoding='utf-8') as stream:
         json.dump(results, stream, indent=2)
     print(f'wrote {args.out}')

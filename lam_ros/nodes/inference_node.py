@@ -2,7 +2,11 @@
 Run a trained policy on an arm: joint states and observations in, gated joint commands out.
 
 Loads ``checkpoint`` (joints, rates and observation spec come from it), subscribes to
-``/joint_states`` and the observation topics the policy needs, and publishes at
+``/joint_states`` and the observation topics the policy needs (each camera the checkpoint
+observes on its ``sensor_msgs/Image`` topic: ``<camera>_rgb`` from ``<ns>/image_raw``,
+``<camera>_depth`` from ``<ns>/depth/image_raw``, converted and resized as its training
+frames were; a frame that cannot be read is refused with one error and the policy waits while
+the gate holds), and publishes at
 ``control_rate_hz`` to a forward position controller (``Float64MultiArray``) or a
 joint_trajectory_controller (``JointTrajectory``), reliably. The policy runs in its own thread
 (or process, ``policy_process``) at its checkpoint rate; the commands are the temporal ensemble

@@ -50,8 +50,10 @@ def panda_light_visuals_urdf_path(source: str = '') -> str:
     """
     Return a URDF whose visuals are its collision meshes, for fast image rendering.
 
-    Only URDFs laid out as pybullet_data's Panda (``package://meshes/visual/``) have such
-    meshes; any other ``source`` comes back unchanged.
+    A URDF laid out as pybullet_data's Panda (``package://meshes/visual/``) takes the
+    collision meshes of the same names; any other URDF (the xArm's) takes, link by link, the
+    collision geometry as its visual geometry (:func:`_collision_visuals`); a URDF without
+    collision meshes comes back unchanged.
 
     PyBullet's TinyRenderer spends ~95 % of a frame on the ~100k-triangle visual meshes; the
     collision hulls (~3k triangles) render over 20x faster. The file is derived at run time
@@ -66,16 +68,59 @@ def panda_light_visuals_urdf_path(source: str = '') -> str:
     mesh_dir = os.path.join(os.path.dirname(source), 'meshes')
     with open(source, 'r', encoding='utf-8') as stream:
         text = stream.read()
-    if 'package://meshes/visual/' not in text:
-        return source
-    text = text.replace('package://meshes/visual/', 'package://meshes/collision/')
-    text = text.replace('package://meshes/', mesh_dir + os.sep)
+    if 'package://meshes/visual/' in text:
+        text = text.replace('package://meshes/visual/', 'package://meshes/collision/')
+        text = text.replace('package://meshes/', mesh_dir + os.sep)
+    else:
+        text = _collision_visuals(text, os.path.dirname(source))
+        if text is None:
+            return source
     directory = tempfile.mkdtemp(prefix='lam_ros_panda_')
     path = os.path.join(directory, 'panda_light_visuals.urdf')
     with open(path, 'w', encoding='utf-8') as stream:
         stream.write(text)
     _LIGHT_URDF_CACHE[source] = path
     return path
+
+
+def _collision_visuals(text: str, base_dir: str) -> 'str | None':
+    """
+    Return URDF ``text`` with each link drawn by its collision geometry, or None if unchanged.
+
+    Mesh paths become absolute (``package://`` and relative ones are resolved against
+    ``base_dir``, as PyBullet does), so the result loads from any directory.
+    """
+    import copy
+    import xml.etree.ElementTree as ET
+    root = ET.fromstring(text)
+    changed = False
+    for link in root.iter('link'):
+        collision = link.find('collision')
+        geometry = None if collision is None else collision.find('geometry')
+        if geometry is None:
+            continue
+        for visual in link.findall('visual'):
+            old = visual.find('geometry')
+            mesh, new = old.find('mesh') if old is not None else None, geometry.find('mesh')
+            if old is None or (mesh is not None and new is not None
+                               and mesh.get('filename') == new.get('filename')):
+                continue
+            visual.remove(old)
+            visual.append(copy.deepcopy(geometry))
+            for origin in visual.findall('origin'):
+                visual.remove(origin)
+            if collision.find('origin') is not None:
+                visual.append(copy.deepcopy(collision.find('origin')))
+            changed = True
+    if not changed:
+        return None
+    for mesh in root.iter('mesh'):
+        name = mesh.get('filename', '')
+        if name.startswith('package://'):
+            name = name[len('package://'):]
+        if name and not os.path.isabs(name):
+            mesh.set('filename', os.path.join(base_dir, name))
+    return ET.tostring(root, encoding='unicode')
 
 
 def joint_limits(names: Sequence[str] = JOINT_NAMES, urdf_path: str = '') -> JointLimits:

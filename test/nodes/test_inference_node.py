@@ -161,7 +161,9 @@ def test_stale_joint_states_hold_within_two_control_periods(probe, checkpoint):
         after = [c for t, c in arm.commands if t > stopped + 0.1 + 0.02 + 0.03]
         before = [c for t, c in arm.commands if t <= stopped]
         assert len(after) >= 20, 'the node should keep publishing the hold'
-        assert not np.allclose(before[-1], before[-10]), 'the arm was not moving before'
+        # Under load the gate may already hold now and then (a late state): what matters is
+        # that commands moved before the states stopped and are one constant hold after.
+        assert np.ptp(np.array(before), axis=0).max() > 1e-4, 'the arm was not moving before'
         for command in after:
             np.testing.assert_array_equal(command, after[0])
     finally:

@@ -39,3 +39,20 @@ def test_light_visuals_urdf_keeps_the_robot_but_swaps_visual_meshes():
         original = stream.read()
     assert text.count('<joint ') == original.count('<joint ')
     assert text.count('<collision>') == original.count('<collision>')
+
+
+def test_any_urdf_gets_light_visuals_from_its_collision_geometry():
+    """The xArm's URDF (another layout): visual meshes become the collision hulls."""
+    import xml.etree.ElementTree as ET
+    from lam_ros.description import load_robot
+    from lam_ros.sim.robot import panda_light_visuals_urdf_path
+    source = load_robot('xarm6').urdf_path()
+    light = ET.parse(panda_light_visuals_urdf_path(source)).getroot()
+    original = ET.parse(source).getroot()
+    assert len(light.findall('joint')) == len(original.findall('joint'))
+    meshes = [m.get('filename') for m in light.iter('mesh')]
+    assert meshes and all(os.path.isfile(m) for m in meshes), meshes
+    link2 = next(link for link in light.iter('link') if link.get('name') == 'link2')
+    visual, collision = link2.find('visual/geometry/mesh'), link2.find('collision/geometry/mesh')
+    assert visual.get('filename') == collision.get('filename')
+    assert visual.get('filename').endswith('_vhacd2.obj')

@@ -364,3 +364,20 @@ def test_a_demos_recording_with_two_cameras_builds_at_the_policy_size(tmp_path):
     # A fresh frame at every policy step: the wrist view changes as the hand moves.
     changes = np.any(np.diff(ep.obs['wrist_rgb'].astype(int), axis=0) != 0, axis=(1, 2, 3))
     assert changes.mean() > 0.5
+
+
+def test_a_single_camera_recording_on_other_topics_becomes_the_scene_camera(tmp_path):
+    """dataset.yaml of an older one-camera recording (/camera/image_raw): scene_rgb."""
+    from lam_ros.data.bags.reader import mapping_for_source
+    out = tmp_path / 'demos'
+    topics = dict(TOPICS, **{'/camera/image_raw': m.IMAGE})
+    records = episode_records(2.0)
+    for k in range(11):
+        t = k / 5
+        records.append(('/camera/image_raw', m.IMAGE, ns(t),
+                        m.image(ns(t), 'cam', np.full((6, 8, 3), k, np.uint8))))
+    with DatasetRecorder(out, 'panda', JOINTS, topics, {'control_rate_hz': 20.0}, 'lift',
+                         action_topic=CMD) as rec:
+        record(rec, sorted(records, key=lambda r: r[2]), success=True)
+    assert mapping_for_source(out).cameras == {'scene': {'rgb': '/camera/image_raw'}}
+    assert build_dataset(out).observation_spec()['scene_rgb'] == (6, 8, 3)
