@@ -5,11 +5,13 @@ import inspect
 import re
 import sys
 import textwrap
+import time
 import typing
 from typing import Any, Callable, Optional, Sequence
 
 from lam_ros.nodes.common import _element_type, _is_parameter, field_docs
 import rclpy
+from rclpy.context import Context
 from rclpy.exceptions import NameValidationException, ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -110,6 +112,16 @@ def _build(node_factory: Callable[[], Node]) -> Node:
     return node
 
 
+def _shutdown_follows(wait_s: float = 1.0, context: Optional[Context] = None) -> bool:
+    """Return True when rclpy's (default) context is shut down now or within ``wait_s`` s."""
+    deadline = time.monotonic() + wait_s
+    while rclpy.ok(context=context):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def run_node(node_factory: Callable[[], Node], args: Optional[list] = None,
              configs: Sequence[tuple] = ()) -> int:
     """
@@ -154,11 +166,12 @@ def run_node(node_factory: Callable[[], Node], args: Optional[list] = None,
         print(f'{label}: {exc}', file=sys.stderr, flush=True)
         return 1
     except Exception:
-        # SIGINT shuts the context down from the signal handler; a callback that was running
-        # then fails to publish ("context is invalid"). That is the shutdown asked for.
-        if rclpy.ok():
-            raise
-        return 0
+        # SIGINT shuts the context down from the signal handler; a callback or a take that
+        # was running then fails ("context is invalid", "Unable to convert call argument").
+        # The failure can come a moment before the context reports the shutdown: wait for it.
+        if _shutdown_follows():
+            return 0
+        raise
     finally:
         if node is not None:
             node.destroy_node()
