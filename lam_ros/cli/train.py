@@ -121,9 +121,16 @@ def choose_obs(requested: str, available: Dict[str, tuple]) -> List[str]:
 
 
 def _task_of(source: str) -> str:
+    """Return the task a recording (dataset.yaml) or a dataset cache file names, or ''."""
     if os.path.isdir(source):
         from lam_ros.data.bags.reader import read_dataset_yaml
         return str((read_dataset_yaml(source) or {}).get('task') or '')
+    if os.path.isfile(source):
+        from lam_ros.data.dataset.build import Dataset
+        try:
+            return str(Dataset.read_metadata(source).get('task') or '')
+        except (OSError, ValueError):
+            return ''  # loading the dataset reports what is wrong with the file
     return ''
 
 

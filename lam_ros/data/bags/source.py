@@ -264,8 +264,17 @@ def find_episodes(source: PathLike) -> List[EpisodeEntry]:
 
 def recorded_robot(source: PathLike) -> str:
     """Return the robot name ``dataset.yaml`` recorded, or '' (plain bags)."""
+    return _recorded_name(source, 'robot')
+
+
+def recorded_task(source: PathLike) -> str:
+    """Return the task name ``dataset.yaml`` recorded, or '' (plain bags)."""
+    return _recorded_name(source, 'task')
+
+
+def _recorded_name(source: PathLike, key: str) -> str:
     meta = read_dataset_yaml(source) if Path(source).is_dir() else None
-    name = (meta or {}).get('robot')
+    name = (meta or {}).get(key)
     return name if isinstance(name, str) else ''
 
 

@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 from lam_ros.data.bags.reader import (
     EpisodeError, find_episodes, mapping_for_source, read_episode, TopicMapping)
-from lam_ros.data.bags.source import recorded_rate_hz, recorded_robot
+from lam_ros.data.bags.source import recorded_rate_hz, recorded_robot, recorded_task
 from lam_ros.data.dataset.align import BuildOptions, EePoseFn, resample_episode
 from lam_ros.data.dataset.rate import choose_rate, detect_command_rate
 from lam_ros.data.dataset.stats import compute_stats, Stats
@@ -163,6 +163,9 @@ class Dataset:
     include_failures: bool = False
     """Whether failed episodes were kept (by default they are excluded)."""
 
+    task: str = ''
+    """Task name the recording's ``dataset.yaml`` gives ('' for plain bags)."""
+
     def observation_spec(self) -> Dict[str, Tuple[int, ...]]:
         """Return observation key -> per-step shape, as in the env's observation space."""
         if not self.episodes:
@@ -205,7 +208,7 @@ class Dataset:
             'format_version': FORMAT_VERSION, 'joint_names': self.joint_names,
             'rate_hz': self.rate_hz, 'fingerprint': self.fingerprint, 'mapping': self.mapping,
             'robot': self.robot, 'rate_source': self.rate_source, 'warnings': self.warnings,
-            'include_failures': self.include_failures,
+            'include_failures': self.include_failures, 'task': self.task,
             'observation_spec': {k: list(v) for k, v in self.observation_spec().items()},
             'episodes': [{'name': ep.name, 'success': ep.success, 'duration_s': ep.duration_s}
                          for ep in self.episodes],
@@ -264,7 +267,7 @@ class Dataset:
                    [Exclusion(**e) for e in meta['exclusions']], meta['fingerprint'],
                    meta['mapping'], str(meta.get('robot') or ''),
                    str(meta.get('rate_source') or ''), list(meta.get('warnings') or []),
-                   bool(meta.get('include_failures')))
+                   bool(meta.get('include_failures')), str(meta.get('task') or ''))
 
 
 def _failure() -> EpisodeError:
@@ -331,7 +334,7 @@ def build_dataset(source: PathLike, mapping: Optional[TopicMapping] = None,
                    source_fingerprint(source, mapping, replace(opts, rate_hz=rate_hz),
                                       ee_pose_fn),
                    mapping.to_dict(), recorded_robot(source), rate.source, rate.warnings,
-                   opts.include_failures)
+                   opts.include_failures, recorded_task(source))
 
 
 def _exclude_odd_shapes(episodes: List[Episode], exclusions: List[Exclusion]) -> None:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from lam_ros.data import messages as m
 from lam_ros.data.bags.reader import TopicMapping
-from lam_ros.data.dataset.build import build_dataset
+from lam_ros.data.dataset.build import build_dataset, Dataset
 from lam_ros.data.recording.recorder import DatasetRecorder
 import numpy as np
 import pytest
@@ -381,3 +381,15 @@ def test_a_single_camera_recording_on_other_topics_becomes_the_scene_camera(tmp_
         record(rec, sorted(records, key=lambda r: r[2]), success=True)
     assert mapping_for_source(out).cameras == {'scene': {'rgb': '/camera/image_raw'}}
     assert build_dataset(out).observation_spec()['scene_rgb'] == (6, 8, 3)
+
+
+def test_the_recorded_task_travels_with_the_dataset_cache(recorded, tmp_path):
+    from lam_ros.cli.train import _task_of
+    task = yaml.safe_load((recorded / 'dataset.yaml').read_text())['task']
+    ds = build_dataset(recorded)
+    assert task and ds.task == task
+    ds.save(tmp_path / 'cache.safetensors')
+    assert Dataset.load(tmp_path / 'cache.safetensors').task == task
+    # lam-ros train --dataset <cache> names the task in the checkpoint without --task.
+    assert _task_of(str(tmp_path / 'cache.safetensors')) == task
+    assert _task_of(str(tmp_path / 'no_such.safetensors')) == ''
