@@ -79,7 +79,7 @@ def test_resnet_keypoints_move_with_the_object():
 
 
 def test_unknown_encoder_is_a_clear_error():
-    with pytest.raises(ValueError, match="image_encoder must be one of"):
+    with pytest.raises(ValueError, match='image_encoder must be one of'):
         small_config(IMAGE, image_encoder='vit')
     with pytest.raises(ValueError, match='image_keypoints must be a positive int'):
         small_config(IMAGE, image_encoder='resnet', image_keypoints=0)
