@@ -47,17 +47,22 @@ def _load(checkpoint_or_model: Union[str, TransformerPolicy], device: str
                      f'{type(checkpoint_or_model).__name__}')
 
 
+def camera_overrides(config: Any) -> Dict[str, Any]:
+    """Return the sim TaskConfig overrides that give the camera(s) a policy observes."""
+    images = [k for k in config.obs_spec if k in IMAGE_KEYS]
+    if not images:
+        return {}
+    height, width = config.obs_spec[images[0]][:2]
+    return {'camera': {'enabled': True, 'width': int(width), 'height': int(height),
+                       'depth': 'depth' in config.obs_spec}}
+
+
 def make_eval_env(model: TransformerPolicy, task: str, render: bool = False) -> Any:
     """Create the task env at the policy's rate, with the camera the policy observes."""
     from lam_ros.sim import make_env
     cfg = model.config
     overrides: Dict[str, Any] = {'control_rate_hz': cfg.control_rate_hz,
-                                 'robot': cfg.robot or ''}
-    images = [k for k in cfg.obs_spec if k in IMAGE_KEYS]
-    if images:
-        height, width = cfg.obs_spec[images[0]][:2]
-        overrides['camera'] = {'enabled': True, 'width': int(width), 'height': int(height),
-                               'depth': 'depth' in cfg.obs_spec}
+                                 'robot': cfg.robot or '', **camera_overrides(cfg)}
     env = make_env(task, render_mode='rgb_array' if render else None, **overrides)
     missing = [k for k in cfg.obs_spec if k not in env.observation_space.spaces]
     if missing:
