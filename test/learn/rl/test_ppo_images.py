@@ -20,7 +20,7 @@ SPEC = {'joint_pos': (8,), 'rgb': (16, 16, 3)}
 
 @pytest.fixture(scope='module')
 def camera_dataset(tmp_path_factory):
-    """Two lift demos recorded with a 16x16 camera."""
+    """Record two lift demos with a 16x16 camera."""
     out = tmp_path_factory.mktemp('camera_demos')
     record_demos(DemoConfig(task='lift', episodes=2, seed=0, camera=True, camera_width=16,
                             camera_height=16), out)
@@ -29,7 +29,7 @@ def camera_dataset(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def image_checkpoint(camera_dataset, tmp_path_factory):
-    """A tiny gaussian-head ResNet-keypoint policy trained for a few steps (shifted images)."""
+    """Train a tiny gaussian-head ResNet-keypoint policy for a few steps (shifted images)."""
     config = PolicyConfig(joint_names=JOINT_NAMES, obs_spec=SPEC, head='gaussian', d_model=16,
                           n_heads=2, n_layers=1, history_len=2, chunk_size=4, dropout=0.0,
                           image_encoder='resnet', image_channels=(4, 8), image_keypoints=4)
