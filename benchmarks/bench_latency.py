@@ -41,7 +41,7 @@ JOINTS = tuple(f'panda_joint{i}' for i in range(1, 8)) + ('panda_finger_joint1',
 OBS_SPEC = {'joint_pos': (8,), 'joint_vel': (8,), 'gripper_width': (1,), 'object_pose': (7,)}
 # A camera policy as the vision bar trains it: joint state + one 84x84 rgb image, ResNet-GN +
 # spatial-softmax encoder, one history step.
-VISION_OBS = {'joint_pos': (8,), 'gripper_width': (1,), 'rgb': (84, 84, 3)}
+VISION_OBS = {'joint_pos': (8,), 'gripper_width': (1,), 'scene_rgb': (84, 84, 3)}
 SIZES = {'default': {}, '20m': {'d_model': 512, 'n_heads': 8, 'n_layers': 6, 'chunk_size': 100},
          'vision': {'obs_spec': VISION_OBS, 'history_len': 1, 'image_encoder': 'resnet'}}
 

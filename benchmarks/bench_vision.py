@@ -34,7 +34,7 @@ from lam_ros.learn.augment import augment_images  # noqa: E402
 from lam_ros.learn.bc import _to_torch, _windows, BCConfig, train_bc  # noqa: E402
 from lam_ros.learn.evaluate import EVAL_SEED_START, evaluate_policy  # noqa: E402
 from lam_ros.policy import load_checkpoint, PolicyConfig  # noqa: E402
-from lam_ros.policy.config import IMAGE_KEYS  # noqa: E402
+from lam_ros.policy.config import camera_name, image_kind  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -52,14 +52,14 @@ VARIANTS: Dict[str, Dict[str, Any]] = {
 
 def image_keys(spec: Dict[str, tuple]) -> List[str]:
     """Return the dataset's camera observation keys, sorted."""
-    return sorted(k for k in spec if k in IMAGE_KEYS)
+    return sorted(k for k in spec if image_kind(k) is not None)
 
 
 def choose_obs(spec: Dict[str, tuple], cameras: str = 'all', depth: bool = False) -> List[str]:
     """Joint state + the rgb (and optionally depth) images of the chosen cameras."""
     images = [k for k in image_keys(spec)
-              if (depth or not k.endswith('depth')) and
-              (cameras == 'all' or k.startswith(cameras))]
+              if (depth or image_kind(k) == 'rgb') and
+              (cameras == 'all' or camera_name(k) == cameras)]
     if not images:
         raise ValueError(f'no camera observation matches cameras={cameras!r} in {sorted(spec)}')
     return [k for k in STATE_OBS if k in spec] + images

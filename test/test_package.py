@@ -71,6 +71,21 @@ def test_package_xml_is_format_3():
     assert {'rclpy', 'std_msgs', 'sensor_msgs', 'std_srvs', 'launch_ros'} <= depends
 
 
+def test_package_xml_lists_every_python_dependency():
+    """Each of setup.py's install_requires has an exec_depend, so rosdep users get it too."""
+    import re
+    root = ET.parse(os.path.join(ROOT, 'package.xml')).getroot()
+    depends = {e.text for e in root.findall('exec_depend')}
+    with open(os.path.join(ROOT, 'setup.py')) as f:
+        block = f.read().split('install_requires=[', 1)[1].split(']', 1)[0]
+    block = re.sub(r'#.*', '', block)
+    names = [re.split(r'[<>=!~ ]', n)[0].lower() for n in re.findall(r"'([^']+)'", block)]
+    keys = {'pyyaml': 'yaml'}
+    missing = [n for n in names
+               if not {f'python3-{keys.get(n, n)}', f'python3-{keys.get(n, n)}-pip'} & depends]
+    assert len(names) >= 10 and not missing, f'package.xml lacks exec_depends for {missing}'
+
+
 def test_installed_lam_ros_is_the_venvs_own(venv, tmp_path):
     """Python in the venv imports lam_ros from the install, not from this environment."""
     code = 'import lam_ros, sys; print(lam_ros.__file__); print(sys.prefix)'

@@ -26,7 +26,7 @@ from lam_ros.control.chunk_scheduler import ChunkScheduler
 from lam_ros.control.gate import CommandGate, GateConfig
 from lam_ros.control.limits import JointLimits
 from lam_ros.control.loop_stats import LatencyStats, TickStats
-from lam_ros.description import RobotDescription
+from lam_ros.description import image_key, image_kind, RobotDescription
 from lam_ros.policy.backend import ObservationHistory
 import numpy as np
 
@@ -123,7 +123,8 @@ class InferenceConfig:
         """Return a copy with every empty topic and the gripper filled from ``robot``."""
         topics = robot.topics
         defaults = {'object_pose': topics.object_pose, 'goal_pose': topics.goal_pose,
-                    'rgb': topics.image, 'depth': topics.depth}
+                    image_key('scene', 'rgb'): topics.image,
+                    image_key('scene', 'depth'): topics.depth}
         defaults.update(self.topic_of())
         return replace(
             self, robot=self.robot or robot.name,
@@ -338,11 +339,13 @@ def prepare_image(pixels: np.ndarray, encoding: str, key: str,
     """
     Convert decoded Image pixels (H, W, C) to the policy's ``key`` array of ``shape``.
 
-    rgb: rgb8/bgr8/rgba8/bgra8/mono8 -> uint8 RGB; depth: 32FC1 (m) or 16UC1 (mm) -> float32
-    metres. Other sizes are resized (bilinear) to the size the policy was trained on.
+    ``<camera>_rgb``: rgb8/bgr8/rgba8/bgra8/mono8 -> uint8 RGB; ``<camera>_depth``: 32FC1 (m)
+    or 16UC1 (mm) -> float32 metres. Other sizes are resized (bilinear) to the size the policy
+    was trained on.
     """
     height, width = int(shape[0]), int(shape[1])
-    if key == 'rgb':
+    kind = image_kind(key)
+    if kind == 'rgb':
         if encoding in ('rgb8', 'rgba8'):
             array = pixels[..., :3]
         elif encoding in ('bgr8', 'bgra8'):
@@ -353,7 +356,7 @@ def prepare_image(pixels: np.ndarray, encoding: str, key: str,
             raise ValueError(f'rgb images must be rgb8, bgr8, rgba8, bgra8 or mono8, got '
                              f'{encoding!r}')
         array = np.ascontiguousarray(array, dtype=np.uint8)
-    elif key == 'depth':
+    elif kind == 'depth':
         if encoding == '32FC1':
             array = pixels[..., 0].astype(np.float32)
         elif encoding == '16UC1':
@@ -367,4 +370,4 @@ def prepare_image(pixels: np.ndarray, encoding: str, key: str,
         from PIL import Image
         resized = Image.fromarray(array).resize((width, height), Image.BILINEAR)
         array = np.asarray(resized)
-    return array if key == 'rgb' else array.reshape(height, width, 1)
+    return array if kind == 'rgb' else array.reshape(height, width, 1)

@@ -1,15 +1,26 @@
 """
-The workspace camera: its defaults and its pinhole intrinsics, defined once.
+Cameras: the image-key convention, the camera defaults and the pinhole intrinsics, once.
 
-The simulator renders with these values, the sim node and the demo recorder publish
-``sensor_msgs/CameraInfo`` from :func:`pinhole_intrinsics`, so images and intrinsics agree.
+Image observation keys are ``<camera>_rgb`` (uint8 (H, W, 3)) and ``<camera>_depth`` (float32
+(H, W, 1), metres); a camera name is a lower-case identifier (``scene``, ``wrist``).
+:func:`image_kind`, :func:`image_channels` and :func:`camera_name` decide it for every part
+(simulator, datasets, policy, inference). The simulator renders with :class:`CameraConfig`;
+the sim node and the demo recorder publish ``sensor_msgs/CameraInfo`` from
+:func:`pinhole_intrinsics`, so images and intrinsics agree.
 """
 
 from dataclasses import dataclass
 import math
-from typing import Tuple
+import re
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
+
+IMAGE_KINDS: Dict[str, int] = {'rgb': 3, 'depth': 1}
+"""Image kind -> channels: '<camera>_rgb' is uint8 (H, W, 3), '<camera>_depth' float m."""
+LEGACY_IMAGE_KEYS = ('rgb', 'depth')
+"""The bare single-camera keys of earlier datasets and checkpoints (refused)."""
+_CAMERA_PATTERN = re.compile(r'^[a-z][a-z0-9_]*$')
 
 
 @dataclass
@@ -66,3 +77,47 @@ def pinhole_intrinsics(width: int, height: int, fov_y_deg: float) -> np.ndarray:
     f = 0.5 * height / math.tan(math.radians(fov_y_deg) / 2.0)
     return np.array([[f, 0.0, (width - 1) / 2.0], [0.0, f, (height - 1) / 2.0],
                      [0.0, 0.0, 1.0]])
+
+
+def image_kind(key: str) -> Optional[str]:
+    """
+    Return 'rgb' or 'depth' for a camera observation key, None for any other key.
+
+    ``'scene_rgb'`` -> 'rgb', ``'wrist_depth'`` -> 'depth', ``'joint_pos'`` -> None. The
+    bare keys 'rgb' and 'depth' of single-camera data are not image keys (see
+    :func:`check_image_keys`).
+    """
+    camera, _, kind = str(key).rpartition('_')
+    if kind in IMAGE_KINDS and camera and _CAMERA_PATTERN.match(camera):
+        return kind
+    return None
+
+
+def image_channels(key: str) -> Optional[int]:
+    """Return 3 for '<camera>_rgb', 1 for '<camera>_depth', None for a vector key."""
+    kind = image_kind(key)
+    return None if kind is None else IMAGE_KINDS[kind]
+
+
+def camera_name(key: str) -> Optional[str]:
+    """Return the camera of an image key ('wrist_rgb' -> 'wrist'), None for a vector key."""
+    return str(key).rpartition('_')[0] if image_kind(key) is not None else None
+
+
+def image_key(camera: str, kind: str) -> str:
+    """Return the observation key of ``camera``'s ``kind`` ('rgb' or 'depth') images."""
+    if not (isinstance(camera, str) and _CAMERA_PATTERN.match(camera)) \
+            or kind not in IMAGE_KINDS:
+        raise ValueError(f'a camera name must be a lower-case identifier such as "scene" and '
+                         f'the kind one of {sorted(IMAGE_KINDS)}; got {camera!r}, {kind!r}')
+    return f'{camera}_{kind}'
+
+
+def check_image_keys(keys: Any, where: str) -> None:
+    """Raise ValueError when ``keys`` hold the single-camera keys 'rgb' / 'depth'."""
+    old = [k for k in keys if k in LEGACY_IMAGE_KEYS]
+    if old:
+        raise ValueError(
+            f'{where} uses the old single-camera image keys {old}; image keys are now '
+            "'<camera>_rgb' and '<camera>_depth' (the workspace camera is 'scene': 'scene_rgb', "
+            "'scene_depth'). Rebuild the dataset / retrain the checkpoint with the new keys.")

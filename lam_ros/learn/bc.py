@@ -25,7 +25,7 @@ from lam_ros.learn.augment import augment_images
 from lam_ros.policy import (
     CheckpointError, compute_stats, load_checkpoint, PolicyConfig, resolve_device, save_checkpoint,
     TransformerPolicy)
-from lam_ros.policy.config import IMAGE_KEYS
+from lam_ros.policy.config import image_kind
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -289,7 +289,7 @@ def train_bc(dataset: Dataset, policy_config: PolicyConfig, bc_config: Optional[
     torch.manual_seed(cfg.seed)
     model = TransformerPolicy(policy_config)
     arrays = {k: np.concatenate([ep.obs[k] for ep in train_eps]).astype(np.float32)
-              for k in policy_config.obs_spec if k not in IMAGE_KEYS}
+              for k in policy_config.obs_spec if image_kind(k) is None}
     arrays['action'] = np.concatenate([ep.action for ep in train_eps])
     model.normalizer.fit(compute_stats(arrays))
     step, opt_state, best = _resume(last_dir, model, dataset.fingerprint)

@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 from lam_ros.control.gate import CommandGate, GateConfig
 from lam_ros.description.robot import load_robot
 from lam_ros.policy import load_checkpoint, TransformerPolicy
-from lam_ros.policy.config import IMAGE_KEYS
+from lam_ros.policy.config import image_key
 from lam_ros.policy.runner import PolicyRunner
 import numpy as np
 
@@ -49,12 +49,12 @@ def _load(checkpoint_or_model: Union[str, TransformerPolicy], device: str
 
 def camera_overrides(config: Any) -> Dict[str, Any]:
     """Return the sim TaskConfig overrides that give the camera(s) a policy observes."""
-    images = [k for k in config.obs_spec if k in IMAGE_KEYS]
+    images = config.image_keys
     if not images:
         return {}
     height, width = config.obs_spec[images[0]][:2]
     return {'camera': {'enabled': True, 'width': int(width), 'height': int(height),
-                       'depth': 'depth' in config.obs_spec}}
+                       'depth': image_key('scene', 'depth') in config.obs_spec}}
 
 
 def make_eval_env(model: TransformerPolicy, task: str, render: bool = False) -> Any:

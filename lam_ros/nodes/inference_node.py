@@ -27,7 +27,7 @@ from lam_ros.control.inference import (
 from lam_ros.control.inference_threads import PeriodicThread, PolicyWorker
 from lam_ros.control.limits import load_urdf_limits, parse_urdf_limits
 from lam_ros.data.messages import image_to_array
-from lam_ros.description import load_robot
+from lam_ros.description import image_kind, load_robot
 from lam_ros.nodes.common import (
     CommandOutput, declare_config, declare_param, NodeFailed, pose_from_msg, run_node,
     STATE_SUB_QOS)
@@ -80,7 +80,7 @@ class InferenceNode(Node):
         self.create_subscription(JointState, cfg.joint_state_topic, self._on_joint_state,
                                  STATE_SUB_QOS)
         for key, topic in observation_items(cfg, self.ctl.obs_spec).items():
-            kind = Image if key in ('rgb', 'depth') else PoseStamped
+            kind = Image if image_kind(key) else PoseStamped
             self.create_subscription(kind, topic, partial(self._on_observation, key),
                                      STATE_SUB_QOS)
         self.stats_pub = self.create_publisher(DiagnosticArray, '~/stats', 10)
@@ -106,7 +106,7 @@ class InferenceNode(Node):
         # The first forward pass allocates and (on a GPU) compiles: keep it off the clock.
         spec = self.ctl.obs_spec
         obs = {k: np.zeros((1, self.backend.config.history_len) + tuple(s),
-                           dtype=np.uint8 if k == 'rgb' else np.float32)
+                           dtype=np.uint8 if image_kind(k) == 'rgb' else np.float32)
                for k, s in spec.items()}
         mask = np.ones((1, self.backend.config.history_len), dtype=bool)
         for _ in range(3):
@@ -121,7 +121,7 @@ class InferenceNode(Node):
 
     def _on_observation(self, key: str, msg: Any) -> None:
         try:
-            if key in ('rgb', 'depth'):
+            if image_kind(key):
                 value = prepare_image(image_to_array(msg), msg.encoding, key,
                                       self.ctl.obs_spec[key])
             else:

@@ -14,10 +14,11 @@ Typical use::
 
 from lam_ros.policy.checkpoint import (
     CheckpointError, load_checkpoint, read_checkpoint_config, resolve_device, save_checkpoint)
-from lam_ros.policy.config import IMAGE_KEYS, PolicyConfig
+from lam_ros.policy.config import (
+    camera_name, image_channels, image_key, image_kind, PolicyConfig)
 from lam_ros.policy.model import TransformerPolicy
 from lam_ros.policy.normalization import compute_stats, Normalizer
 
-__all__ = ['CheckpointError', 'compute_stats', 'IMAGE_KEYS', 'load_checkpoint', 'Normalizer',
-           'PolicyConfig', 'read_checkpoint_config', 'resolve_device', 'save_checkpoint',
-           'TransformerPolicy']
+__all__ = ['camera_name', 'CheckpointError', 'compute_stats', 'image_channels', 'image_key',
+           'image_kind', 'load_checkpoint', 'Normalizer', 'PolicyConfig',
+           'read_checkpoint_config', 'resolve_device', 'save_checkpoint', 'TransformerPolicy']

@@ -19,7 +19,7 @@ from collections import deque
 import multiprocessing
 from typing import Any, Callable, Deque, Dict, Mapping, Optional, Sequence, Tuple
 
-from lam_ros.policy.config import PolicyConfig
+from lam_ros.policy.config import image_kind, PolicyConfig
 import numpy as np
 
 BACKENDS = ('torch',)
@@ -38,9 +38,9 @@ def check_observation(config: PolicyConfig, obs: Mapping[str, Any]) -> Dict[str,
         if value.shape != tuple(shape):
             raise ValueError(f'observation {key!r} has shape {value.shape}, the policy expects '
                              f'{tuple(shape)}')
-        if key == 'rgb':
+        if image_kind(key) == 'rgb':
             if value.dtype != np.uint8:
-                raise ValueError(f"observation 'rgb' must be uint8 (0..255), got {value.dtype}")
+                raise ValueError(f'observation {key!r} must be uint8 (0..255), got {value.dtype}')
         else:
             value = value.astype(np.float32)
             if not np.all(np.isfinite(value)):
@@ -118,7 +118,7 @@ class TorchBackend:
             inputs = {}
             for key, value in obs.items():
                 tensor = torch.from_numpy(np.ascontiguousarray(value)).to(self.device)
-                inputs[key] = tensor if key == 'rgb' else tensor.to(dtype)
+                inputs[key] = tensor if image_kind(key) == 'rgb' else tensor.to(dtype)
             mask_t = torch.from_numpy(np.asarray(mask, dtype=bool)).to(self.device)
             chunk = self._forward(inputs, mask_t)[0]
             return chunk.to('cpu', torch.float64).numpy()

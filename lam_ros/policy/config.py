@@ -6,9 +6,11 @@ import re
 from typing import Any, Dict, Mapping, Tuple
 
 from lam_ros.description import DEFAULT_ROBOT, load_robot
+# The image-key convention ('<camera>_rgb', '<camera>_depth') lives in the torch-free
+# description so that the sim and data packages share it; the policy re-exports it.
+from lam_ros.description.camera import (  # noqa: F401 (re-exported)
+    camera_name, check_image_keys, image_channels, image_key, image_kind, IMAGE_KINDS)
 
-# Camera observations: 'rgb' is uint8 (H, W, 3); 'depth' is float metres (H, W, 1).
-IMAGE_KEYS: Dict[str, int] = {'rgb': 3, 'depth': 1}
 HEADS = ('regression', 'gaussian')
 REGRESSION_LOSSES = ('l1', 'mse')
 IMAGE_ENCODERS = ('cnn', 'resnet')
@@ -23,7 +25,7 @@ class PolicyConfig:
     joint_names: Tuple[str, ...]
     """Commanded joints in action order; the action dimension is their number."""
     obs_spec: Dict[str, Tuple[int, ...]]
-    """Observation key -> per-step shape, e.g. {'joint_pos': (8,), 'rgb': (84, 84, 3)}."""
+    """Observation key -> per-step shape, e.g. {'joint_pos': (8,), 'scene_rgb': (84, 84, 3)}."""
     history_len: int = 2
     """Observation steps the policy sees, the current one last."""
     chunk_size: int = 20
@@ -96,12 +98,17 @@ class PolicyConfig:
     @property
     def lowdim_keys(self) -> Tuple[str, ...]:
         """Vector observation keys, sorted so token order never depends on dict order."""
-        return tuple(sorted(k for k in self.obs_spec if k not in IMAGE_KEYS))
+        return tuple(sorted(k for k in self.obs_spec if image_kind(k) is None))
 
     @property
     def image_keys(self) -> Tuple[str, ...]:
         """Camera observation keys, sorted."""
-        return tuple(sorted(k for k in self.obs_spec if k in IMAGE_KEYS))
+        return tuple(sorted(k for k in self.obs_spec if image_kind(k) is not None))
+
+    @property
+    def cameras(self) -> Tuple[str, ...]:
+        """Names of the cameras the policy observes, sorted."""
+        return tuple(sorted({camera_name(k) for k in self.image_keys}))
 
     def validate(self) -> None:
         """Raise ValueError naming the first field that is out of range."""
@@ -112,19 +119,21 @@ class PolicyConfig:
             raise ValueError(f'joint_names has duplicates: {self.joint_names!r}')
         if not self.obs_spec:
             raise ValueError("obs_spec is empty; give at least one key, e.g. {'joint_pos': (8,)}")
+        check_image_keys(self.obs_spec, 'obs_spec')
         for key, shape in self.obs_spec.items():
             if not _KEY_PATTERN.match(key) or key == 'action':
                 raise ValueError(
                     f'obs_spec key {key!r} must be a lower-case identifier other than "action"')
-            if key in IMAGE_KEYS:
-                if len(shape) != 3 or shape[2] != IMAGE_KEYS[key] or min(shape[:2]) < 8:
+            channels = image_channels(key)
+            if channels is not None:
+                if len(shape) != 3 or shape[2] != channels or min(shape[:2]) < 8:
                     raise ValueError(
-                        f'obs_spec[{key!r}] = {shape} must be (H, W, {IMAGE_KEYS[key]}) '
+                        f'obs_spec[{key!r}] = {shape} must be (H, W, {channels}) '
                         'with H, W >= 8')
             elif len(shape) != 1:
                 raise ValueError(
                     f'obs_spec[{key!r}] = {shape} must be a 1-D shape such as (8,); only '
-                    f'{sorted(IMAGE_KEYS)} may be images')
+                    "'<camera>_rgb' and '<camera>_depth' keys may be images")
         _positive_ints(self, ('history_len', 'chunk_size', 'd_model', 'n_heads', 'n_layers',
                               'ff_mult', 'n_decoder_layers', 'decoder_ff_mult', 'image_grid',
                               'image_keypoints'))

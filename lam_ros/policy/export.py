@@ -25,7 +25,7 @@ import warnings
 from lam_ros.policy.checkpoint import (
     CheckpointError, CONFIG_FILE, load_checkpoint, read_checkpoint_config, resolve_device,
     WEIGHTS_FILE)
-from lam_ros.policy.config import PolicyConfig
+from lam_ros.policy.config import image_kind, PolicyConfig
 from lam_ros.policy.model import TransformerPolicy
 import numpy as np
 import torch
@@ -67,9 +67,10 @@ def example_inputs(config: PolicyConfig, batch: int = 1, seed: int = 0,
         out['obs_mask'][row, :padded] = False  # steps before an episode start
     for key, shape in config.obs_spec.items():
         full = (batch, config.history_len) + tuple(shape)
-        if key == 'rgb':
+        kind = image_kind(key)
+        if kind == 'rgb':
             out[key] = rng.integers(0, 256, full, dtype=np.uint8)
-        elif key == 'depth':
+        elif kind == 'depth':
             out[key] = rng.uniform(0.0, config.depth_max_m, full).astype(np.float32)
         else:
             mean, std = 0.0, 1.0
@@ -115,13 +116,14 @@ class PolicyBackend:
             if value.shape != want:
                 raise ValueError(f'obs[{key!r}] has shape {value.shape}, expected {want} '
                                  '(batch, history_len, *shape)')
-            if key == 'rgb':
+            rgb = image_kind(key) == 'rgb'
+            if rgb:
                 if value.dtype != np.uint8:
-                    raise ValueError(f"obs['rgb'] must be uint8 (0..255), got {value.dtype}")
+                    raise ValueError(f'obs[{key!r}] must be uint8 (0..255), got {value.dtype}')
             elif not np.issubdtype(value.dtype, np.number) or not np.all(np.isfinite(value)):
                 raise ValueError(f'obs[{key!r}] must be finite numbers, got {value.dtype} '
                                  'with NaN/Inf or non-numeric values')
-            out[key] = np.ascontiguousarray(value if key == 'rgb' else value.astype(np.float32))
+            out[key] = np.ascontiguousarray(value if rgb else value.astype(np.float32))
         mask = np.ones((batch, cfg.history_len), bool) if obs_mask is None \
             else np.asarray(obs_mask)
         if mask.dtype != np.bool_ or mask.shape != (batch, cfg.history_len):

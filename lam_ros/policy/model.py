@@ -18,7 +18,7 @@ exists. Actions are (B, K, A) in real units (K = chunk_size, A = len(joint_names
 
 from typing import Dict, List, Mapping, Optional
 
-from lam_ros.policy.config import IMAGE_KEYS, PolicyConfig
+from lam_ros.policy.config import image_channels, PolicyConfig
 from lam_ros.policy.normalization import Normalizer
 from lam_ros.policy.vision import make_image_encoder
 import torch
@@ -172,7 +172,7 @@ class TransformerPolicy(nn.Module):
     @staticmethod
     def _image_encoders(config: PolicyConfig) -> nn.ModuleDict:
         return nn.ModuleDict(
-            {k: make_image_encoder(IMAGE_KEYS[k], config.obs_spec[k][:2], config)
+            {k: make_image_encoder(image_channels(k), config.obs_spec[k][:2], config)
              for k in config.image_keys})
 
     def _image_tokens(self, obs: Obs, obs_mask: torch.Tensor) -> List[torch.Tensor]:

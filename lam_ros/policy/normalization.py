@@ -9,7 +9,7 @@ travel with the weights and a checkpoint needs nothing else to run.
 from typing import Dict, Mapping
 
 from lam_ros.data.dataset.stats import compute_stats
-from lam_ros.policy.config import IMAGE_KEYS, PolicyConfig
+from lam_ros.policy.config import image_kind, IMAGE_KINDS, PolicyConfig
 import numpy as np
 import torch
 from torch import nn
@@ -46,9 +46,10 @@ class Normalizer(nn.Module):
             self.stats[key] = _KeyStats(config.obs_spec[key])
         self.stats['action'] = _KeyStats((config.action_dim,))
         for key in config.image_keys:
-            self.stats[key] = _KeyStats((IMAGE_KEYS[key],))
-            self.stats[key].mean.copy_(torch.tensor(_IMAGE_MEAN[key]))
-            self.stats[key].std.copy_(torch.tensor(_IMAGE_STD[key]))
+            kind = image_kind(key)
+            self.stats[key] = _KeyStats((IMAGE_KINDS[kind],))
+            self.stats[key].mean.copy_(torch.tensor(_IMAGE_MEAN[kind]))
+            self.stats[key].std.copy_(torch.tensor(_IMAGE_STD[kind]))
         self.register_buffer('fitted', torch.tensor(False))
 
     @property
@@ -98,17 +99,18 @@ class Normalizer(nn.Module):
     def normalize(self, key: str, x: torch.Tensor) -> torch.Tensor:
         """Real units -> normalised; images (..., H, W, C) become float in the same layout."""
         buf = self.stats[key]
-        if key == 'rgb':
+        kind = image_kind(key)
+        if kind == 'rgb':
             if x.dtype != torch.uint8:
-                raise ValueError(f"'rgb' must be a uint8 tensor (0..255), got {x.dtype}")
+                raise ValueError(f'{key!r} must be a uint8 tensor (0..255), got {x.dtype}')
             x = x.float() / 255.0
-        elif key == 'depth':
+        elif kind == 'depth':
             x = x.float().clamp(0.0, self.config.depth_max_m) / self.config.depth_max_m
         return (x.float() - buf.mean) / buf.std
 
     def unnormalize(self, key: str, x: torch.Tensor) -> torch.Tensor:
         """Normalised -> real units for vector keys and 'action' (the inverse of normalize)."""
-        if key in IMAGE_KEYS:
+        if image_kind(key) is not None:
             raise ValueError(f'unnormalize is defined for vectors and actions, not {key!r}')
         buf = self.stats[key]
         return x * buf.std + buf.mean

@@ -14,7 +14,6 @@ from typing import Deque, Dict, Mapping, Optional
 
 from lam_ros.control.ensembling import TemporalEnsembler
 from lam_ros.policy.backend import check_observation
-from lam_ros.policy.config import IMAGE_KEYS
 from lam_ros.policy.model import TransformerPolicy
 import numpy as np
 import torch
@@ -127,7 +126,6 @@ def _binary_gripper_index(config: object) -> int:
 
 def camera_shape(model: TransformerPolicy) -> Optional[tuple]:
     """Return (height, width) of the policy's camera images, or None when it uses none."""
-    for key in IMAGE_KEYS:
-        if key in model.config.obs_spec:
-            return tuple(model.config.obs_spec[key][:2])
+    for key in model.config.image_keys:
+        return tuple(model.config.obs_spec[key][:2])
     return None

@@ -11,11 +11,12 @@ from typing import Any, Dict, Optional, Tuple
 
 import gymnasium as gym
 from gymnasium import spaces
-from lam_ros.description import get_task, LIFT_AND_HOLD, load_robot
+from lam_ros.description import get_task, image_key, LIFT_AND_HOLD, load_robot
 from lam_ros.sim.config import CameraConfig, TaskConfig
 from lam_ros.sim.scene import ArmScene
 import numpy as np
 
+SCENE_RGB, SCENE_DEPTH = image_key('scene', 'rgb'), image_key('scene', 'depth')
 _RENDER_CAMERA = CameraConfig(eye_m=(1.4, 0.9, 1.0), target_m=(0.3, 0.0, 0.25), fov_deg=50.0)
 
 
@@ -114,9 +115,9 @@ class GraspEnv(gym.Env):
             obs['goal_pose'] = box(7)
         cam = self.config.camera
         if cam.enabled:
-            obs['rgb'] = spaces.Box(0, 255, (cam.height, cam.width, 3), np.uint8)
+            obs[SCENE_RGB] = spaces.Box(0, 255, (cam.height, cam.width, 3), np.uint8)
             if cam.depth:
-                obs['depth'] = spaces.Box(0.0, inf, (cam.height, cam.width, 1), np.float32)
+                obs[SCENE_DEPTH] = spaces.Box(0.0, inf, (cam.height, cam.width, 1), np.float32)
         return spaces.Dict(obs)
 
     # ---- fine-grained interface (used by step() and by the ROS sim node) ----
@@ -204,9 +205,9 @@ class GraspEnv(gym.Env):
             obs['goal_pose'] = self._goal.astype(f32)
         if self.config.camera.enabled:
             rgb, depth = self.camera_image()
-            obs['rgb'] = rgb
+            obs[SCENE_RGB] = rgb
             if depth is not None:
-                obs['depth'] = depth
+                obs[SCENE_DEPTH] = depth
         return obs
 
     def camera_image(self) -> Tuple[np.ndarray, Optional[np.ndarray]]:

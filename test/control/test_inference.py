@@ -167,14 +167,14 @@ def test_config_validation():
 def test_prepare_image_converts_encodings_and_resizes_as_at_training():
     bgr = np.zeros((4, 6, 3), dtype=np.uint8)
     bgr[..., 0] = 255  # blue in bgr8
-    rgb = prepare_image(bgr, 'bgr8', 'rgb', (4, 6, 3))
+    rgb = prepare_image(bgr, 'bgr8', 'scene_rgb', (4, 6, 3))
     assert rgb.dtype == np.uint8 and rgb[0, 0].tolist() == [0, 0, 255]
-    assert prepare_image(bgr, 'bgr8', 'rgb', (8, 12, 3)).shape == (8, 12, 3)
+    assert prepare_image(bgr, 'bgr8', 'scene_rgb', (8, 12, 3)).shape == (8, 12, 3)
     depth = np.full((4, 6, 1), 1500, dtype=np.uint16)
-    out = prepare_image(depth, '16UC1', 'depth', (2, 3, 1))
+    out = prepare_image(depth, '16UC1', 'scene_depth', (2, 3, 1))
     assert out.shape == (2, 3, 1) and np.allclose(out, 1.5)
     with pytest.raises(ValueError, match='rgb8'):
-        prepare_image(bgr, 'yuv422', 'rgb', (4, 6, 3))
+        prepare_image(bgr, 'yuv422', 'scene_rgb', (4, 6, 3))
 
 
 # ---- the safety property, on the node's own core path ----

@@ -63,8 +63,8 @@ def test_bad_shapes_and_shifts_are_errors():
 
 
 def test_augment_images_shifts_only_the_named_keys():
-    obs = {'rgb': _images(), 'joint_pos': torch.randn(6, 2, 8)}
+    obs = {'scene_rgb': _images(), 'joint_pos': torch.randn(6, 2, 8)}
     before = {k: v.clone() for k, v in obs.items()}
-    augment_images(obs, ['rgb'], 3, torch.Generator().manual_seed(0))
+    augment_images(obs, ['scene_rgb'], 3, torch.Generator().manual_seed(0))
     assert torch.equal(obs['joint_pos'], before['joint_pos'])
-    assert not torch.equal(obs['rgb'], before['rgb'])
+    assert not torch.equal(obs['scene_rgb'], before['scene_rgb'])

@@ -94,9 +94,9 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(lift_demos, tmp_path, caps
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and 'does not exist' in err[0]
     code = main(['pipeline', '--config', 'config/train.yaml', '--dataset', str(lift_demos),
-                 '--output', str(out), '--set', 'observations=[rgb]'])
+                 '--output', str(out), '--set', 'observations=[scene_rgb]'])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and "observations asks for ['rgb']" in err[0]
+    assert code == 2 and len(err) == 1 and "observations asks for ['scene_rgb']" in err[0]
     assert not (out / 'bc').exists()
 
 

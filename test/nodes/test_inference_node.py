@@ -177,8 +177,8 @@ def test_pose_and_camera_observations_reach_the_policy(probe, tmp_path):
     from geometry_msgs.msg import PoseStamped
     from lam_ros.nodes.common import MSG
     config = PolicyConfig(joint_names=JOINT_NAMES, obs_spec={
-        'joint_pos': (8,), 'object_pose': (7,), 'rgb': (16, 16, 3)}, chunk_size=5, d_model=16,
-        n_heads=2, n_layers=1, image_channels=(4, 4))
+        'joint_pos': (8,), 'object_pose': (7,), 'scene_rgb': (16, 16, 3)}, chunk_size=5,
+        d_model=16, n_heads=2, n_layers=1, image_channels=(4, 4))
     path = tmp_path / 'policy'
     save_checkpoint(path, TransformerPolicy(config))
     arm = Arm(probe)

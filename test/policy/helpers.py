@@ -2,7 +2,7 @@
 
 from typing import Dict, Tuple
 
-from lam_ros.policy.config import PolicyConfig
+from lam_ros.policy.config import image_kind, PolicyConfig
 from lam_ros.policy.model import TransformerPolicy
 from lam_ros.policy.normalization import compute_stats
 import numpy as np
@@ -11,7 +11,7 @@ import torch
 JOINTS = tuple(f'panda_joint{i}' for i in range(1, 8)) + ('panda_finger_joint1',)
 STATE = {'joint_pos': (8,), 'joint_vel': (8,)}
 POSE = {**STATE, 'object_pose': (7,), 'goal_pose': (7,)}
-IMAGE = {**STATE, 'rgb': (24, 32, 3), 'depth': (24, 32, 1)}
+IMAGE = {**STATE, 'scene_rgb': (24, 32, 3), 'scene_depth': (24, 32, 1)}
 SMALL = {'d_model': 32, 'n_heads': 2, 'n_layers': 2, 'dropout': 0.0, 'image_channels': (8, 16)}
 
 
@@ -26,9 +26,9 @@ def random_obs(config: PolicyConfig, batch: int, seed: int = 0) -> Dict[str, tor
     obs = {}
     for key, shape in config.obs_spec.items():
         full = (batch, config.history_len) + tuple(shape)
-        if key == 'rgb':
+        if image_kind(key) == 'rgb':
             obs[key] = torch.randint(0, 256, full, generator=g, dtype=torch.uint8)
-        elif key == 'depth':
+        elif image_kind(key) == 'depth':
             obs[key] = torch.rand(full, generator=g) * 2.0
         else:
             obs[key] = torch.randn(full, generator=g)

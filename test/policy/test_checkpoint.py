@@ -21,7 +21,7 @@ torch.set_num_threads(1)
 def _trained(spec=STATE, head='gaussian') -> TransformerPolicy:
     torch.manual_seed(0)
     pos, actions = synthetic_episode()
-    if 'rgb' in spec:
+    if 'scene_rgb' in spec:
         model = TransformerPolicy(small_config(spec, head=head))
     else:
         model = fitted_model(small_config(spec, head=head), pos, actions)
@@ -142,7 +142,7 @@ def test_other_joints_or_observations_are_refused(tmp_path):
     with pytest.raises(CheckpointError, match='commands joints'):
         load_checkpoint(path, expected_joint_names=list(reversed(JOINTS)))
     with pytest.raises(CheckpointError, match='the policy observes'):
-        load_checkpoint(path, expected_obs_spec={'joint_pos': (8,), 'rgb': (84, 84, 3)})
+        load_checkpoint(path, expected_obs_spec={'joint_pos': (8,), 'scene_rgb': (84, 84, 3)})
 
 
 def test_config_that_does_not_fit_the_weights(tmp_path):

@@ -4,7 +4,7 @@ import json
 
 from lam_ros.description import load_robot
 from lam_ros.description.robot import robot_yaml_path
-from lam_ros.policy.config import PolicyConfig
+from lam_ros.policy.config import camera_name, image_channels, image_key, image_kind, PolicyConfig
 import pytest
 import yaml
 
@@ -13,12 +13,12 @@ from .helpers import IMAGE, JOINTS, STATE
 
 def test_defaults_follow_the_contract():
     config = PolicyConfig(joint_names=list(JOINTS),
-                          obs_spec={'joint_pos': [8], 'rgb': [84, 84, 3]})
+                          obs_spec={'joint_pos': [8], 'scene_rgb': [84, 84, 3]})
     assert config.action_dim == 8
     assert (config.history_len, config.chunk_size) == (2, 20)
     assert (config.d_model, config.n_heads, config.n_layers) == (64, 4, 2)
-    assert config.obs_spec == {'joint_pos': (8,), 'rgb': (84, 84, 3)}
-    assert config.lowdim_keys == ('joint_pos',) and config.image_keys == ('rgb',)
+    assert config.obs_spec == {'joint_pos': (8,), 'scene_rgb': (84, 84, 3)}
+    assert config.lowdim_keys == ('joint_pos',) and config.image_keys == ('scene_rgb',)
 
 
 def test_json_round_trip():
@@ -35,8 +35,8 @@ def test_json_round_trip():
     ({'obs_spec': {}}, 'obs_spec is empty'),
     ({'obs_spec': {'joint_pos': (8, 2)}}, '1-D'),
     ({'obs_spec': {'joint_pos': (0,)}}, 'positive ints'),
-    ({'obs_spec': {'rgb': (84, 84, 1)}}, "'rgb'"),
-    ({'obs_spec': {'depth': (84, 84, 3)}}, "'depth'"),
+    ({'obs_spec': {'scene_rgb': (84, 84, 1)}}, "'scene_rgb'"),
+    ({'obs_spec': {'scene_depth': (84, 84, 3)}}, "'scene_depth'"),
     ({'obs_spec': {'Joint.pos': (8,)}}, 'identifier'),
     ({'obs_spec': {'action': (8,)}}, 'identifier'),
     ({'history_len': 0}, 'history_len'),
@@ -79,3 +79,37 @@ def test_rate_and_robot_default_to_the_robot_description(tmp_path):
     fast = PolicyConfig(joint_names=JOINTS, obs_spec=STATE, robot=str(path))
     assert fast.control_rate_hz == 50.0
     assert PolicyConfig.from_dict(fast.to_dict()) == fast
+
+
+@pytest.mark.parametrize('key, kind, channels, camera', [
+    ('scene_rgb', 'rgb', 3, 'scene'), ('wrist_depth', 'depth', 1, 'wrist'),
+    ('left_wrist_rgb', 'rgb', 3, 'left_wrist'), ('joint_pos', None, None, None),
+    ('rgb', None, None, None), ('depth', None, None, None), ('Scene_rgb', None, None, None),
+    ('_rgb', None, None, None), ('scene_rgbd', None, None, None)])
+def test_image_keys_are_camera_then_kind(key, kind, channels, camera):
+    assert image_kind(key) == kind
+    assert image_channels(key) == channels
+    assert camera_name(key) == camera
+    if camera is not None:
+        assert image_key(camera, kind) == key
+
+
+def test_image_key_rejects_bad_names():
+    for camera, kind in (('Scene', 'rgb'), ('scene', 'ir'), ('', 'rgb'), ('2cam', 'depth')):
+        with pytest.raises(ValueError, match='lower-case identifier'):
+            image_key(camera, kind)
+
+
+def test_cameras_and_image_keys_of_a_config():
+    config = PolicyConfig(joint_names=JOINTS, obs_spec={
+        **STATE, 'wrist_rgb': (16, 16, 3), 'scene_rgb': (24, 32, 3), 'scene_depth': (24, 32, 1)})
+    assert config.image_keys == ('scene_depth', 'scene_rgb', 'wrist_rgb')
+    assert config.cameras == ('scene', 'wrist')
+    assert config.lowdim_keys == ('joint_pos', 'joint_vel')
+
+
+@pytest.mark.parametrize('old', ['rgb', 'depth'])
+def test_old_single_camera_keys_give_one_clear_error(old):
+    shape = (84, 84, 3) if old == 'rgb' else (84, 84, 1)
+    with pytest.raises(ValueError, match=r"old single-camera image keys.*'scene_rgb'"):
+        PolicyConfig(joint_names=JOINTS, obs_spec={**STATE, old: shape})

@@ -79,9 +79,9 @@ def test_bad_observations_raise_one_clear_error(exported, name):
         backend.predict(obs, mask.astype(np.float32))
     with pytest.raises(ValueError, match='current'):
         backend.predict(obs, np.zeros_like(mask))
-    if 'rgb' in obs:
+    if 'scene_rgb' in obs:
         with pytest.raises(ValueError, match='uint8'):
-            backend.predict({**obs, 'rgb': obs['rgb'].astype(np.float32)}, mask)
+            backend.predict({**obs, 'scene_rgb': obs['scene_rgb'].astype(np.float32)}, mask)
     # No mask means every history step is valid; extra keys are ignored.
     assert backend.predict({**obs, 'ee_pose': np.zeros((2, 3, 7))}).shape == (2, 5, 8)
 

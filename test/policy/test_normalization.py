@@ -46,12 +46,12 @@ def test_images_are_scaled_then_standardised():
     rgb = torch.tensor([[[0, 255, 51]]], dtype=torch.uint8)  # (1, 1, 3)
     expected = (torch.tensor([0.0, 1.0, 0.2]) - torch.tensor([0.485, 0.456, 0.406])) / \
         torch.tensor([0.229, 0.224, 0.225])
-    assert torch.allclose(normalizer.normalize('rgb', rgb)[0, 0], expected, atol=1e-6)
+    assert torch.allclose(normalizer.normalize('scene_rgb', rgb)[0, 0], expected, atol=1e-6)
     depth = torch.tensor([[[-1.0], [1.0], [9.0]]])  # clipped to [0, 2] m, scaled to [0, 1]
-    assert torch.allclose(normalizer.normalize('depth', depth).flatten(),
+    assert torch.allclose(normalizer.normalize('scene_depth', depth).flatten(),
                           (torch.tensor([0.0, 0.5, 1.0]) - 0.5) / 0.25)
     with pytest.raises(ValueError, match='uint8'):
-        normalizer.normalize('rgb', rgb.float())
+        normalizer.normalize('scene_rgb', rgb.float())
 
 
 def test_statistics_are_buffers_in_the_state_dict():

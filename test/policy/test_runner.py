@@ -119,11 +119,11 @@ def test_camera_policies_take_uint8_images():
     assert camera_shape(make_model()) is None
     rng = np.random.default_rng(0)
     obs = {'joint_pos': np.zeros(8), 'joint_vel': np.zeros(8),
-           'rgb': rng.integers(0, 256, (24, 32, 3), dtype=np.uint8),
-           'depth': rng.uniform(0, 2, (24, 32, 1))}
+           'scene_rgb': rng.integers(0, 256, (24, 32, 3), dtype=np.uint8),
+           'scene_depth': rng.uniform(0, 2, (24, 32, 1))}
     assert np.all(np.isfinite(PolicyRunner(model).step(obs)))
-    with pytest.raises(ValueError, match="'rgb' must be uint8"):
-        PolicyRunner(model).step(dict(obs, rgb=obs['rgb'].astype(np.float32)))
+    with pytest.raises(ValueError, match="'scene_rgb' must be uint8"):
+        PolicyRunner(model).step(dict(obs, scene_rgb=obs['scene_rgb'].astype(np.float32)))
 
 
 @pytest.mark.parametrize('change, message', [

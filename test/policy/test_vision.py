@@ -66,7 +66,7 @@ def test_resnet_keypoints_move_with_the_object():
     # An untrained trunk is translation-equivariant enough that a bright square moving right
     # moves most keypoints right: positions reach the tokens, not just texture.
     torch.manual_seed(0)
-    config = small_config({'joint_pos': (8,), 'rgb': (32, 32, 3)}, image_encoder='resnet',
+    config = small_config({'joint_pos': (8,), 'scene_rgb': (32, 32, 3)}, image_encoder='resnet',
                           image_channels=(8, 8), image_keypoints=8)
     encoder = make_image_encoder(3, (32, 32), config).eval()
     left, right = torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 32, 32)
@@ -93,7 +93,8 @@ def test_old_configs_without_encoder_fields_load_as_the_cnn():
 
 def _resnet_policy(**overrides) -> TransformerPolicy:
     torch.manual_seed(0)
-    config = small_config({'joint_pos': (8,), 'rgb': (16, 20, 3), 'depth': (16, 20, 1)},
+    config = small_config({'joint_pos': (8,), 'scene_rgb': (16, 20, 3), 'wrist_rgb': (16, 20, 3),
+                           'scene_depth': (16, 20, 1)},
                           image_encoder='resnet', image_channels=(4, 8), image_keypoints=4,
                           history_len=2, chunk_size=4, **overrides)
     model = TransformerPolicy(config)
@@ -105,14 +106,16 @@ def _resnet_policy(**overrides) -> TransformerPolicy:
 
 def test_each_camera_has_its_own_encoder_and_tokens():
     model = _resnet_policy()
-    assert sorted(model.image_enc) == ['depth', 'rgb']
-    assert model.image_enc['rgb'].trunk[0].weight.shape[1] == 3
-    assert model.image_enc['depth'].trunk[0].weight.shape[1] == 1
-    assert model.tokens_per_step == 1 + 2 * 4
+    assert sorted(model.image_enc) == ['scene_depth', 'scene_rgb', 'wrist_rgb']
+    assert model.image_enc['scene_rgb'].trunk[0].weight.shape[1] == 3
+    assert model.image_enc['wrist_rgb'].trunk[0].weight.shape[1] == 3
+    assert model.image_enc['scene_depth'].trunk[0].weight.shape[1] == 1
+    assert model.tokens_per_step == 1 + 3 * 4
     obs = random_obs(model.config, batch=2)
     base = model.predict(obs)
-    changed = dict(obs, depth=torch.rand_like(obs['depth']) * 2.0)
-    assert not torch.allclose(model.predict(changed), base)
+    for key in ('scene_depth', 'wrist_rgb'):  # every camera reaches the output
+        changed = dict(obs, **{key: random_obs(model.config, batch=2, seed=9)[key]})
+        assert not torch.allclose(model.predict(changed), base), key
 
 
 def test_resnet_policy_save_load_round_trip_is_bit_identical(tmp_path):

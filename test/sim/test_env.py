@@ -33,10 +33,10 @@ def test_check_env_passes(task, camera):
         obs, _ = env.reset(seed=0)
         assert ('goal_pose' in obs) == (task == 'pick_place')
         if camera:
-            assert obs['rgb'].shape == (12, 16, 3) and obs['rgb'].dtype == np.uint8
-            assert obs['depth'].shape == (12, 16, 1) and np.all(obs['depth'] > 0)
+            assert obs['scene_rgb'].shape == (12, 16, 3) and obs['scene_rgb'].dtype == np.uint8
+            assert obs['scene_depth'].shape == (12, 16, 1) and np.all(obs['scene_depth'] > 0)
         else:
-            assert 'rgb' not in obs and 'depth' not in obs
+            assert 'scene_rgb' not in obs and 'scene_depth' not in obs
         assert env.render().shape == (240, 320, 3)
     finally:
         env.close()

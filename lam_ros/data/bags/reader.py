@@ -15,6 +15,7 @@ from lam_ros.data.bags.frames import (
 from lam_ros.data.bags.source import (
     EpisodeEntry, find_episodes, is_bag, mapping_for_source, read_dataset_yaml, storage_files,
     TopicMapping)
+from lam_ros.description import image_kind
 import numpy as np
 from rosbags.highlevel import AnyReader, AnyReaderError
 from rosbags.rosbag2 import ReaderError
@@ -190,7 +191,7 @@ def read_episode(entry: EpisodeEntry, mapping: TopicMapping,
         wanted = [c for c in reader.connections if c.topic in key_of]
         for conn, stamp_ns, raw in reader.messages(connections=wanted):
             key = key_of[conn.topic]
-            if key in ('rgb', 'depth'):
+            if image_kind(key):
                 times.setdefault(key, []).append(stamp_ns)
                 continue
             msg = _deserialize(reader, raw, conn.msgtype)
@@ -237,7 +238,7 @@ def read_episode(entry: EpisodeEntry, mapping: TopicMapping,
     success = entry.success
     if success is None and success_values:
         success = success_values[-1]
-    image_topics = {k: t for k, t in obs_topics.items() if k in ('rgb', 'depth')}
+    image_topics = {k: t for k, t in obs_topics.items() if image_kind(k)}
     return RawEpisode(entry, streams, success,
                       lambda key, idx: _load_frames(entry.path, image_topics[key], key, idx))
 
@@ -280,7 +281,7 @@ def _frame(msg: Any, key: str) -> np.ndarray:
         pixels = messages.image_to_array(msg)
     except ValueError as exc:
         raise EpisodeError(str(exc)) from exc
-    if key == 'depth':
+    if image_kind(key) == 'depth':
         if msg.encoding == '16UC1':
             return pixels.astype(np.float32) / 1000.0
         if msg.encoding != '32FC1':

@@ -56,10 +56,11 @@ class TopicMapping:
     """``geometry_msgs/PoseStamped`` of the end effector -> ``ee_pose`` (or pass an FK)."""
 
     image_topic: Optional[str] = field(default_factory=lambda: _robot().topics.image)
-    """``sensor_msgs/Image`` colour camera -> ``rgb`` (H, W, 3) uint8; used when in the bags."""
+    """``sensor_msgs/Image`` colour camera -> ``scene_rgb`` (H, W, 3) uint8; used when in
+    the bags."""
 
     depth_topic: Optional[str] = field(default_factory=lambda: _robot().topics.depth)
-    """``sensor_msgs/Image`` depth (32FC1 m or 16UC1 mm) -> ``depth`` (H, W, 1) m, pixels
+    """``sensor_msgs/Image`` depth (32FC1 m or 16UC1 mm) -> ``scene_depth`` (H, W, 1) m, pixels
     without a return (NaN/Inf) as 0; used when in the bags."""
 
     success_topic: Optional[str] = field(default_factory=lambda: _robot().topics.success)
@@ -154,8 +155,8 @@ class TopicMapping:
     def observation_topics(self) -> Dict[str, str]:
         """Return observation key -> topic for the optional observation topics that are set."""
         pairs = (('object_pose', self.object_pose_topic), ('goal_pose', self.goal_pose_topic),
-                 ('ee_pose', self.ee_pose_topic), ('rgb', self.image_topic),
-                 ('depth', self.depth_topic))
+                 ('ee_pose', self.ee_pose_topic), ('scene_rgb', self.image_topic),
+                 ('scene_depth', self.depth_topic))
         return {key: topic for key, topic in pairs if topic}
 
 

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
 from lam_ros.data.bags.reader import EpisodeError, RawEpisode, Stream, TopicMapping
+from lam_ros.description import image_kind
 import numpy as np
 
 INTERPOLATED_POSES = ('object_pose', 'goal_pose', 'ee_pose')
 # gripper_width comes from the joint states, so it needs no gap check of its own.
-IMAGE_KEYS = ('rgb', 'depth')
 
 
 @dataclass
@@ -204,7 +204,7 @@ def resample_episode(raw: RawEpisode, mapping: TopicMapping, obs_keys: Sequence[
     for key in wanted:
         if key in INTERPOLATED_POSES:
             obs[key] = interpolate_pose(streams[key], grid)
-        elif key in IMAGE_KEYS:
+        elif image_kind(key):
             idx = np.searchsorted(streams[key].times_ns, grid, side='right') - 1
             obs[key] = raw.load_frames(key, idx)
     if 'ee_pose' in obs_keys and 'ee_pose' not in obs:

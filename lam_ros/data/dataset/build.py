@@ -19,17 +19,18 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 from lam_ros.data.bags.reader import (
     EpisodeError, find_episodes, mapping_for_source, read_episode, TopicMapping)
 from lam_ros.data.bags.source import recorded_rate_hz, recorded_robot
-from lam_ros.data.dataset.align import BuildOptions, EePoseFn, IMAGE_KEYS, resample_episode
+from lam_ros.data.dataset.align import BuildOptions, EePoseFn, resample_episode
 from lam_ros.data.dataset.rate import choose_rate, detect_command_rate
 from lam_ros.data.dataset.stats import compute_stats, Stats
 from lam_ros.data.dataset.windows import Windows
-from lam_ros.description import load_robot
+from lam_ros.description import image_kind, load_robot
+from lam_ros.description.camera import check_image_keys
 from lam_ros.description.files import file_mode
 import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: image keys are '<camera>_rgb' / '<camera>_depth'
 _META_KEY = 'lam_ros_dataset'
 _SMALL_FILE_BYTES = 1 << 16
 PathLike = Union[str, Path]
@@ -109,6 +110,8 @@ def source_fingerprint(source: PathLike, mapping: TopicMapping, options: BuildOp
 def check_observation_spec(have: Dict[str, Tuple[int, ...]], want: Dict[str, Any],
                            where: str) -> None:
     """Raise ValueError unless every key of ``want`` is in ``have`` with the same shape."""
+    check_image_keys(want, 'the observation spec')
+    check_image_keys(have, where)
     problems = []
     for key, shape in want.items():
         shape = tuple(int(d) for d in shape)
@@ -242,6 +245,7 @@ class Dataset:
         """
         meta = cls.read_metadata(path)
         spec = {k: tuple(v) for k, v in meta['observation_spec'].items()}
+        check_image_keys(spec, str(path))
         if observation_spec is not None:
             check_observation_spec(spec, observation_spec, str(path))
         episodes: List[Episode] = []
@@ -332,7 +336,7 @@ def build_dataset(source: PathLike, mapping: Optional[TopicMapping] = None,
 
 def _exclude_odd_shapes(episodes: List[Episode], exclusions: List[Exclusion]) -> None:
     """Drop episodes whose image sizes differ from the most common one (in place)."""
-    for key in IMAGE_KEYS:
+    for key in sorted({k for ep in episodes for k in ep.obs if image_kind(k)}):
         shapes = [ep.obs[key].shape[1:] for ep in episodes if key in ep.obs]
         if not shapes:
             continue

@@ -50,8 +50,8 @@ class Buffer:
 
 
 def _dtype(config: Any, key: str) -> torch.dtype:
-    from lam_ros.policy.config import IMAGE_KEYS
-    return torch.uint8 if IMAGE_KEYS.get(key) == 3 else torch.float32
+    from lam_ros.policy.config import image_kind
+    return torch.uint8 if image_kind(key) == 'rgb' else torch.float32
 
 
 def minibatches(rng: np.random.Generator, total: int, fraction: float,

@@ -180,15 +180,15 @@ def test_images_are_the_most_recent_frame(tmp_path):
     ds = build_dataset(tmp_path / 'ep', rate_hz=20.0)
     ep = ds.episodes[0]
     assert ep.success is True  # a plain bag's outcome: the last value on the success topic
-    assert ds.observation_spec()['rgb'] == (6, 8, 3)
-    assert ep.obs['rgb'].dtype == np.uint8
+    assert ds.observation_spec()['scene_rgb'] == (6, 8, 3)
+    assert ep.obs['scene_rgb'].dtype == np.uint8
     t = CMD_OFFSET_S + np.arange(len(ep)) / 20.0
-    np.testing.assert_array_equal(ep.obs['rgb'][:, 0, 0, 0], np.floor(t * 7 + 1e-9))
-    assert ds.stats['rgb']['mean'].shape == (3,)
-    assert ds.observation_spec()['depth'] == (6, 8, 1)
-    np.testing.assert_allclose(ep.obs['depth'][:, 1, 1, 0], 0.5 + np.floor(t * 7 + 1e-9) / 100,
-                               rtol=1e-6)
-    assert np.all(ep.obs['depth'][:, 0, 0, 0] == 0.0)
+    np.testing.assert_array_equal(ep.obs['scene_rgb'][:, 0, 0, 0], np.floor(t * 7 + 1e-9))
+    assert ds.stats['scene_rgb']['mean'].shape == (3,)
+    assert ds.observation_spec()['scene_depth'] == (6, 8, 1)
+    np.testing.assert_allclose(ep.obs['scene_depth'][:, 1, 1, 0],
+                               0.5 + np.floor(t * 7 + 1e-9) / 100, rtol=1e-6)
+    assert np.all(ep.obs['scene_depth'][:, 0, 0, 0] == 0.0)
 
 
 def _bad_bags(root):

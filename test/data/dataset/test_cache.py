@@ -105,8 +105,8 @@ def test_wrong_observation_spec_or_foreign_file_is_a_clear_error(bags, tmp_path)
     with pytest.raises(ValueError, match=r"'object_pose' has shape \(7,\), expected \(3,\); "
                                          r"'goal_pose' is missing"):
         Dataset.load(cache, observation_spec=wrong)
-    with pytest.raises(ValueError, match="'rgb' is missing"):
-        load_or_build(bags, cache, observation_spec={'rgb': (6, 8, 3)})
+    with pytest.raises(ValueError, match="'scene_rgb' is missing"):
+        load_or_build(bags, cache, observation_spec={'scene_rgb': (6, 8, 3)})
     (tmp_path / 'junk.safetensors').write_bytes(b'not a cache')
     with pytest.raises(ValueError, match='not a lam_ros dataset cache'):
         Dataset.load(tmp_path / 'junk.safetensors')

@@ -21,10 +21,10 @@ def test_parts_pool_exactly_like_one_array():
 
 
 def test_floor_images_and_scalars():
-    stats = compute_stats({'goal_pose': np.ones((4, 7)), 'rgb': np.full((2, 3, 3, 3), 7.0),
+    stats = compute_stats({'goal_pose': np.ones((4, 7)), 'scene_rgb': np.full((2, 3, 3, 3), 7.0),
                            'time': np.arange(4.0)}, std_floor=0.01)
     np.testing.assert_array_equal(stats['goal_pose']['std'], np.full(7, 0.01, np.float32))
-    assert stats['rgb']['mean'].shape == (3,) and stats['rgb']['mean'][0] == 7.0
+    assert stats['scene_rgb']['mean'].shape == (3,) and stats['scene_rgb']['mean'][0] == 7.0
     assert stats['time']['mean'].shape == () and stats['time']['mean'] == 1.5
 
 

@@ -11,8 +11,8 @@ def _episodes():
     for e, length in enumerate((5, 3)):
         t = np.arange(length, dtype=np.float32) + 100 * e
         obs.append({'joint_pos': np.stack([t, -t], axis=1),
-                    'rgb': np.broadcast_to(t.astype(np.uint8)[:, None, None, None],
-                                           (length, 2, 2, 3)).copy()})
+                    'scene_rgb': np.broadcast_to(t.astype(np.uint8)[:, None, None, None],
+                                                 (length, 2, 2, 3)).copy()})
         actions.append(np.stack([t + 0.5] * 8, axis=1))
     return obs, actions
 
@@ -29,7 +29,7 @@ def test_history_before_the_start_repeats_the_first_obs_and_is_masked():
     s = w.sample(5)  # episode 1, step 0
     np.testing.assert_array_equal(s['obs_mask'], [False, False, True])
     np.testing.assert_array_equal(s['obs']['joint_pos'][:, 0], [100, 100, 100])
-    assert s['obs']['rgb'].shape == (3, 2, 2, 3) and s['obs']['rgb'].dtype == np.uint8
+    assert s['obs']['scene_rgb'].shape == (3, 2, 2, 3) and s['obs']['scene_rgb'].dtype == np.uint8
     s = w.sample(1)  # episode 0, step 1
     np.testing.assert_array_equal(s['obs_mask'], [False, True, True])
     np.testing.assert_array_equal(s['obs']['joint_pos'][:, 0], [0, 0, 1])

@@ -56,7 +56,7 @@ def test_demos_write_recorder_bags_with_sim_time(tmp_path: Path) -> None:
     assert [ep.name for ep in built.episodes] == ['episode_000000'] and not built.exclusions
     episode = built.episodes[0]
     assert episode.success is True
-    assert episode.obs['rgb'].shape[1:] == (24, 32, 3)
+    assert episode.obs['scene_rgb'].shape[1:] == (24, 32, 3)
     assert episode.obs['goal_pose'].shape[1:] == (7,)
     # One action per command, and at most one more: the closing state sample, after the last
     # command, holds it.

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-SPEC = {'joint_pos': (8,), 'rgb': (16, 16, 3)}
+SPEC = {'joint_pos': (8,), 'scene_rgb': (16, 16, 3)}
 
 
 @pytest.fixture(scope='module')
@@ -45,7 +45,7 @@ def test_the_task_factory_gives_the_camera_the_policy_observes():
                                              'depth': False})()
     try:
         obs, _ = env.reset(seed=0)
-        assert obs['rgb'].shape == (16, 16, 3) and obs['rgb'].dtype == np.uint8
+        assert obs['scene_rgb'].shape == (16, 16, 3) and obs['scene_rgb'].dtype == np.uint8
     finally:
         env.close()
 
@@ -53,7 +53,7 @@ def test_the_task_factory_gives_the_camera_the_policy_observes():
 def test_rollout_buffer_keeps_images_uint8(image_checkpoint):
     model, _ = load_checkpoint(image_checkpoint)
     buffer = Buffer(4, 2, model.config, torch.device('cpu'))
-    assert buffer.obs['rgb'].dtype == torch.uint8
+    assert buffer.obs['scene_rgb'].dtype == torch.uint8
     assert buffer.obs['joint_pos'].dtype == torch.float32
 
 
