@@ -17,7 +17,7 @@ from typing import Dict
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lam_ros.sim import CameraConfig, make_env, TASK_NAMES  # noqa: E402
+from lam_ros.sim import make_env, TASK_NAMES  # noqa: E402
 from lam_ros.sim.expert import DEFAULT_NOISE_STD, evaluate_expert  # noqa: E402
 from lam_ros.sim.robot import HOME_JOINT_POS  # noqa: E402
 
@@ -30,7 +30,7 @@ def measure_throughput(task: str, camera: bool, env_steps: int,
     Env and raw chunks alternate over ``rounds`` and the fastest chunk of each counts, so
     load from other processes on the machine affects both sides alike.
     """
-    env = make_env(task, camera=CameraConfig(enabled=camera))
+    env = make_env(task, cameras={'scene': {'enabled': camera}})
     action = HOME_JOINT_POS.copy()
     per_round = max(1, env_steps // rounds)
     physics_per_step = env.config.physics_steps_per_control
@@ -48,7 +48,7 @@ def measure_throughput(task: str, camera: bool, env_steps: int,
             env_best = min(env_best, time.process_time() - start)
             env.reset(seed=0)
             env.set_joint_targets(action)
-            cam = env.config.camera
+            cam = env.config.cameras['scene']
             start = time.process_time()
             for _ in range(per_round):
                 for _ in range(physics_per_step):

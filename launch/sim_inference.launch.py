@@ -9,7 +9,7 @@ Reset the scene for a new episode with ros2 service call /sim_node/reset std_srv
 from lam_ros.description import TASK_NAMES
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
@@ -17,6 +17,9 @@ from launch_ros.substitutions import FindPackageShare
 def generate_launch_description() -> LaunchDescription:
     """Declare the arguments, sim_node and inference_node."""
     config = PathJoinSubstitution([FindPackageShare('lam_ros'), 'config'])
+    # camera:=true turns on both simulated cameras (sim_node's comma-separated `cameras`).
+    cameras = PythonExpression(["'scene,wrist' if '", LaunchConfiguration('camera'),
+                                "'.lower() == 'true' else ''"])
     arguments = [
         DeclareLaunchArgument('checkpoint', description='Policy checkpoint directory.'),
         DeclareLaunchArgument('task', default_value='lift', choices=list(TASK_NAMES),
@@ -27,7 +30,8 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('seed', default_value='0',
                               description='Seed of the first episode; -1 for random.'),
         DeclareLaunchArgument('camera', default_value='false',
-                              description='Publish camera images (for image policies).'),
+                              description='Publish the scene and wrist cameras (for image '
+                                          'policies).'),
         DeclareLaunchArgument('control_rate_hz', default_value='100.0',
                               description='Command rate of inference_node (Hz).'),
         DeclareLaunchArgument('command_interface', default_value='forward',
@@ -43,7 +47,7 @@ def generate_launch_description() -> LaunchDescription:
         parameters=[PathJoinSubstitution([config, 'sim_node.yaml']),
                     {'robot': LaunchConfiguration('robot'),
                      'task': LaunchConfiguration('task'), 'seed': LaunchConfiguration('seed'),
-                     'camera_enabled': LaunchConfiguration('camera'),
+                     'cameras': cameras,
                      'gui': LaunchConfiguration('gui')}])
     inference = Node(
         package='lam_ros', executable='inference_node', name='inference_node', output='screen',

@@ -21,6 +21,9 @@ from launch_ros.substitutions import FindPackageShare
 def generate_launch_description() -> LaunchDescription:
     """Declare the arguments and the nodes (joy driver for source:=joy, runner for episodes)."""
     config = PathJoinSubstitution([FindPackageShare('lam_ros'), 'config'])
+    # camera:=true turns on both simulated cameras (sim_node's comma-separated `cameras`).
+    cameras = PythonExpression(["'scene,wrist' if '", LaunchConfiguration('camera'),
+                                "'.lower() == 'true' else ''"])
     source = LaunchConfiguration('source')
     task = LaunchConfiguration('task')
     use_sim_time = LaunchConfiguration('use_sim_time')
@@ -48,7 +51,7 @@ def generate_launch_description() -> LaunchDescription:
                               description='Hands-free: seconds (sim time) before an '
                                           'unsuccessful episode is saved as a failure.'),
         DeclareLaunchArgument('camera', default_value='false',
-                              description='Publish and record the workspace camera.'),
+                              description='Publish and record the scene and wrist cameras.'),
         DeclareLaunchArgument('use_sim_time', default_value='true',
                               description='Teleop and recorder follow /clock from sim_node.'),
         DeclareLaunchArgument('robot', default_value='panda',
@@ -71,7 +74,7 @@ def generate_launch_description() -> LaunchDescription:
                     {'robot': LaunchConfiguration('robot'), 'task': task,
                      'seed': LaunchConfiguration('seed'),
                      'real_time_factor': LaunchConfiguration('real_time_factor'),
-                     'camera_enabled': LaunchConfiguration('camera')}])
+                     'cameras': cameras}])
     teleop = Node(
         package='lam_ros', executable='teleop_node', name='teleop_node', output='screen',
         emulate_tty=True, prefix=LaunchConfiguration('teleop_prefix'),

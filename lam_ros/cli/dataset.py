@@ -20,7 +20,8 @@ def build_options(args: argparse.Namespace) -> Dict[str, Any]:
     """Return the ``BuildOptions`` fields the dataset flags set (see :func:`add_build_flags`)."""
     return {'max_gap_s': args.max_gap_s, 'min_duration_s': args.min_duration_s,
             'include_interrupted': args.include_interrupted,
-            'include_failures': args.include_failures}
+            'include_failures': args.include_failures,
+            'image_size': tuple(args.image_size) if args.image_size else None}
 
 
 def report(dataset: Any, strict: bool) -> int:
@@ -148,6 +149,10 @@ def add_build_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--include-interrupted', action='store_true',
                         help='also use episodes the recorder saved as interrupted (default: '
                              'complete episodes only)')
+    parser.add_argument('--image-size', type=int, nargs=2, default=None,
+                        metavar=('HEIGHT', 'WIDTH'),
+                        help="resize every camera frame to this size, the policy's input "
+                             '(default: keep the recorded size)')
     parser.add_argument('--strict', action='store_true',
                         help='exit with status 1 when any episode is excluded (default: '
                              'report exclusions on stderr and go on)')

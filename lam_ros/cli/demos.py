@@ -22,7 +22,7 @@ def register(subparsers: Any) -> None:
         COMMAND, help=HELP,
         description='Run the scripted expert in PyBullet as fast as possible and write each '
                     'episode as a recorder bag (joint states, commands, poses, success, '
-                    'optionally camera) stamped with simulated time.')
+                    'optionally cameras) stamped with simulated time.')
     parser.add_argument('--task', required=True, type=task_name,
                         help=f'one of {", ".join(TASK_NAMES)}')
     parser.add_argument('--episodes', type=int, default=10,
@@ -37,13 +37,21 @@ def register(subparsers: Any) -> None:
     parser.add_argument('--robot', default='', metavar='NAME_OR_YAML',
                         help='robot description: a name in config/robots/ (panda, xarm6) or a '
                              'YAML path (default: panda)')
+    parser.add_argument('--cameras', default='', metavar='NAMES',
+                        help='comma-separated cameras to record: scene (fixed, facing the '
+                             'table), wrist (on the hand); each as <ns>/image_raw (rgb8) and '
+                             '<ns>/camera_info, <ns> from the robot description (default: none)')
     parser.add_argument('--camera', action='store_true',
-                        help='also record /camera/image_raw and /camera/camera_info '
-                             '(default: off)')
+                        help='shorthand for --cameras scene (default: off)')
     size = [CameraConfig.width, CameraConfig.height]
     parser.add_argument('--camera-size', type=positive(int), nargs=2, default=size,
                         metavar=('WIDTH', 'HEIGHT'),
                         help=f'camera image size in pixels (default: {size[0]} {size[1]})')
+    parser.add_argument('--camera-rate', type=positive(float), default=None, metavar='HZ',
+                        help='camera frame rate in simulated time (default: the control '
+                             'rate, a fresh frame every policy step)')
+    parser.add_argument('--depth', action='store_true',
+                        help="also record each camera's depth image (32FC1, m) (default: off)")
     parser.set_defaults(func=run)
 
 
@@ -55,8 +63,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         writable_dir(args.output, '--output')
         cfg = DemoConfig(task=args.task, episodes=args.episodes, seed=args.seed,
-                         noise_std_m=args.noise, camera=args.camera,
+                         noise_std_m=args.noise, cameras=_cameras(args),
                          camera_width=args.camera_size[0], camera_height=args.camera_size[1],
+                         camera_rate_hz=args.camera_rate or 0.0, camera_depth=args.depth,
                          robot=args.robot)
         from lam_ros.description import load_robot
         load_robot(args.robot or None)
@@ -77,3 +86,12 @@ def run(args: argparse.Namespace) -> int:
           f'({100.0 * summary["successes"] / n:.0f}%), {summary["sim_duration_s"]:.1f} s of '
           f'simulated time -> {args.output} ({summary["names"][0]} .. {summary["names"][-1]})')
     return 0
+
+
+def _cameras(args: argparse.Namespace) -> list:
+    names = [n.strip() for n in args.cameras.split(',') if n.strip()]
+    if args.camera and 'scene' not in names:
+        names.insert(0, 'scene')
+    if len(set(names)) != len(names):
+        raise ValueError(f'--cameras names a camera twice: {args.cameras!r}')
+    return names

@@ -4,7 +4,8 @@ The inference core: robot state and observations in, gated joint commands out (n
 ``InferenceController`` is everything the inference node does between its messages:
 
 - ``on_joint_state`` matches joints by name, feeds the command gate and the observation;
-- ``on_observation`` takes the other observation keys (object / goal pose, camera image);
+- ``on_observation`` takes the other observation keys (object / goal pose); ``on_image``
+  takes a camera frame, converts its encoding and resizes it as the training frames were;
 - ``policy_step`` runs the policy once on the newest observation and hands its chunk to the
   :class:`ChunkScheduler` (a :class:`PolicyWorker` thread calls it at the policy rate);
 - ``tick`` returns the command of one control tick: the scheduler's blended, interpolated
@@ -26,6 +27,7 @@ from lam_ros.control.chunk_scheduler import ChunkScheduler
 from lam_ros.control.gate import CommandGate, GateConfig
 from lam_ros.control.limits import JointLimits
 from lam_ros.control.loop_stats import LatencyStats, TickStats
+from lam_ros.data.images import decode_frame, resize_frame
 from lam_ros.description import image_key, image_kind, RobotDescription
 from lam_ros.policy.backend import ObservationHistory
 import numpy as np
@@ -69,8 +71,10 @@ class InferenceConfig:
     joint_state_topic: str = ''
     """sensor_msgs/JointState of the arm ('' = the robot's); joints are matched by name."""
     observation_topics: List[str] = field(default_factory=list)
-    """key:topic for observations beyond the joint states (PoseStamped poses, Image rgb/depth);
-    a key not listed uses the robot's topic (object_pose, goal_pose, rgb: image, depth)."""
+    """key:topic for observations beyond the joint states (PoseStamped poses, Image
+    <camera>_rgb / <camera>_depth); a key not listed uses the robot's topic (object_pose,
+    goal_pose, <camera>_rgb: <ns>/image_raw, <camera>_depth: <ns>/depth/image_raw with <ns>
+    from topics.cameras)."""
     gripper_joints: List[str] = field(default_factory=list)
     """Joints whose positions (m) sum to gripper_width; empty = the robot's gripper."""
     autostart: bool = False
@@ -122,9 +126,10 @@ class InferenceConfig:
     def resolved(self, robot: RobotDescription) -> 'InferenceConfig':
         """Return a copy with every empty topic and the gripper filled from ``robot``."""
         topics = robot.topics
-        defaults = {'object_pose': topics.object_pose, 'goal_pose': topics.goal_pose,
-                    image_key('scene', 'rgb'): topics.image,
-                    image_key('scene', 'depth'): topics.depth}
+        defaults = {'object_pose': topics.object_pose, 'goal_pose': topics.goal_pose}
+        for camera in topics.cameras:
+            defaults[image_key(camera, 'rgb')] = topics.camera_topic(camera, 'image')
+            defaults[image_key(camera, 'depth')] = topics.camera_topic(camera, 'depth')
         defaults.update(self.topic_of())
         return replace(
             self, robot=self.robot or robot.name,
@@ -185,6 +190,8 @@ class InferenceController:
         self.policy_errors = 0
         self.last_policy_error = ''
         self.joint_state_error = ''
+        self.observation_errors: Dict[str, str] = {}
+        """Key -> why its newest message was refused ('' once a good one comes)."""
 
     # ---- inputs ----
 
@@ -243,12 +250,36 @@ class InferenceController:
         if shape is None:
             return f'the policy does not observe {key!r}'
         if value.shape != tuple(shape):
-            return f'{key} has shape {value.shape}; the policy expects {tuple(shape)}'
+            return self.refuse(key, f'{key} has shape {value.shape}; the policy expects '
+                                    f'{tuple(shape)}')
         if value.dtype != np.uint8 and not np.all(np.isfinite(value)):
-            return f'{key} contains NaN/Inf'
+            return self.refuse(key, f'{key} contains NaN/Inf')
         with self._lock:
             self._latest[key] = (now_s, value)
+            self.observation_errors.pop(key, None)
         return ''
+
+    def on_image(self, now_s: float, key: str, pixels: np.ndarray, encoding: str) -> str:
+        """
+        Take a camera frame (decoded Image pixels, H x W x C) for image key ``key``.
+
+        The encoding is converted and the frame resized to the policy's input exactly as the
+        dataset builder did (:mod:`lam_ros.data.images`). Returns '' or why it was refused;
+        a refused frame leaves the key stale, so the policy waits and the gate holds.
+        """
+        if key not in self.obs_spec:
+            return f'the policy does not observe {key!r}'
+        try:
+            value = prepare_image(pixels, encoding, key, self.obs_spec[key])
+        except ValueError as err:
+            return self.refuse(key, f'{key}: {err}')
+        return self.on_observation(now_s, key, value)
+
+    def refuse(self, key: str, reason: str) -> str:
+        """Record that the newest message of ``key`` was refused (in stats); return reason."""
+        with self._lock:
+            self.observation_errors[key] = reason
+        return reason
 
     def observation(self, now_s: float) -> tuple:
         """Return (the policy's observation dict or None, what is missing or stale)."""
@@ -325,6 +356,8 @@ class InferenceController:
             'policy_errors': self.policy_errors, 'chunks_rejected':
                 self.scheduler.chunks_rejected, 'state_age_ms': 1e3 * self.gate.state_age_s(now_s),
             'gate_reason': self.gate.reason, 'joint_state_error': self.joint_state_error,
+            'observation_error': '; '.join(v for _, v in sorted(
+                self.observation_errors.items())),
         }
 
 
@@ -343,31 +376,7 @@ def prepare_image(pixels: np.ndarray, encoding: str, key: str,
     or 16UC1 (mm) -> float32 metres. Other sizes are resized (bilinear) to the size the policy
     was trained on.
     """
-    height, width = int(shape[0]), int(shape[1])
     kind = image_kind(key)
-    if kind == 'rgb':
-        if encoding in ('rgb8', 'rgba8'):
-            array = pixels[..., :3]
-        elif encoding in ('bgr8', 'bgra8'):
-            array = pixels[..., 2::-1]
-        elif encoding == 'mono8':
-            array = np.repeat(pixels[..., :1], 3, axis=2)
-        else:
-            raise ValueError(f'rgb images must be rgb8, bgr8, rgba8, bgra8 or mono8, got '
-                             f'{encoding!r}')
-        array = np.ascontiguousarray(array, dtype=np.uint8)
-    elif kind == 'depth':
-        if encoding == '32FC1':
-            array = pixels[..., 0].astype(np.float32)
-        elif encoding == '16UC1':
-            array = pixels[..., 0].astype(np.float32) / 1000.0
-        else:
-            raise ValueError(f'depth images must be 32FC1 (m) or 16UC1 (mm), got {encoding!r}')
-        array = np.nan_to_num(array, nan=0.0, posinf=0.0, neginf=0.0)
-    else:
+    if kind is None:
         raise ValueError(f'{key!r} is not an image observation')
-    if array.shape[:2] != (height, width):
-        from PIL import Image
-        resized = Image.fromarray(array).resize((width, height), Image.BILINEAR)
-        array = np.asarray(resized)
-    return array if kind == 'rgb' else array.reshape(height, width, 1)
+    return resize_frame(decode_frame(np.asarray(pixels), encoding, kind), shape[:2])

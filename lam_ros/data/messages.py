@@ -241,8 +241,14 @@ def image_to_array(msg: Any) -> np.ndarray:
                          f'{sorted(dtypes)}')
     dtype, channels = dtypes[msg.encoding]
     dtype = dtype.newbyteorder('>' if msg.is_bigendian else '<')
-    rows = np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(msg.height, msg.step)
     row_bytes = msg.width * channels * dtype.itemsize
+    data = bytes(msg.data)
+    if msg.width < 1 or msg.height < 1 or msg.step < row_bytes \
+            or len(data) != msg.height * msg.step:
+        raise ValueError(f'malformed {msg.width}x{msg.height} {msg.encoding} image: step '
+                         f'{msg.step} (at least {row_bytes}) and {len(data)} data bytes (height '
+                         f'x step = {msg.height * msg.step}) do not fit together')
+    rows = np.frombuffer(data, dtype=np.uint8).reshape(msg.height, msg.step)
     pixels = np.ascontiguousarray(rows[:, :row_bytes]).view(dtype)
     return pixels.reshape(msg.height, msg.width, channels).astype(dtype.newbyteorder('='))
 

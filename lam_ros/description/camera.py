@@ -9,10 +9,10 @@ the sim node and the demo recorder publish ``sensor_msgs/CameraInfo`` from
 :func:`pinhole_intrinsics`, so images and intrinsics agree.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 import math
 import re
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -23,24 +23,34 @@ LEGACY_IMAGE_KEYS = ('rgb', 'depth')
 _CAMERA_PATTERN = re.compile(r'^[a-z][a-z0-9_]*$')
 
 
+MOUNTS = ('base', 'tool')
+"""Where a camera is fixed: ``base`` (the robot base frame: a scene camera) or ``tool`` (the
+robot description's tool point, moving with the hand: a wrist camera)."""
+
+
 @dataclass
 class CameraConfig:
-    """A fixed pinhole camera looking at the workspace (off by default)."""
+    """A pinhole camera, fixed in the workspace or on the hand (off by default)."""
 
     enabled: bool = False
-    """Add ``rgb`` (and ``depth``) to the observation."""
+    """Render this camera: ``<name>_rgb`` (and ``<name>_depth``) in the observation, its
+    topics on the sim node."""
     width: int = 84
     """Image width in pixels."""
     height: int = 84
     """Image height in pixels."""
     depth: bool = True
     """Also return a depth image in metres when enabled."""
+    rate_hz: float = 10.0
+    """Frame rate of its topics (Hz of simulated time; observations render every step)."""
+    mount: str = 'base'
+    """Frame ``eye_m``, ``target_m`` and ``up`` are given in: 'base' or 'tool' (:data:`MOUNTS`)."""
     eye_m: Tuple[float, float, float] = (1.1, 0.0, 0.75)
-    """Camera position in the robot base frame (m)."""
+    """Camera position in the mount frame (m)."""
     target_m: Tuple[float, float, float] = (0.42, 0.0, 0.15)
-    """Point the camera looks at (m)."""
+    """Point the camera looks at, in the mount frame (m)."""
     up: Tuple[float, float, float] = (0.0, 0.0, 1.0)
-    """Up direction of the image."""
+    """Up direction of the image, in the mount frame."""
     fov_deg: float = 55.0
     """Vertical field of view (degrees)."""
     near_m: float = 0.05
@@ -59,10 +69,77 @@ class CameraConfig:
             raise ValueError(f'camera needs 0 < near_m < far_m, got {self.near_m}, {self.far_m}')
         if not 0.0 < self.fov_deg < 180.0:
             raise ValueError(f'camera fov_deg must be in (0, 180), got {self.fov_deg}')
+        if not (isinstance(self.rate_hz, (int, float)) and math.isfinite(self.rate_hz)
+                and self.rate_hz > 0):
+            raise ValueError(f'camera rate_hz must be a positive number, got {self.rate_hz!r}')
+        if self.mount not in MOUNTS:
+            raise ValueError(f'camera mount must be one of {MOUNTS}, got {self.mount!r}')
+        for name in ('eye_m', 'target_m', 'up'):
+            value = tuple(float(v) for v in getattr(self, name))
+            if len(value) != 3 or not all(math.isfinite(v) for v in value):
+                raise ValueError(f'camera {name} must be 3 finite numbers, got '
+                                 f'{getattr(self, name)!r}')
+            setattr(self, name, value)
+        if math.dist(self.eye_m, self.target_m) < 1e-6:
+            raise ValueError('camera eye_m and target_m must differ')
 
     def intrinsics(self) -> np.ndarray:
         """Return this camera's 3x3 pinhole matrix K (see :func:`pinhole_intrinsics`)."""
         return pinhole_intrinsics(self.width, self.height, self.fov_deg)
+
+
+SCENE_CAMERA = CameraConfig()
+"""The fixed workspace camera ``scene``: in front of the table, looking at the spawn region."""
+
+WRIST_CAMERA = CameraConfig(mount='tool', eye_m=(0.07, 0.0, -0.1), target_m=(0.0, 0.0, 0.12),
+                            up=(1.0, 0.0, 0.0), fov_deg=70.0, near_m=0.01, far_m=2.0)
+"""The eye-in-hand camera ``wrist``: on the hand, 10 cm behind and 7 cm beside the tool
+point, looking past the fingers along the approach axis (the tool frame's z)."""
+
+DEFAULT_CAMERAS: Dict[str, CameraConfig] = {'scene': SCENE_CAMERA, 'wrist': WRIST_CAMERA}
+"""The simulator's cameras by name; both off until enabled."""
+
+
+def check_camera_name(name: Any, where: str = 'camera') -> str:
+    """Return ``name`` if it is a camera name (a lower-case identifier), else raise."""
+    if not isinstance(name, str) or not _CAMERA_PATTERN.match(name):
+        raise ValueError(f'{where}: camera name {name!r} must be a lower-case identifier such '
+                         'as "scene" or "wrist"')
+    return name
+
+
+def camera_configs(spec: Any = None) -> Dict[str, CameraConfig]:
+    """
+    Return name -> CameraConfig: :data:`DEFAULT_CAMERAS` updated by ``spec``.
+
+    ``spec`` maps a camera name to a CameraConfig or to a dict of its fields (merged onto that
+    camera's defaults; a new name starts from :class:`CameraConfig`'s), or is a list of names
+    (or a comma-separated string) to enable with their defaults. Unknown fields raise.
+    """
+    out = dict(DEFAULT_CAMERAS)
+    if spec is None:
+        return out
+    if isinstance(spec, str):
+        spec = [s.strip() for s in spec.split(',') if s.strip()]
+    if isinstance(spec, (list, tuple)):
+        spec = {name: {'enabled': True} for name in spec}
+    if not isinstance(spec, Mapping):
+        raise ValueError(f'cameras must map camera names to settings, got {spec!r}')
+    known = {f.name for f in fields(CameraConfig)}
+    for name, value in spec.items():
+        check_camera_name(name, 'cameras')
+        if isinstance(value, CameraConfig):
+            out[name] = value
+            continue
+        if not isinstance(value, Mapping):
+            raise ValueError(f'cameras[{name!r}] must be a mapping of CameraConfig fields, got '
+                             f'{value!r}')
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f'cameras[{name!r}]: unknown fields {unknown}; known: '
+                             f'{sorted(known)}')
+        out[name] = replace(out.get(name, CameraConfig()), **value)
+    return out
 
 
 def pinhole_intrinsics(width: int, height: int, fov_y_deg: float) -> np.ndarray:

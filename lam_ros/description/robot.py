@@ -12,7 +12,7 @@ pybullet-free: the URDF path is resolved only when asked for.
 ``load_robot('/path/to/arm.yaml')`` reads any file of the same shape.
 """
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields, MISSING
 import functools
 import math
 import os
@@ -40,8 +40,9 @@ class Frames:
     """Frame of every pose (object, goal, end effector): the robot base."""
     tool: str
     """Link whose pose is the end-effector pose (between the fingertips)."""
-    camera: str
-    """Frame id of camera images and camera info."""
+    cameras: Dict[str, str] = field(default_factory=dict)
+    """Camera name -> frame id of its images and camera info; a camera not listed uses
+    ``<name>_camera_optical_frame``."""
     tool_offset: Tuple[float, float, float] = (0.0, 0.0, 0.0)
     """Position (m) of the tool point in the ``tool`` link, for a URDF without a link between
     the fingertips (the xArm's gripper base sits 0.17 m behind them)."""
@@ -53,6 +54,11 @@ class Frames:
             raise ValueError(f'frames.tool_offset must be 3 finite numbers (m), got '
                              f'{list(self.tool_offset)}')
         object.__setattr__(self, 'tool_offset', offset)
+        object.__setattr__(self, 'cameras', _camera_map(self.cameras, 'frames.cameras'))
+
+    def camera_frame(self, camera: str) -> str:
+        """Return the frame id of ``camera``'s images."""
+        return self.cameras.get(camera) or f'{camera}_camera_optical_frame'
 
 
 @dataclass(frozen=True)
@@ -91,12 +97,22 @@ class Topics:
     """``geometry_msgs/PoseStamped`` of the task's goal (tasks with a goal)."""
     success: str
     """``std_msgs/Bool``: whether the task is accomplished."""
-    image: str
-    """``sensor_msgs/Image`` (rgb8) of the workspace camera."""
-    depth: str
-    """``sensor_msgs/Image`` (32FC1 m) depth of the workspace camera."""
-    camera_info: str
-    """``sensor_msgs/CameraInfo`` of the workspace camera."""
+    cameras: Dict[str, str] = field(default_factory=dict)
+    """Camera name -> namespace of its topics, as a ROS camera driver lays them out:
+    ``<ns>/image_raw`` (rgb8), ``<ns>/depth/image_raw`` (32FC1 m), ``<ns>/camera_info``
+    (see :data:`CAMERA_TOPICS`); a camera not listed uses ``/<name>_camera``."""
+
+    def __post_init__(self) -> None:
+        """Check the camera namespaces."""
+        object.__setattr__(self, 'cameras', _camera_map(self.cameras, 'topics.cameras'))
+
+    def camera_topic(self, camera: str, role: str) -> str:
+        """Return the topic of ``camera``'s ``role`` (a key of :data:`CAMERA_TOPICS`)."""
+        if role not in CAMERA_TOPICS:
+            raise ValueError(f'unknown camera topic role {role!r}; expected one of '
+                             f'{list(CAMERA_TOPICS)}')
+        namespace = self.cameras.get(camera) or f'/{camera}_camera'
+        return f'{namespace.rstrip("/")}/{CAMERA_TOPICS[role][0]}'
 
     def topic_of(self, role: str) -> str:
         """Return the topic of ``role`` (a key of :data:`TOPIC_TYPES`)."""
@@ -112,11 +128,17 @@ TOPIC_TYPES: Dict[str, str] = {
     'object_pose': 'geometry_msgs/msg/PoseStamped',
     'goal_pose': 'geometry_msgs/msg/PoseStamped',
     'success': 'std_msgs/msg/Bool',
-    'image': 'sensor_msgs/msg/Image',
-    'depth': 'sensor_msgs/msg/Image',
-    'camera_info': 'sensor_msgs/msg/CameraInfo',
 }
-"""Message type of each topic role (the fields of :class:`Topics`)."""
+"""Message type of each topic role (the fields of :class:`Topics` but ``cameras``)."""
+
+CAMERA_TOPICS: Dict[str, Tuple[str, str]] = {
+    'image': ('image_raw', 'sensor_msgs/msg/Image'),
+    'depth': ('depth/image_raw', 'sensor_msgs/msg/Image'),
+    'camera_info': ('camera_info', 'sensor_msgs/msg/CameraInfo'),
+}
+"""Camera topic role -> (topic under the camera's namespace, message type)."""
+
+_OLD_CAMERA_KEYS = {'frames': ('camera',), 'topics': ('image', 'depth', 'camera_info')}
 
 
 @dataclass(frozen=True)
@@ -260,13 +282,33 @@ class RobotDescription:
                 if sub is GripperSpec:
                     data[key] = gripper_from_dict(value, where)
                     continue
+                old = [k for k in _OLD_CAMERA_KEYS.get(key, ()) if k in value]
+                if old:
+                    raise ValueError(
+                        f'{where}: {key}.{old[0]} is the old single-camera entry; cameras are '
+                        f'named now: topics.cameras {{scene: /scene_camera}} (namespace of '
+                        f'image_raw, depth/image_raw, camera_info) and frames.cameras '
+                        f'{{scene: scene_camera_optical_frame}} (docs/new_arm.md)')
                 _check_keys(f'{where}: {key}', value, sub, required=[
-                    f.name for f in fields(sub) if f.name != 'tool_offset'])
+                    f.name for f in fields(sub)
+                    if f.default is MISSING and f.default_factory is MISSING])
                 data[key] = sub(**value)
         try:
             return cls(**data, source=source)
         except TypeError as err:
             raise ValueError(f'{where}: {err}') from err
+
+
+def _camera_map(value: Any, where: str) -> Dict[str, str]:
+    """Return ``value`` as a camera name -> string map, or raise naming the bad entry."""
+    from lam_ros.description.camera import check_camera_name
+    if not isinstance(value, Mapping):
+        raise ValueError(f'{where} must map camera names to strings, got {value!r}')
+    for name, entry in value.items():
+        check_camera_name(name, where)
+        if not isinstance(entry, str) or not entry:
+            raise ValueError(f'{where}[{name!r}] must be a non-empty string, got {entry!r}')
+    return dict(value)
 
 
 def urdf_joint_limits(path: str, names: Sequence[str]) -> JointLimits:

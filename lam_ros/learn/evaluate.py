@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 from lam_ros.control.gate import CommandGate, GateConfig
 from lam_ros.description.robot import load_robot
 from lam_ros.policy import load_checkpoint, TransformerPolicy
-from lam_ros.policy.config import image_key
+from lam_ros.policy.config import camera_name, image_key
 from lam_ros.policy.runner import PolicyRunner
 import numpy as np
 
@@ -48,17 +48,18 @@ def _load(checkpoint_or_model: Union[str, TransformerPolicy], device: str
 
 
 def camera_overrides(config: Any) -> Dict[str, Any]:
-    """Return the sim TaskConfig overrides that give the camera(s) a policy observes."""
-    images = config.image_keys
-    if not images:
-        return {}
-    height, width = config.obs_spec[images[0]][:2]
-    return {'camera': {'enabled': True, 'width': int(width), 'height': int(height),
-                       'depth': image_key('scene', 'depth') in config.obs_spec}}
+    """Return the sim TaskConfig overrides that give the cameras a policy observes."""
+    cameras = {}
+    for key in config.image_keys:
+        height, width = config.obs_spec[key][:2]
+        cameras[camera_name(key)] = {
+            'enabled': True, 'width': int(width), 'height': int(height),
+            'depth': image_key(camera_name(key), 'depth') in config.obs_spec}
+    return {'cameras': cameras} if cameras else {}
 
 
 def make_eval_env(model: TransformerPolicy, task: str, render: bool = False) -> Any:
-    """Create the task env at the policy's rate, with the camera the policy observes."""
+    """Create the task env at the policy's rate, with the cameras the policy observes."""
     from lam_ros.sim import make_env
     cfg = model.config
     overrides: Dict[str, Any] = {'control_rate_hz': cfg.control_rate_hz,

@@ -23,7 +23,7 @@ from typing import Any, Optional
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
 from lam_ros.control.inference import (
-    InferenceConfig, InferenceController, observation_items, prepare_image)
+    InferenceConfig, InferenceController, observation_items)
 from lam_ros.control.inference_threads import PeriodicThread, PolicyWorker
 from lam_ros.control.limits import load_urdf_limits, parse_urdf_limits
 from lam_ros.data.messages import image_to_array
@@ -81,7 +81,7 @@ class InferenceNode(Node):
                                  STATE_SUB_QOS)
         for key, topic in observation_items(cfg, self.ctl.obs_spec).items():
             kind = Image if image_kind(key) else PoseStamped
-            self.create_subscription(kind, topic, partial(self._on_observation, key),
+            self.create_subscription(kind, topic, partial(self._on_observation, key, topic),
                                      STATE_SUB_QOS)
         self.stats_pub = self.create_publisher(DiagnosticArray, '~/stats', 10)
         self.create_service(SetBool, '~/enable', self._on_enable)
@@ -119,19 +119,17 @@ class InferenceNode(Node):
         if error:
             self._log_error(error)
 
-    def _on_observation(self, key: str, msg: Any) -> None:
+    def _on_observation(self, key: str, topic: str, msg: Any) -> None:
         try:
             if image_kind(key):
-                value = prepare_image(image_to_array(msg), msg.encoding, key,
-                                      self.ctl.obs_spec[key])
+                error = self.ctl.on_image(time.monotonic(), key, image_to_array(msg),
+                                          msg.encoding)
             else:
-                value = pose_from_msg(msg)
+                error = self.ctl.on_observation(time.monotonic(), key, pose_from_msg(msg))
         except ValueError as err:
-            self._log_error(f'{key}: {err}')
-            return
-        error = self.ctl.on_observation(time.monotonic(), key, value)
+            error = self.ctl.refuse(key, f'{key}: {err}')
         if error:
-            self._log_error(error)
+            self._log_error(f'{topic}: {error}; the policy waits, commands hold')
 
     def _log_error(self, text: str) -> None:
         # A new kind of fault is logged at once; a repeated one once per 5 s.

@@ -2,8 +2,11 @@
 The PyBullet task behind the robot-side ROS interface of a ros2_control arm.
 
 Publishes ``/joint_states`` (all joints), ``/object_pose``, ``/goal_pose`` (tasks with a goal),
-``/task_success``, optionally ``/camera/image_raw`` (+ ``/camera/depth/image_raw``) and
-``/camera/camera_info``, and ``/clock`` (simulated time, for ``use_sim_time`` nodes).
+``/task_success``, optionally cameras (``cameras``: the fixed ``scene`` camera, the ``wrist``
+camera on the hand), each under its namespace from the robot description's
+``topics.cameras`` (``/scene_camera/image_raw`` rgb8, ``/scene_camera/depth/image_raw`` 32FC1
+m, ``/scene_camera/camera_info``; frame ids from ``frames.cameras``), and ``/clock``
+(simulated time, for ``use_sim_time`` nodes).
 Accepts ``/forward_position_controller/commands`` (Float64MultiArray, one value per joint in
 the robot description's order) and ``/joint_trajectory_controller/joint_trajectory``
 (JointTrajectory by joint name, linearly interpolated over ``time_from_start``).
@@ -28,12 +31,13 @@ from typing import Any, Optional
 
 from lam_ros.data.messages import seconds_to_ns, stamp_to_ns
 from lam_ros.description import CameraConfig
+from lam_ros.description.camera import DEFAULT_CAMERAS
 from lam_ros.description.robot import load_robot
 from lam_ros.nodes.common import (
     COMMAND_QOS, declare_config, IMAGE_PUB_QOS, message_class, MSG, run_node, STATE_PUB_QOS)
 from lam_ros.sim import make_env
 from lam_ros.sim.stream import (
-    CAMERA_RATE_HZ, CommandRejected, POSE_RATE_HZ, Sample, sample_message, SIM_TOPICS, SimClock,
+    CAMERA_RATE_HZ, CommandRejected, POSE_RATE_HZ, Sample, sample_message, sim_topics, SimClock,
     SimDriver, SimStream, STATE_RATE_HZ)
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
@@ -66,16 +70,18 @@ class SimNodeConfig:
     """Simulated seconds per wall second; 0 runs as fast as possible."""
     pose_rate_hz: float = POSE_RATE_HZ
     """Rate of /object_pose, /goal_pose and /task_success (Hz of simulated time)."""
-    camera_enabled: bool = False
-    """Render and publish the workspace camera."""
+    cameras: str = ''
+    """Cameras to render and publish, comma-separated: scene (fixed, facing the table), wrist
+    (on the hand); empty: none. Each gets image_raw (rgb8) and camera_info under its namespace
+    (the robot description's topics.cameras)."""
     camera_width: int = CameraConfig.width
-    """Camera image width (pixels)."""
+    """Image width of every camera (pixels)."""
     camera_height: int = CameraConfig.height
-    """Camera image height (pixels)."""
+    """Image height of every camera (pixels)."""
     camera_rate_hz: float = CAMERA_RATE_HZ
-    """Camera frame rate (Hz of simulated time)."""
+    """Frame rate of every camera (Hz of simulated time)."""
     camera_depth: bool = False
-    """Also publish a 32FC1 depth image (m) on /camera/depth/image_raw."""
+    """Also publish each camera's 32FC1 depth image (m) on <namespace>/depth/image_raw."""
     clock_starts_at_wall_time: bool = True
     """Start the simulated clock at the wall time of start-up, so stamps of a real-time sim
     stay close to wall time for nodes without use_sim_time; False starts at 0."""
@@ -86,8 +92,6 @@ class SimNodeConfig:
     default robot. Its joints, frames and topics are what the node publishes."""
     base_frame: str = ''
     """Frame id of poses (the world origin of the sim); empty: the robot's base frame."""
-    camera_frame: str = ''
-    """Frame id of camera images; empty: the robot's camera frame."""
     gui: bool = False
     """Open the PyBullet GUI window (needs a display)."""
     allow_partial_joints_goal: bool = False
@@ -100,9 +104,19 @@ class SimNodeConfig:
                      'camera_rate_hz', 'max_catch_up_s'):
             if not getattr(self, name) > 0:
                 raise ValueError(f'{name} must be positive, got {getattr(self, name)}')
+        names = self.camera_names
+        unknown = [n for n in names if n not in DEFAULT_CAMERAS]
+        if unknown or len(set(names)) != len(names):
+            raise ValueError(f'cameras {self.cameras!r}: each of {list(DEFAULT_CAMERAS)} at most '
+                             'once, comma-separated')
         if self.real_time_factor < 0:
             raise ValueError(f'real_time_factor must be >= 0 (0 = as fast as possible), got '
                              f'{self.real_time_factor}')
+
+    @property
+    def camera_names(self) -> list[str]:
+        """Return the names in ``cameras``."""
+        return [n.strip() for n in self.cameras.split(',') if n.strip()]
 
 
 class SimNode(Node):
@@ -112,9 +126,11 @@ class SimNode(Node):
         """Declare parameters, build the task and start the simulation timer."""
         super().__init__('sim_node', **kwargs)
         cfg = self.config = declare_config(self, SimNodeConfig())
-        camera = {'enabled': cfg.camera_enabled, 'width': cfg.camera_width,
-                  'height': cfg.camera_height, 'depth': cfg.camera_depth}
-        self.env = make_env(cfg.task, physics_rate_hz=cfg.physics_rate_hz, camera=camera,
+        camera = {'enabled': True, 'width': cfg.camera_width, 'height': cfg.camera_height,
+                  'depth': cfg.camera_depth, 'rate_hz': cfg.camera_rate_hz}
+        self.env = make_env(cfg.task, physics_rate_hz=cfg.physics_rate_hz,
+                            cameras={n: camera for n in cfg.camera_names},
+                            camera_observations=False,
                             render_mode='human' if cfg.gui else None, robot=cfg.robot)
         if cfg.physics_rate_hz < cfg.joint_state_rate_hz:
             self.get_logger().warning(
@@ -123,11 +139,11 @@ class SimNode(Node):
         self.episode = 0
         self.episode_seed = self._seed_of(0)
         self.env.reset(seed=self.episode_seed)
-        stream = SimStream(self.env, cfg.joint_state_rate_hz, cfg.pose_rate_hz,
-                           cfg.camera_rate_hz if cfg.camera_enabled else None, cfg.camera_depth)
+        stream = SimStream(self.env, cfg.joint_state_rate_hz, cfg.pose_rate_hz, cfg.camera_names)
         robot = load_robot(cfg.robot or None)
         self.base_frame = cfg.base_frame or robot.frames.base
-        self.camera_frame = cfg.camera_frame or robot.frames.camera
+        self.camera_frames = {n: robot.frames.camera_frame(n) for n in cfg.camera_names}
+        topics = sim_topics(robot, cfg.camera_names)
         self.driver = SimDriver(self.env, stream, robot.joint_names)
         self.driver.allow_partial_joints_goal = cfg.allow_partial_joints_goal
         self.clock = SimClock(cfg.real_time_factor, cfg.max_catch_up_s)
@@ -136,8 +152,8 @@ class SimNode(Node):
         self._wall = Clock(clock_type=ClockType.STEADY_TIME)
         self._offset_ns = seconds_to_ns(time.time()) if cfg.clock_starts_at_wall_time else 0
         self.pubs = {role: self.create_publisher(
-            message_class(SIM_TOPICS[role][1]), SIM_TOPICS[role][0],
-            IMAGE_PUB_QOS if role in ('image', 'depth', 'camera_info') else STATE_PUB_QOS)
+            message_class(topics[role][1]), topics[role][0],
+            IMAGE_PUB_QOS if '/' in role else STATE_PUB_QOS)
             for role in stream.roles()}
         self.clock_pub = self.create_publisher(ClockMsg, 'clock', STATE_PUB_QOS)
         self.create_subscription(Float64MultiArray, 'forward_position_controller/commands',
@@ -157,7 +173,9 @@ class SimNode(Node):
         self._publish(self.driver.due_now())
         self.get_logger().info(
             f'simulating {cfg.task} at {cfg.physics_rate_hz:g} Hz physics, joint states at '
-            f'{cfg.joint_state_rate_hz:g} Hz, real_time_factor {cfg.real_time_factor:g}')
+            f'{cfg.joint_state_rate_hz:g} Hz, real_time_factor {cfg.real_time_factor:g}'
+            + (f', cameras {cfg.camera_names} at {cfg.camera_width}x{cfg.camera_height} '
+               f'{cfg.camera_rate_hz:g} Hz' if cfg.camera_names else ''))
 
     def _reject(self, err: CommandRejected) -> None:
         # Throttled per kind of fault, so a flood of one bad command hides no other fault.
@@ -235,7 +253,7 @@ class SimNode(Node):
             if sample.role == 'joint_state':
                 self.clock_pub.publish(ClockMsg(clock=MSG.time(stamp_ns)))
             self.pubs[sample.role].publish(
-                sample_message(MSG, sample, stamp_ns, self.base_frame, self.camera_frame))
+                sample_message(MSG, sample, stamp_ns, self.base_frame, self.camera_frames))
 
     def destroy_node(self) -> None:
         """Close the simulation with the node."""

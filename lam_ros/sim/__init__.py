@@ -22,9 +22,6 @@ def make_env(task: str, **overrides: Any) -> GraspEnv:
     """Create a ``GraspEnv`` for ``task``; ``render_mode`` and TaskConfig fields may be given."""
     get_task(task)
     render_mode = overrides.pop('render_mode', None)
-    camera = overrides.get('camera')
-    if isinstance(camera, dict):
-        overrides['camera'] = CameraConfig(**camera)
     return GraspEnv(task=task, render_mode=render_mode, **overrides)
 
 

@@ -1,10 +1,11 @@
-"""Configuration of a grasping task run in the simulator (the camera's is in description)."""
+"""Configuration of a grasping task run in the simulator (the cameras' is in description)."""
 
 from dataclasses import dataclass, field, fields, replace
 import math
-from typing import Any, Tuple
+from typing import Any, Dict, Tuple
 
 from lam_ros.description import CameraConfig, get_task, load_robot, TASK_NAMES
+from lam_ros.description.camera import camera_configs
 
 __all__ = ['CameraConfig', 'TASK_NAMES', 'TaskConfig']
 
@@ -64,13 +65,18 @@ class TaskConfig:
     """Width of ``render()`` frames in pixels."""
     render_height: int = 240
     """Height of ``render()`` frames in pixels."""
-    camera: CameraConfig = field(default_factory=CameraConfig)
-    """Observation camera; off by default."""
+    cameras: Dict[str, CameraConfig] = field(default_factory=camera_configs)
+    """Camera name -> its settings: the fixed ``scene`` camera and the ``wrist`` camera on the
+    hand, both off by default; a dict of fields (``{'wrist': {'enabled': True}}``) or a list
+    of names to enable updates the defaults (``lam_ros.description.camera.camera_configs``)."""
+    camera_observations: bool = True
+    """Put every enabled camera's images in the observation (``<name>_rgb``, ``<name>_depth``);
+    False renders them only on request (``camera_image``), as the sim node and the demo
+    recorder do at each camera's own rate."""
 
     def __post_init__(self) -> None:
         """Validate values and fill task-dependent defaults."""
-        if isinstance(self.camera, dict):
-            self.camera = CameraConfig(**self.camera)
+        self.cameras = camera_configs(self.cameras)
         task = get_task(self.task)
         if self.control_rate_hz == 0:
             self.control_rate_hz = load_robot(self.robot or None).control_rate_hz
@@ -89,6 +95,11 @@ class TaskConfig:
                              f'got {self.max_episode_steps}')
         if min(self.spawn_size_xy_m) < 0 or min(self.goal_size_xy_m) < 0:
             raise ValueError('spawn_size_xy_m and goal_size_xy_m must be non-negative')
+
+    @property
+    def enabled_cameras(self) -> Dict[str, CameraConfig]:
+        """Return name -> settings of the cameras that are on, sorted by name."""
+        return {name: cam for name, cam in sorted(self.cameras.items()) if cam.enabled}
 
     @property
     def physics_steps_per_control(self) -> int:

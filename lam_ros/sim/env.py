@@ -16,7 +16,6 @@ from lam_ros.sim.config import CameraConfig, TaskConfig
 from lam_ros.sim.scene import ArmScene
 import numpy as np
 
-SCENE_RGB, SCENE_DEPTH = image_key('scene', 'rgb'), image_key('scene', 'depth')
 _RENDER_CAMERA = CameraConfig(eye_m=(1.4, 0.9, 1.0), target_m=(0.3, 0.0, 0.25), fov_deg=50.0)
 
 
@@ -52,7 +51,9 @@ class GraspEnv(gym.Env):
         self.task_spec = get_task(cfg.task)
         # The success rule decides the hold timer, the success test and the reward shape.
         self._lift_rule = self.task_spec.success_rule == LIFT_AND_HOLD
-        renders = cfg.camera.enabled or render_mode == 'rgb_array'
+        cameras = cfg.enabled_cameras
+        renders = bool(cameras) or render_mode == 'rgb_array'
+        light = all(cam.light_robot_visuals for cam in cameras.values())
         self.robot = load_robot(cfg.robot or None)
         self.joint_names = self.robot.joint_names
         self.state_joint_names = self.robot.state_joint_names
@@ -61,7 +62,7 @@ class GraspEnv(gym.Env):
                           for n in self.robot.gripper.width_joints]
         self._scene = ArmScene(cfg.physics_rate_hz, self.task_spec.has_goal,
                                gui=render_mode == 'human',
-                               light_visuals=renders and cfg.camera.light_robot_visuals,
+                               light_visuals=renders and light,
                                robot=self.robot)
         limits = self.joint_limits = self.robot.joint_limits()
         self._lower = limits.lower
@@ -113,12 +114,16 @@ class GraspEnv(gym.Env):
                'ee_pose': box(7), 'object_pose': box(7)}
         if self.task_spec.has_goal:
             obs['goal_pose'] = box(7)
-        cam = self.config.camera
-        if cam.enabled:
-            obs[SCENE_RGB] = spaces.Box(0, 255, (cam.height, cam.width, 3), np.uint8)
+        for name, cam in self._observed_cameras().items():
+            obs[image_key(name, 'rgb')] = spaces.Box(0, 255, (cam.height, cam.width, 3),
+                                                     np.uint8)
             if cam.depth:
-                obs[SCENE_DEPTH] = spaces.Box(0.0, inf, (cam.height, cam.width, 1), np.float32)
+                obs[image_key(name, 'depth')] = spaces.Box(0.0, inf, (cam.height, cam.width, 1),
+                                                           np.float32)
         return spaces.Dict(obs)
+
+    def _observed_cameras(self) -> Dict[str, CameraConfig]:
+        return self.config.enabled_cameras if self.config.camera_observations else {}
 
     # ---- fine-grained interface (used by step() and by the ROS sim node) ----
 
@@ -203,16 +208,19 @@ class GraspEnv(gym.Env):
                'object_pose': self._cube_pose().astype(f32)}
         if self.task_spec.has_goal:
             obs['goal_pose'] = self._goal.astype(f32)
-        if self.config.camera.enabled:
-            rgb, depth = self.camera_image()
-            obs[SCENE_RGB] = rgb
+        for name in self._observed_cameras():
+            rgb, depth = self.camera_image(name)
+            obs[image_key(name, 'rgb')] = rgb
             if depth is not None:
-                obs[SCENE_DEPTH] = depth
+                obs[image_key(name, 'depth')] = depth
         return obs
 
-    def camera_image(self) -> Tuple[np.ndarray, Optional[np.ndarray]]:
-        """Render the observation camera: rgb (H, W, 3) uint8, depth (H, W, 1) m or None."""
-        cam = self.config.camera
+    def camera_image(self, name: str = 'scene') -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        """Render camera ``name``: rgb (H, W, 3) uint8, depth (H, W, 1) m or None."""
+        cam = self.config.cameras.get(name)
+        if cam is None or not cam.enabled:
+            raise ValueError(f'camera {name!r} is not enabled; enabled: '
+                             f'{sorted(self.config.enabled_cameras)}')
         return self._scene.image(cam.width, cam.height, cam, cam.depth)
 
     def is_success(self) -> bool:

@@ -215,10 +215,20 @@ class ArmScene:
 
     def image(self, width: int, height: int, camera: CameraConfig,
               depth: bool) -> Tuple[np.ndarray, Optional[np.ndarray]]:
-        """Render RGB (H, W, 3) uint8 and optionally depth (H, W, 1) float32 metres."""
+        """
+        Render RGB (H, W, 3) uint8 and optionally depth (H, W, 1) float32 metres.
+
+        A camera mounted on the ``tool`` moves with the tool point (:meth:`grasp_pose`).
+        """
         p = self.p
-        view = p.computeViewMatrix(camera.eye_m, camera.target_m, camera.up,
-                                   physicsClientId=self.client)
+        eye, target, up = camera.eye_m, camera.target_m, camera.up
+        if camera.mount == 'tool':
+            pose = self.grasp_pose()
+            rot = transforms3d.quaternions.quat2mat(pose[3:])
+            eye = (pose[:3] + rot @ np.asarray(eye)).tolist()
+            target = (pose[:3] + rot @ np.asarray(target)).tolist()
+            up = (rot @ np.asarray(up)).tolist()
+        view = p.computeViewMatrix(eye, target, up, physicsClientId=self.client)
         proj = p.computeProjectionMatrixFOV(camera.fov_deg, width / float(height),
                                             camera.near_m, camera.far_m,
                                             physicsClientId=self.client)

@@ -13,18 +13,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import math
-from typing import Any, Optional, Sequence
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 from lam_ros.control.trajectory import points_by_name, TrajectoryFollower
-from lam_ros.description import pinhole_intrinsics, TOPIC_TYPES
+from lam_ros.description import CameraConfig, pinhole_intrinsics, RobotDescription, TOPIC_TYPES
+from lam_ros.description.robot import CAMERA_TOPICS
 from lam_ros.sim.robot import ROBOT
 import numpy as np
 
-SIM_TOPICS = {role: (ROBOT.topics.topic_of(role).lstrip('/'), TOPIC_TYPES[role])
-              for role in ('joint_state', 'object_pose', 'goal_pose', 'success', 'image',
-                           'depth', 'camera_info')}
-"""Sample role -> (topic relative to the node's namespace, message type), from the robot
-description's topics."""
+STATE_ROLES = ('joint_state', 'object_pose', 'goal_pose', 'success')
+"""Sample roles of the arm and the task; a camera's roles are ``<camera>/<role>`` with role
+``image``, ``depth`` or ``camera_info`` (:data:`lam_ros.description.robot.CAMERA_TOPICS`)."""
+
+
+def sim_topics(robot: RobotDescription = ROBOT,
+               cameras: Iterable[str] = ()) -> Dict[str, Tuple[str, str]]:
+    """Return sample role -> (topic relative to the node's namespace, message type)."""
+    out = {role: (robot.topics.topic_of(role).lstrip('/'), TOPIC_TYPES[role])
+           for role in STATE_ROLES}
+    for camera in cameras:
+        for role, (_, msgtype) in CAMERA_TOPICS.items():
+            out[f'{camera}/{role}'] = (robot.topics.camera_topic(camera, role).lstrip('/'),
+                                       msgtype)
+    return out
+
+
+SIM_TOPICS = sim_topics()
+"""Role -> (topic, type) of the default robot's arm and task samples (no cameras)."""
 
 STATE_RATE_HZ = 100.0
 """Default rate of joint states and /clock (Hz of simulated time), sim_node and demos alike."""
@@ -32,7 +47,7 @@ STATE_RATE_HZ = 100.0
 POSE_RATE_HZ = 30.0
 """Default rate of object pose, goal pose and task success (Hz of simulated time)."""
 
-CAMERA_RATE_HZ = 10.0
+CAMERA_RATE_HZ = CameraConfig.rate_hz
 """Default camera frame rate (Hz of simulated time)."""
 
 _EPS = 1e-9
@@ -43,12 +58,22 @@ class Sample:
     """One thing the simulated robot reports at simulated time ``t_s``."""
 
     role: str
-    """Key of :data:`SIM_TOPICS`."""
+    """Key of :func:`sim_topics`: an arm or task role, or ``<camera>/<role>``."""
     t_s: float
     """Simulated seconds on the driver's clock."""
     value: Any
     """joint_state: (names, pos, vel, effort); poses: 7 floats; success: bool; image: (H,
     W, 3) uint8; depth: (H, W, 1) float32 m; camera_info: (width, height, 3x3 K)."""
+
+    @property
+    def camera(self) -> str:
+        """Return the camera of a camera sample, '' for the others."""
+        return self.role.partition('/')[0] if '/' in self.role else ''
+
+    @property
+    def kind(self) -> str:
+        """Return the role without its camera: image, depth, camera_info, joint_state..."""
+        return self.role.rpartition('/')[2]
 
 
 class CommandRejected(ValueError):
@@ -80,31 +105,41 @@ class SimStream:
     """Which samples of an env are due at a simulated instant, at their own rates."""
 
     def __init__(self, env: Any, state_rate_hz: float, pose_rate_hz: float,
-                 camera_rate_hz: Optional[float] = None, depth: bool = False) -> None:
-        """Sample ``env`` (a LamRosEnv); ``camera_rate_hz`` None: no camera frames."""
-        for name, value in (('state_rate_hz', state_rate_hz), ('pose_rate_hz', pose_rate_hz),
-                            ('camera_rate_hz', 1.0 if camera_rate_hz is None
-                             else camera_rate_hz)):
+                 cameras: Optional[Sequence[str]] = None) -> None:
+        """
+        Sample ``env`` (a GraspEnv) at the given rates.
+
+        ``cameras``: the enabled cameras of ``env.config`` to stream, each at its own
+        ``rate_hz`` and with depth when its ``depth`` is set; None: all enabled cameras.
+        """
+        for name, value in (('state_rate_hz', state_rate_hz), ('pose_rate_hz', pose_rate_hz)):
             if not (value > 0 and math.isfinite(value)):
                 raise ValueError(f'{name} must be a positive rate (Hz), got {value}')
         self.env = env
         self.has_goal = 'goal_pose' in env.observation_space.spaces
-        self.depth = bool(depth)
+        enabled = env.config.enabled_cameras
+        names = list(enabled) if cameras is None else list(cameras)
+        off = [n for n in names if n not in enabled]
+        if off:
+            raise ValueError(f'cameras {off} are not enabled in the env; enabled: '
+                             f'{sorted(enabled)}')
+        self.cameras: Dict[str, CameraConfig] = {n: enabled[n] for n in names}
         self._state = _Rate(state_rate_hz)
         self._pose = _Rate(pose_rate_hz)
-        self._camera = None if camera_rate_hz is None else _Rate(camera_rate_hz)
+        self._camera_rates = {n: _Rate(cam.rate_hz) for n, cam in self.cameras.items()}
 
     def roles(self) -> list[str]:
-        """Return the roles this stream produces, in :data:`SIM_TOPICS` order."""
-        camera = ['image', 'camera_info'] + (['depth'] if self.depth else [])
-        return [r for r in SIM_TOPICS
-                if r in ('joint_state', 'object_pose', 'success')
-                or (r == 'goal_pose' and self.has_goal)
-                or (r in camera and self._camera is not None)]
+        """Return the roles this stream produces: arm and task roles, then the cameras'."""
+        out = [r for r in STATE_ROLES if r != 'goal_pose' or self.has_goal]
+        for name, cam in self.cameras.items():
+            out += [f'{name}/image', f'{name}/camera_info'] + (
+                [f'{name}/depth'] if cam.depth else [])
+        return out
 
     def restart(self, t_s: float, state: bool = True) -> None:
         """Make every sample due at ``t_s`` (a start), or all but the joint state (a reset)."""
-        for rate in (self._state if state else None, self._pose, self._camera):
+        for rate in (self._state if state else None, self._pose,
+                     *self._camera_rates.values()):
             if rate is not None:
                 rate.next_s = t_s
 
@@ -118,14 +153,16 @@ class SimStream:
             if self.has_goal:
                 out.append(Sample('goal_pose', t_s, env.goal_pose))
             out.append(Sample('success', t_s, bool(env.is_success())))
-        if self._camera is not None and self._camera.due(t_s, force):
-            rgb, depth = env.camera_image()
+        for name, rate in self._camera_rates.items():
+            if not rate.due(t_s, force):
+                continue
+            rgb, depth = env.camera_image(name)
             height, width = rgb.shape[:2]
-            k = pinhole_intrinsics(width, height, env.config.camera.fov_deg)
-            out.append(Sample('image', t_s, rgb))
-            out.append(Sample('camera_info', t_s, (width, height, k)))
-            if self.depth and depth is not None:
-                out.append(Sample('depth', t_s, np.asarray(depth, dtype=np.float32)))
+            k = pinhole_intrinsics(width, height, self.cameras[name].fov_deg)
+            out.append(Sample(f'{name}/image', t_s, rgb))
+            out.append(Sample(f'{name}/camera_info', t_s, (width, height, k)))
+            if depth is not None:
+                out.append(Sample(f'{name}/depth', t_s, np.asarray(depth, dtype=np.float32)))
         return out
 
 
@@ -224,9 +261,13 @@ class SimDriver:
 
 
 def sample_message(build: Any, sample: Sample, stamp_ns: int, base_frame: str,
-                   camera_frame: str) -> Any:
-    """Return the message of ``sample`` made by ``build`` (a data.messages.MessageBuilder)."""
-    role, value = sample.role, sample.value
+                   camera_frames: Mapping[str, str]) -> Any:
+    """
+    Return the message of ``sample`` made by ``build`` (a data.messages.MessageBuilder).
+
+    Poses are in ``base_frame``; a camera's images and info in ``camera_frames[camera]``.
+    """
+    role, value = sample.kind, sample.value
     if role == 'joint_state':
         return build.joint_state(stamp_ns, *value)
     if role in ('object_pose', 'goal_pose'):
@@ -234,10 +275,11 @@ def sample_message(build: Any, sample: Sample, stamp_ns: int, base_frame: str,
     if role == 'success':
         return build.bool_msg(value)
     if role in ('image', 'depth'):
-        return build.image(stamp_ns, camera_frame, value)
+        return build.image(stamp_ns, camera_frames[sample.camera], value)
     if role == 'camera_info':
-        return build.camera_info(stamp_ns, camera_frame, *value)
-    raise ValueError(f'unknown sample role {role!r}; expected one of {list(SIM_TOPICS)}')
+        return build.camera_info(stamp_ns, camera_frames[sample.camera], *value)
+    raise ValueError(f'unknown sample role {sample.role!r}; expected one of {STATE_ROLES} or '
+                     f'<camera>/{list(CAMERA_TOPICS)}')
 
 
 class SimClock:

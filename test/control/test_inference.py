@@ -165,16 +165,47 @@ def test_config_validation():
 
 
 def test_prepare_image_converts_encodings_and_resizes_as_at_training():
+    from lam_ros.data.images import resize_frame
     bgr = np.zeros((4, 6, 3), dtype=np.uint8)
     bgr[..., 0] = 255  # blue in bgr8
     rgb = prepare_image(bgr, 'bgr8', 'scene_rgb', (4, 6, 3))
     assert rgb.dtype == np.uint8 and rgb[0, 0].tolist() == [0, 0, 255]
-    assert prepare_image(bgr, 'bgr8', 'scene_rgb', (8, 12, 3)).shape == (8, 12, 3)
+    assert prepare_image(bgr, 'bgr8', 'wrist_rgb', (8, 12, 3)).shape == (8, 12, 3)
     depth = np.full((4, 6, 1), 1500, dtype=np.uint16)
     out = prepare_image(depth, '16UC1', 'scene_depth', (2, 3, 1))
     assert out.shape == (2, 3, 1) and np.allclose(out, 1.5)
+    # The very resize the dataset builder applies (lam_ros.data.images).
+    frame = np.random.default_rng(0).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(prepare_image(frame, 'rgb8', 'scene_rgb', (12, 16, 3)),
+                                  resize_frame(frame, (12, 16)))
     with pytest.raises(ValueError, match='rgb8'):
         prepare_image(bgr, 'yuv422', 'scene_rgb', (4, 6, 3))
+    with pytest.raises(ValueError, match='not an image observation'):
+        prepare_image(bgr, 'rgb8', 'rgb', (4, 6, 3))
+
+
+def test_camera_frames_of_each_camera_come_from_its_own_topic_and_refusals_show():
+    policy = PolicyConfig(joint_names=JOINT_NAMES, obs_spec={
+        'joint_pos': (8,), 'scene_rgb': (8, 8, 3), 'wrist_rgb': (8, 8, 3),
+        'wrist_depth': (8, 8, 1)})
+    cfg = InferenceConfig(checkpoint='x', control_rate_hz=RATE).resolved(PANDA)
+    topics = cfg.topic_of()
+    assert topics['scene_rgb'] == '/scene_camera/image_raw'
+    assert topics['wrist_depth'] == '/wrist_camera/depth/image_raw'
+    ctl = InferenceController(ScriptedBackend(policy), LIMITS, cfg, clock=Clock())
+    ctl.on_joint_state(10.0, ALL_JOINT_NAMES, HOME9)
+    assert ctl.on_image(10.0, 'scene_rgb', np.zeros((24, 32, 3), np.uint8), 'bgr8') == ''
+    assert ctl.on_image(10.0, 'wrist_rgb', np.zeros((8, 8, 3), np.uint8), 'rgb8') == ''
+    error = ctl.on_image(10.0, 'wrist_depth', np.zeros((8, 8, 3), np.uint8), 'rgb8')
+    assert error.startswith('wrist_depth: depth images must be 32FC1')
+    assert ctl.stats(10.0)['observation_error'] == error
+    assert ctl.observation(10.0)[1] == "no fresh ['wrist_depth']"
+    assert ctl.on_image(10.0, 'wrist_depth', np.full((16, 16, 1), 900, np.uint16),
+                        '16UC1') == ''
+    obs, why = ctl.observation(10.0)
+    assert why == '' and ctl.stats(10.0)['observation_error'] == ''
+    assert obs['scene_rgb'].shape == (8, 8, 3) and np.allclose(obs['wrist_depth'], 0.9)
+    assert 'does not observe' in ctl.on_image(10.0, 'top_rgb', np.zeros((8, 8, 3)), 'rgb8')
 
 
 # ---- the safety property, on the node's own core path ----

@@ -149,7 +149,8 @@ def test_launch_description_starts_real_nodes(name, arguments, ament_prefix, tmp
                     assert instance.config.task == arguments.get('task', 'lift')
                     assert instance.config.real_time_factor == float(
                         arguments.get('real_time_factor', 1.0))
-                    assert instance.config.camera_enabled == (arguments.get('camera') == 'true')
+                    assert instance.config.cameras == (
+                        'scene,wrist' if arguments.get('camera') == 'true' else '')
                 if node.node_executable == 'demo_runner_node':
                     assert instance.config.episodes == int(arguments['episodes'])
                     assert instance.config.episode_timeout_s == 45.0
@@ -159,7 +160,7 @@ def test_launch_description_starts_real_nodes(name, arguments, ament_prefix, tmp
                     assert joy == ('/joy' if arguments['source'] == 'joy' else '')
                     assert instance.get_parameter('output_dir').value == arguments['output_dir']
                     assert instance.config.control_rate_hz == 20.0
-                    assert ('/camera/image_raw' in instance.config.topics) == (
+                    assert ('/wrist_camera/image_raw' in instance.config.topics) == (
                         arguments.get('camera') == 'true')
             finally:
                 instance.destroy_node()

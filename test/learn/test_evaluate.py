@@ -63,12 +63,14 @@ def test_commands_outside_the_joint_limits_are_clamped_and_counted():
     assert result['records'][0]['clipped_steps'] == result['records'][0]['steps']
 
 
-def test_image_policies_get_the_camera_they_were_trained_with():
-    model = hold_home_policy({'joint_pos': (8,), 'scene_rgb': (24, 32, 3)})
+def test_image_policies_get_the_cameras_they_were_trained_with():
+    model = hold_home_policy({'joint_pos': (8,), 'scene_rgb': (24, 32, 3),
+                              'wrist_rgb': (16, 16, 3), 'wrist_depth': (16, 16, 1)})
     env = make_eval_env(model, 'lift')
     try:
         obs, _ = env.reset(seed=0)
         assert obs['scene_rgb'].shape == (24, 32, 3) and 'scene_depth' not in obs
+        assert obs['wrist_rgb'].shape == (16, 16, 3) and obs['wrist_depth'].shape == (16, 16, 1)
     finally:
         env.close()
 

@@ -169,42 +169,108 @@ def test_bad_checkpoint_is_one_error_line_and_exit_1(checkpoint, tmp_path, damag
     assert ('no checkpoint directory' if damage == 'missing' else 'checksum') in lines[0]
 
 
-def test_pose_and_camera_observations_reach_the_policy(probe, tmp_path):
-    """A policy on joints, object pose and a 16x16 camera; the camera sends 32x24 bgr8."""
+CAMERA_SPEC = {'joint_pos': (8,), 'object_pose': (7,), 'scene_rgb': (16, 16, 3),
+               'wrist_rgb': (16, 16, 3), 'wrist_depth': (16, 16, 1)}
+
+
+@pytest.fixture(scope='module')
+def camera_checkpoint(tmp_path_factory):
+    """Save an untrained policy on joints, the object pose and two cameras (wrist depth)."""
+    config = PolicyConfig(joint_names=JOINT_NAMES, obs_spec=CAMERA_SPEC, chunk_size=5,
+                          d_model=16, n_heads=2, n_layers=1, image_channels=(4, 4))
+    path = tmp_path_factory.mktemp('inference_cameras') / 'policy'
+    save_checkpoint(path, TransformerPolicy(config))
+    return str(path)
+
+
+class Cameras:
+    """Publish the object pose and both cameras' frames at 20 Hz on the robot's topics."""
+
+    def __init__(self, probe, wrist_encoding='rgb8', wrist_depth_ok=True):
+        from geometry_msgs.msg import PoseStamped
+        from sensor_msgs.msg import Image
+        self.probe, self.wrist_encoding, self.wrist_depth_ok = probe, wrist_encoding, \
+            wrist_depth_ok
+        node = probe.node
+        self.pose_pub = node.create_publisher(PoseStamped, '/object_pose', 10)
+        self.pubs = {topic: node.create_publisher(Image, topic, 10) for topic in (
+            '/scene_camera/image_raw', '/wrist_camera/image_raw',
+            '/wrist_camera/depth/image_raw')}
+        node.create_timer(0.05, self._publish)
+
+    def _publish(self):
+        from lam_ros.nodes.common import MSG
+        stamp_ns = self.probe.node.get_clock().now().nanoseconds
+        self.pose_pub.publish(MSG.pose_stamped(stamp_ns, 'panda_link0',
+                                               [0.5, 0.0, 0.02, 1.0, 0.0, 0.0, 0.0]))
+        # The scene camera sends 32x24 bgr8: converted and resized to the policy's 16x16.
+        self.pubs['/scene_camera/image_raw'].publish(MSG.image(
+            stamp_ns, 'scene_camera_optical_frame', np.full((24, 32, 3), 100, np.uint8),
+            'bgr8'))
+        wrist = np.full((16, 16, 3 if self.wrist_encoding == 'rgb8' else 1), 7,
+                        np.uint8 if self.wrist_encoding == 'rgb8' else np.uint16)
+        self.pubs['/wrist_camera/image_raw'].publish(MSG.image(
+            stamp_ns, 'wrist_camera_optical_frame', wrist, self.wrist_encoding))
+        depth = MSG.image(stamp_ns, 'wrist_camera_optical_frame',
+                          np.full((20, 20, 1), 350, np.uint16), '16UC1')
+        if not self.wrist_depth_ok:  # a frame whose data does not fill its rows
+            depth.data = bytes(depth.data)[:-40]
+        self.pubs['/wrist_camera/depth/image_raw'].publish(depth)
+
+
+def _figures(stats):
+    return {kv.key: kv.value for kv in stats[-1].status[0].values} if stats else {}
+
+
+def test_a_two_camera_policy_runs_on_sensor_msgs_images(probe, camera_checkpoint):
+    """Scene bgr8 32x24 and wrist rgb8 + 16UC1 depth 20x20 reach a 16x16 two-camera policy."""
     import json
 
     from diagnostic_msgs.msg import DiagnosticArray
-    from geometry_msgs.msg import PoseStamped
-    from lam_ros.nodes.common import MSG
-    config = PolicyConfig(joint_names=JOINT_NAMES, obs_spec={
-        'joint_pos': (8,), 'object_pose': (7,), 'scene_rgb': (16, 16, 3)}, chunk_size=5,
-        d_model=16, n_heads=2, n_layers=1, image_channels=(4, 4))
-    path = tmp_path / 'policy'
-    save_checkpoint(path, TransformerPolicy(config))
     arm = Arm(probe)
-    from sensor_msgs.msg import Image
-    pose_pub = probe.node.create_publisher(PoseStamped, '/object_pose', 10)
-    image_pub = probe.node.create_publisher(Image, '/camera/image_raw', 10)
+    Cameras(probe)
     stats = []
     probe.node.create_subscription(DiagnosticArray, '/inference_node/stats', stats.append, 10)
-
-    def observe():
-        stamp_ns = probe.node.get_clock().now().nanoseconds
-        pose_pub.publish(MSG.pose_stamped(stamp_ns, 'panda_link0',
-                                          [0.5, 0.0, 0.02, 1.0, 0.0, 0.0, 0.0]))
-        image_pub.publish(MSG.image(stamp_ns, 'camera', np.full((24, 32, 3), 100, np.uint8),
-                                    'bgr8'))
-
-    probe.node.create_timer(0.05, observe)
-    node = NodeProcess('inference_node', {'checkpoint': str(path), 'autostart': True,
+    node = NodeProcess('inference_node', {'checkpoint': camera_checkpoint, 'autostart': True,
                                           'stats_rate_hz': 5.0})
-
-    def figures():
-        return {kv.key: kv.value for kv in stats[-1].status[0].values} if stats else {}
     try:
-        assert probe.spin_until(lambda: int(figures().get('policy_calls', 0)) >= 5, 30.0), \
-            node.output()
-        assert json.loads(figures()['policy_errors']) == 0
-        assert arm.commands, 'no commands published'
+        assert probe.spin_until(lambda: int(_figures(stats).get('policy_calls', 0)) >= 5,
+                                60.0), node.output()
+        figures = _figures(stats)
+        assert json.loads(figures['policy_errors']) == 0
+        assert figures['observation_error'] == '', figures['observation_error']
+        assert probe.spin_until(lambda: len(arm.commands) >= 20, 10.0), 'no commands published'
+        assert not np.allclose(arm.commands[-1][1], HOME_JOINT_POS), 'the policy never moved'
+    finally:
+        assert node.stop() == 0, node.output()
+
+
+@pytest.mark.parametrize('fault', ['encoding', 'malformed'])
+def test_a_bad_camera_frame_is_one_clear_error_and_no_policy_command(probe, camera_checkpoint,
+                                                                     fault):
+    """A wrist frame in a wrong encoding, or one that cannot be read: the arm only holds."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    arm = Arm(probe)
+    Cameras(probe, wrist_encoding='16UC1' if fault == 'encoding' else 'rgb8',
+            wrist_depth_ok=fault != 'malformed')
+    stats = []
+    probe.node.create_subscription(DiagnosticArray, '/inference_node/stats', stats.append, 10)
+    node = NodeProcess('inference_node', {'checkpoint': camera_checkpoint, 'autostart': True,
+                                          'stats_rate_hz': 5.0})
+    key, words = ('wrist_rgb', 'colour images must be rgb8') if fault == 'encoding' else (
+        'wrist_depth', 'malformed 20x20 16UC1 image')
+    try:
+        assert probe.spin_until(lambda: words in _figures(stats).get('observation_error', ''),
+                                60.0), node.output()
+        probe.spin_for(1.0)
+        figures = _figures(stats)
+        assert figures['policy_calls'] == '0' and key in figures['observation_error']
+        assert 'no fresh' in figures['gate_reason'] or figures['gate_reason'] == 'no target'
+        # Whatever was published is the gate's hold of the measured position.
+        for _, command in arm.commands:
+            np.testing.assert_allclose(command, HOME_JOINT_POS, atol=1e-9)
+        errors = [x for x in node.output().splitlines() if words in x]
+        assert errors and 'ERROR' in errors[0] and '/wrist_camera/' in errors[0], node.output()
+        assert 'the policy waits, commands hold' in errors[0]
     finally:
         assert node.stop() == 0, node.output()

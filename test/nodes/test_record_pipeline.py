@@ -12,7 +12,7 @@ pytest.importorskip('rclpy')
 from geometry_msgs.msg import PoseStamped  # noqa: E402, I100
 from rosbags.highlevel import AnyReader  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
-from std_msgs.msg import Bool, String  # noqa: E402
+from std_msgs.msg import Bool, Float64MultiArray, String  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 from lam_ros.data.dataset.build import build_dataset  # noqa: E402, I100
@@ -135,28 +135,43 @@ def test_record_scripted_lift_episodes(tmp_path):
 
 
 def test_goal_pose_and_camera_topics_are_recorded_over_dds(tmp_path):
-    """pick_place's /goal_pose and the camera, with recorder.yaml + recorder_camera.yaml."""
+    """pick_place's /goal_pose and both cameras, recorder.yaml + recorder_camera.yaml + depth."""
     isolate_dds()
     config = Path(__file__).resolve().parents[2] / 'config'
     out_dir = tmp_path / 'demos'
+    with open(config / 'recorder_camera.yaml') as f:
+        params = yaml.safe_load(f)['recorder_node']['ros__parameters']
+    # The wrist camera's depth on top of the file's topics, as a user adds it.
+    topics = params['topics'] + ['/wrist_camera/depth/image_raw']
+    types = params['topic_types'] + ['sensor_msgs/msg/Image']
     procs = [
-        NodeProcess('sim_node', {'task': 'pick_place', 'seed': 2, 'camera_enabled': True,
-                                 'camera_width': 32, 'camera_height': 24,
+        NodeProcess('sim_node', {'task': 'pick_place', 'seed': 2, 'cameras': 'scene,wrist',
+                                 'camera_width': 32, 'camera_height': 24, 'camera_depth': True,
                                  'camera_rate_hz': 5.0, 'clock_starts_at_wall_time': False}),
         NodeProcess('recorder_node', extra_args=[  # -p after the files: it wins
             '--params-file', str(config / 'recorder.yaml'),
             '--params-file', str(config / 'recorder_camera.yaml'),
+            '-p', f'topics:=[{",".join(topics)}]', '-p', f'topic_types:=[{",".join(types)}]',
             '-p', f'output_dir:={out_dir}', '-p', 'task:=pick_place']),
     ]
     probe = Probe('camera_probe')
     goals, images = [], []
     probe.node.create_subscription(PoseStamped, '/goal_pose', goals.append, 10)
-    probe.node.create_subscription(Image, '/camera/image_raw', images.append, 10)
+    probe.node.create_subscription(Image, '/wrist_camera/image_raw', images.append, 10)
+    # The operator's part: hold the home pose at 20 Hz, so the episode has actions.
+    from lam_ros.description import load_robot
+    from lam_ros.nodes.common import MSG
+    home = MSG.float64_array(list(load_robot().home_pose))
+    cmd_pub = probe.node.create_publisher(Float64MultiArray,
+                                          '/forward_position_controller/commands', 10)
+    probe.node.create_timer(0.05, lambda: cmd_pub.publish(home))
     logs = lambda: '\n'.join(p.output() for p in procs)  # noqa: E731
     try:
+        # sim_node and the recorder both take the commands before the episode starts.
+        assert probe.spin_until(lambda: cmd_pub.get_subscription_count() >= 2, 30.0), logs()
         assert probe.call(Trigger, '/recorder_node/start_episode', timeout_s=30.0).success
         n = len(images)
-        assert probe.spin_until(lambda: len(images) >= n + 3 and goals, 30.0), logs()
+        assert probe.spin_until(lambda: len(images) >= n + 6 and goals, 60.0), logs()
         stopped = probe.call(Trigger, '/recorder_node/stop_episode')
         assert stopped.success, stopped.message
     finally:
@@ -164,15 +179,29 @@ def test_goal_pose_and_camera_topics_are_recorded_over_dds(tmp_path):
         codes = [p.stop() for p in procs]
     assert codes == [0, 0], logs()
     bag = _read_bag(out_dir / 'episode_000000')
-    assert {'/goal_pose', '/camera/image_raw', '/camera/camera_info'} <= set(bag), sorted(bag)
-    image = bag['/camera/image_raw'][-1][1]
-    assert (image.width, image.height, image.encoding) == (32, 24, 'rgb8')
-    assert len(image.data) == 32 * 24 * 3
-    assert bag['/camera/camera_info'][-1][1].k[0] > 0
+    assert {'/goal_pose', '/scene_camera/image_raw', '/scene_camera/camera_info',
+            '/wrist_camera/image_raw', '/wrist_camera/camera_info',
+            '/wrist_camera/depth/image_raw'} <= set(bag), sorted(bag)
+    for cam in ('scene', 'wrist'):
+        image = bag[f'/{cam}_camera/image_raw'][-1][1]
+        assert (image.width, image.height, image.encoding) == (32, 24, 'rgb8')
+        assert len(image.data) == 32 * 24 * 3
+        assert image.header.frame_id == f'{cam}_camera_optical_frame'
+        assert bag[f'/{cam}_camera/camera_info'][-1][1].k[0] > 0
+    depth = bag['/wrist_camera/depth/image_raw'][-1][1]
+    assert (depth.width, depth.height, depth.encoding) == (32, 24, '32FC1')
+    assert len(depth.data) == 32 * 24 * 4
     recorded_goal = bag['/goal_pose'][-1][1].pose.position
     sent_goal = goals[-1].pose.position
     assert (recorded_goal.x, recorded_goal.y, recorded_goal.z) == pytest.approx(
         (sent_goal.x, sent_goal.y, sent_goal.z))
+    # The recording builds with both cameras, resized to the policy's 16x16.
+    built = build_dataset(out_dir, include_failures=True, image_size=(16, 16))
+    spec = built.observation_spec()
+    assert built.episodes, [e.reason for e in built.exclusions]
+    assert (spec['scene_rgb'], spec['wrist_rgb'], spec['wrist_depth']) == (
+        (16, 16, 3), (16, 16, 3), (16, 16, 1)), spec
+    assert 'scene_depth' not in spec and built.episodes[0].obs['wrist_rgb'].dtype == np.uint8
 
 
 def test_record_an_xarm_episode_through_ros(tmp_path):

@@ -14,7 +14,8 @@ from sensor_msgs.msg import CameraInfo, Image, JointState  # noqa: E402
 from std_msgs.msg import Bool, Float64MultiArray  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
-from lam_ros.nodes.common import (  # noqa: E402, I100
+from lam_ros.data.messages import image_to_array  # noqa: E402, I100
+from lam_ros.nodes.common import (  # noqa: E402
     MSG, pose_from_msg, positions_by_name, stamp_s)
 from lam_ros.sim.robot import ALL_JOINT_NAMES, JOINT_NAMES  # noqa: E402
 
@@ -27,14 +28,18 @@ class SimClient:
     def __init__(self, probe):
         self.probe = probe
         self.states, self.clocks, self.objects, self.success = [], [], [], []
-        self.images, self.infos = [], []
+        self.camera = {(cam, kind): [] for cam in ('scene', 'wrist')
+                       for kind in ('image', 'depth', 'camera_info')}
         node = probe.node
         node.create_subscription(JointState, 'joint_states', self.states.append, 100)
         node.create_subscription(Clock, 'clock', self.clocks.append, 100)
         node.create_subscription(PoseStamped, 'object_pose', self.objects.append, 10)
         node.create_subscription(Bool, 'task_success', self.success.append, 10)
-        node.create_subscription(Image, 'camera/image_raw', self.images.append, 10)
-        node.create_subscription(CameraInfo, 'camera/camera_info', self.infos.append, 10)
+        for (cam, kind), store in self.camera.items():
+            topic = {'image': 'image_raw', 'depth': 'depth/image_raw'}.get(kind, kind)
+            node.create_subscription(CameraInfo if kind == 'camera_info' else Image,
+                                     f'{cam}_camera/{topic}', store.append, 10)
+        self.images = self.camera['scene', 'image']
         self.cmd_pub = node.create_publisher(
             Float64MultiArray, 'forward_position_controller/commands', 10)
         from trajectory_msgs.msg import JointTrajectory
@@ -79,8 +84,9 @@ def test_as_fast_as_possible_is_not_paced_by_the_wall_clock():
 def sim():
     isolate_dds()
     proc = NodeProcess('sim_node', {'task': 'lift', 'seed': 3, 'joint_state_rate_hz': 100.0,
-                                    'camera_enabled': True, 'camera_width': 32,
+                                    'cameras': 'scene,wrist', 'camera_width': 32,
                                     'camera_height': 24, 'camera_rate_hz': 5.0,
+                                    'camera_depth': True,
                                     'clock_starts_at_wall_time': False})
     probe = Probe('sim_probe')
     client = SimClient(probe)
@@ -110,10 +116,28 @@ def test_joint_states_names_rate_and_clock(sim):
     clocks = [stamp_s(c.clock) for c in client.clocks]
     assert np.all(np.diff(clocks) > 0)
     assert len(client.objects) > 0 and client.success and client.success[-1].data is False
-    assert client.images[-1].width == 32 and client.images[-1].height == 24
-    assert client.images[-1].encoding == 'rgb8'
-    assert len(client.images[-1].data) == 32 * 24 * 3
-    assert client.infos[-1].k[0] > 0
+
+
+def test_each_camera_publishes_rgb_depth_and_info_in_its_namespace(sim):
+    """/scene_camera/... and /wrist_camera/...: rgb8 and 32FC1 at the set size, own frames."""
+    client, _ = sim
+    assert client.probe.spin_until(lambda: all(len(v) >= 2 for v in client.camera.values()),
+                                   30.0)
+    for cam in ('scene', 'wrist'):
+        image = client.camera[cam, 'image'][-1]
+        depth = client.camera[cam, 'depth'][-1]
+        info = client.camera[cam, 'camera_info'][-1]
+        frame = f'{cam}_camera_optical_frame'
+        assert (image.width, image.height, image.encoding) == (32, 24, 'rgb8')
+        assert len(image.data) == 32 * 24 * 3 and image.header.frame_id == frame
+        assert (depth.width, depth.height, depth.encoding) == (32, 24, '32FC1')
+        metres = image_to_array(depth)
+        assert metres.shape == (24, 32, 1) and 0.0 < float(np.median(metres)) < 3.0
+        assert (info.width, info.height, info.header.frame_id) == (32, 24, frame)
+        assert info.k[0] > 0 and info.k[2] == pytest.approx(15.5)
+    # Both cameras see the same scene from different places.
+    assert bytes(client.camera['scene', 'image'][-1].data) != \
+        bytes(client.camera['wrist', 'image'][-1].data)
 
 
 def test_forward_command_moves_the_arm_and_bad_ones_are_ignored(sim):

@@ -2,7 +2,7 @@
 
 import gymnasium as gym
 from gymnasium.utils.env_checker import check_env
-from lam_ros.sim import CameraConfig, ENV_IDS, GraspEnv, make_env
+from lam_ros.sim import ENV_IDS, GraspEnv, make_env
 from lam_ros.sim.robot import ALL_JOINT_NAMES, HOME_JOINT_POS
 import numpy as np
 import pytest
@@ -26,8 +26,10 @@ def place_env():
 @pytest.mark.parametrize('task', ['lift', 'pick_place'])
 @pytest.mark.parametrize('camera', [False, True])
 def test_check_env_passes(task, camera):
-    env = make_env(task, camera=CameraConfig(enabled=camera, width=16, height=12),
-                   render_mode='rgb_array')
+    cameras = {'scene': {'enabled': True, 'width': 16, 'height': 12, 'depth': True},
+               'wrist': {'enabled': True, 'width': 10, 'height': 8, 'depth': False}} \
+        if camera else {}
+    env = make_env(task, cameras=cameras, render_mode='rgb_array')
     try:
         check_env(env)
         obs, _ = env.reset(seed=0)
@@ -35,9 +37,40 @@ def test_check_env_passes(task, camera):
         if camera:
             assert obs['scene_rgb'].shape == (12, 16, 3) and obs['scene_rgb'].dtype == np.uint8
             assert obs['scene_depth'].shape == (12, 16, 1) and np.all(obs['scene_depth'] > 0)
+            assert obs['wrist_rgb'].shape == (8, 10, 3) and 'wrist_depth' not in obs
         else:
-            assert 'scene_rgb' not in obs and 'scene_depth' not in obs
+            assert not [k for k in obs if k.endswith(('_rgb', '_depth'))]
         assert env.render().shape == (240, 320, 3)
+    finally:
+        env.close()
+
+
+@pytest.mark.parametrize('robot', ['panda', 'xarm6'])
+def test_the_wrist_camera_rides_on_the_tool_and_sees_the_cube_up_close(robot):
+    """The wrist view changes as the hand moves; the scene view of the arm-free table does not."""
+    env = make_env('lift', robot=robot, cameras={'scene': {'enabled': True, 'depth': True},
+                                                 'wrist': {'enabled': True, 'depth': True}},
+                   camera_observations=False)
+    try:
+        env.reset(seed=0)
+        cube = env.object_pose()
+        scene0, _ = env.camera_image('scene')
+        wrist0, depth0 = env.camera_image('wrist')
+        # Lower the tool straight over the cube: the wrist camera comes closer to the table.
+        from lam_ros.sim import ScriptedExpert
+        expert = ScriptedExpert('lift', seed=0, robot=env.robot)
+        obs = env.observation()
+        for _ in range(25):
+            env.step(env.check_command(expert.act(obs)))
+            obs = env.observation()
+        wrist1, depth1 = env.camera_image('wrist')
+        red = lambda rgb: np.mean((rgb[..., 0] > 150) & (rgb[..., 1] < 80))  # noqa: E731
+        assert red(wrist1) > red(wrist0) > 0.0  # the (red) cube fills more of the view
+        assert np.median(depth1) < np.median(depth0) < 1.0
+        assert not np.array_equal(wrist0, wrist1)
+        assert red(scene0) > 0.0 and np.linalg.norm(env.object_pose()[:2] - cube[:2]) < 0.05
+        with pytest.raises(ValueError, match="camera 'top' is not enabled"):
+            env.camera_image('top')
     finally:
         env.close()
 

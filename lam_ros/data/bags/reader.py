@@ -15,6 +15,7 @@ from lam_ros.data.bags.frames import (
 from lam_ros.data.bags.source import (
     EpisodeEntry, find_episodes, is_bag, mapping_for_source, read_dataset_yaml, storage_files,
     TopicMapping)
+from lam_ros.data.images import decode_frame
 from lam_ros.description import image_kind
 import numpy as np
 from rosbags.highlevel import AnyReader, AnyReaderError
@@ -277,25 +278,11 @@ def _to_streams(rows: Dict[str, List[Any]], times: Dict[str, List[int]]) -> Dict
 
 
 def _frame(msg: Any, key: str) -> np.ndarray:
+    # Depth cameras mark pixels without a return as NaN/Inf; decode_frame makes them 0.
     try:
-        pixels = messages.image_to_array(msg)
+        return decode_frame(messages.image_to_array(msg), msg.encoding, image_kind(key))
     except ValueError as exc:
         raise EpisodeError(str(exc)) from exc
-    if image_kind(key) == 'depth':
-        if msg.encoding == '16UC1':
-            return pixels.astype(np.float32) / 1000.0
-        if msg.encoding != '32FC1':
-            raise EpisodeError(f'depth encoding {msg.encoding!r}; expected 32FC1 or 16UC1')
-        # Depth cameras mark pixels without a return as NaN/Inf; 0 is the usual "no data".
-        return np.nan_to_num(pixels.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-    if msg.encoding in ('bgr8', 'bgra8'):
-        pixels = pixels[:, :, [2, 1, 0]]
-    elif msg.encoding == 'mono8':
-        pixels = np.repeat(pixels, 3, axis=2)
-    elif msg.encoding not in ('rgb8', 'rgba8'):
-        raise EpisodeError(f'colour image encoding {msg.encoding!r}; expected rgb8, bgr8, '
-                           'rgba8, bgra8 or mono8')
-    return np.ascontiguousarray(pixels[:, :, :3], dtype=np.uint8)
 
 
 def _load_frames(path: Path, topic: str, key: str, indices: np.ndarray) -> np.ndarray:
@@ -317,7 +304,7 @@ def read_commands(entry: EpisodeEntry, mapping: TopicMapping) -> Tuple[np.ndarra
     """Return ``(times_ns, commands)`` of an episode: every command in ``joint_names`` order."""
     # Only the joints and commands: a replay must not depend on the poses' frames or images.
     commands_only = replace(mapping, object_pose_topic=None, goal_pose_topic=None,
-                            ee_pose_topic=None, image_topic=None, depth_topic=None)
+                            ee_pose_topic=None, cameras={})
     raw = read_episode(entry, commands_only, statuses=(entry.status,))
     if 'action' not in raw.streams:
         raise EpisodeError(f'no messages on {mapping.command_topic}')

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 from lam_ros.data.bags.frames import as_transform
-from lam_ros.description import load_robot, RobotDescription
+from lam_ros.description import image_key, load_robot, RobotDescription
+from lam_ros.description.camera import check_camera_name, IMAGE_KINDS
 import yaml
 
 PathLike = Union[str, Path]
@@ -19,6 +20,13 @@ PathLike = Union[str, Path]
 
 def _robot() -> RobotDescription:
     return load_robot()
+
+
+def robot_cameras(robot: RobotDescription) -> Dict[str, Dict[str, Optional[str]]]:
+    """Return camera name -> {'rgb': topic, 'depth': topic} of a robot description."""
+    return {name: {'rgb': robot.topics.camera_topic(name, 'image'),
+                   'depth': robot.topics.camera_topic(name, 'depth')}
+            for name in robot.topics.cameras}
 
 
 @dataclass
@@ -55,13 +63,12 @@ class TopicMapping:
     ee_pose_topic: Optional[str] = None
     """``geometry_msgs/PoseStamped`` of the end effector -> ``ee_pose`` (or pass an FK)."""
 
-    image_topic: Optional[str] = field(default_factory=lambda: _robot().topics.image)
-    """``sensor_msgs/Image`` colour camera -> ``scene_rgb`` (H, W, 3) uint8; used when in
-    the bags."""
-
-    depth_topic: Optional[str] = field(default_factory=lambda: _robot().topics.depth)
-    """``sensor_msgs/Image`` depth (32FC1 m or 16UC1 mm) -> ``scene_depth`` (H, W, 1) m, pixels
-    without a return (NaN/Inf) as 0; used when in the bags."""
+    cameras: Dict[str, Dict[str, Optional[str]]] = field(
+        default_factory=lambda: robot_cameras(_robot()))
+    """Camera name -> ``{rgb: topic, depth: topic}`` (``sensor_msgs/Image``; null or absent:
+    none): colour (rgb8/bgr8/rgba8/bgra8/mono8) -> ``<name>_rgb`` (H, W, 3) uint8, depth
+    (32FC1 m or 16UC1 mm) -> ``<name>_depth`` (H, W, 1) m, pixels without a return (NaN/Inf)
+    as 0; used when in the bags. Default: the robot description's cameras."""
 
     success_topic: Optional[str] = field(default_factory=lambda: _robot().topics.success)
     """``std_msgs/Bool``; its last value is the outcome unless ``dataset.yaml`` gives one."""
@@ -98,6 +105,7 @@ class TopicMapping:
         if not self.joint_state_topic or not self.command_topic:
             raise ValueError('joint_state_topic and command_topic are required topic names')
         self.gripper_joints = [str(n) for n in (self.gripper_joints or [])]
+        self.cameras = _check_cameras(self.cameras)
         if not self.base_frame or not isinstance(self.base_frame, str):
             raise ValueError(f'base_frame must be a frame id, got {self.base_frame!r}')
         if not isinstance(self.frame_transforms, dict):
@@ -115,7 +123,7 @@ class TopicMapping:
         values: Dict[str, Any] = {
             'joint_names': list(desc.joint_names), 'joint_state_topic': t.joint_state,
             'command_topic': t.command, 'object_pose_topic': t.object_pose,
-            'goal_pose_topic': t.goal_pose, 'image_topic': t.image, 'depth_topic': t.depth,
+            'goal_pose_topic': t.goal_pose, 'cameras': robot_cameras(desc),
             'success_topic': t.success, 'gripper_joints': list(desc.gripper.width_joints),
             'base_frame': desc.frames.base}
         values.update(overrides)
@@ -155,9 +163,13 @@ class TopicMapping:
     def observation_topics(self) -> Dict[str, str]:
         """Return observation key -> topic for the optional observation topics that are set."""
         pairs = (('object_pose', self.object_pose_topic), ('goal_pose', self.goal_pose_topic),
-                 ('ee_pose', self.ee_pose_topic), ('scene_rgb', self.image_topic),
-                 ('scene_depth', self.depth_topic))
-        return {key: topic for key, topic in pairs if topic}
+                 ('ee_pose', self.ee_pose_topic))
+        out = {key: topic for key, topic in pairs if topic}
+        for name, topics in sorted(self.cameras.items()):
+            for kind, topic in sorted(topics.items()):
+                if topic:
+                    out[image_key(name, kind)] = topic
+        return out
 
 
 @dataclass
@@ -309,7 +321,57 @@ def mapping_for_source(source: PathLike) -> TopicMapping:
         for role in ('joint_state', 'command'):
             if isinstance(roles.get(role), str):
                 data[f'{role}_topic'] = roles[role]
-        for role in ('object_pose', 'goal_pose', 'ee_pose', 'image', 'depth', 'success'):
+        for role in ('object_pose', 'goal_pose', 'ee_pose', 'success'):
             topic = roles.get(role)
             data[f'{role}_topic'] = topic if isinstance(topic, str) else None
+        known = data['cameras'] if 'cameras' in data else robot_cameras(_robot())
+        data['cameras'] = _recorded_cameras(meta, known, roles)
     return TopicMapping.from_dict(data)
+
+
+def _recorded_cameras(meta: Dict[str, Any], known: Dict[str, Dict[str, Optional[str]]],
+                      roles: Dict[str, Any]) -> Dict[str, Dict[str, Optional[str]]]:
+    """
+    Return the cameras a recording holds: the known cameras whose topics it recorded.
+
+    A recording of one camera on other topics (``topics.image`` / ``topics.depth`` of
+    ``dataset.yaml``, e.g. ``/camera/image_raw``) becomes the ``scene`` camera.
+    """
+    types = meta.get('topic_types')
+    recorded = set(types) if isinstance(types, dict) else set()
+    out = {}
+    for name, topics in known.items():
+        kept = {kind: topic for kind, topic in topics.items() if topic in recorded}
+        if kept:
+            out[name] = kept
+    used = {t for topics in out.values() for t in topics.values()}
+    legacy = {kind: roles.get(role) for kind, role in (('rgb', 'image'), ('depth', 'depth'))
+              if isinstance(roles.get(role), str) and roles.get(role) not in used}
+    if legacy and 'scene' not in out:
+        out['scene'] = legacy
+    return out
+
+
+def _check_cameras(value: Any) -> Dict[str, Dict[str, Optional[str]]]:
+    """Return ``cameras`` checked: name -> {rgb/depth: topic or None}."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f'cameras must map camera names to {{rgb: topic, depth: topic}}, '
+                         f'got {value!r}')
+    out: Dict[str, Dict[str, Optional[str]]] = {}
+    for name, topics in value.items():
+        check_camera_name(name, 'cameras')
+        if topics is None:
+            continue
+        if isinstance(topics, str):
+            topics = {'rgb': topics}
+        if not isinstance(topics, dict) or set(topics) - set(IMAGE_KINDS):
+            raise ValueError(f'cameras[{name!r}] must map rgb and/or depth to topics, got '
+                             f'{topics!r}')
+        for kind, topic in topics.items():
+            if topic is not None and (not isinstance(topic, str) or not topic.startswith('/')):
+                raise ValueError(f'cameras[{name!r}][{kind!r}] must be an absolute topic name '
+                                 f'or null, got {topic!r}')
+        out[name] = {kind: topics[kind] for kind in sorted(topics)}
+    return out

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
 from lam_ros.data.bags.reader import EpisodeError, RawEpisode, Stream, TopicMapping
+from lam_ros.data.images import resize_frames
 from lam_ros.description import image_kind
 import numpy as np
 
@@ -40,6 +41,10 @@ class BuildOptions:
     """Also train on episodes whose outcome is a failure; successful episodes and episodes
     without a recorded outcome are always used."""
 
+    image_size: Optional[Tuple[int, int]] = None
+    """(height, width) every camera frame is resized to (rgb bilinear, depth nearest; see
+    ``lam_ros.data.images``), the policy's input size; None keeps the recorded size."""
+
     std_floor: float = 1e-5
     """Lower bound on the normalisation standard deviations, so none is zero; kept below the
     policy's own threshold (``lam_ros.policy.normalization.MIN_STD``) for constant signals."""
@@ -54,6 +59,13 @@ class BuildOptions:
                 raise ValueError(f'{name} must be a positive number, got {value!r}')
         if not np.isfinite(self.min_duration_s) or self.min_duration_s < 0.0:
             raise ValueError(f'min_duration_s must be >= 0 seconds, got {self.min_duration_s!r}')
+        if self.image_size is not None:
+            size = tuple(self.image_size)
+            if len(size) != 2 or not all(isinstance(v, (int, np.integer)) and v >= 1
+                                         for v in size):
+                raise ValueError(f'image_size must be (height, width) in pixels, '
+                                 f'got {self.image_size!r}')
+            self.image_size = (int(size[0]), int(size[1]))
 
 
 EePoseFn = Callable[[np.ndarray], np.ndarray]
@@ -206,7 +218,10 @@ def resample_episode(raw: RawEpisode, mapping: TopicMapping, obs_keys: Sequence[
             obs[key] = interpolate_pose(streams[key], grid)
         elif image_kind(key):
             idx = np.searchsorted(streams[key].times_ns, grid, side='right') - 1
-            obs[key] = raw.load_frames(key, idx)
+            # Each distinct frame is decoded and resized once, then repeated on the grid.
+            unique, inverse = np.unique(idx, return_inverse=True)
+            frames = resize_frames(raw.load_frames(key, unique), options.image_size)
+            obs[key] = frames[inverse.reshape(-1)]
     if 'ee_pose' in obs_keys and 'ee_pose' not in obs:
         ee = np.asarray(ee_pose_fn(obs['joint_pos'].astype(np.float64)), dtype=np.float64)
         if ee.shape != (steps, 7):

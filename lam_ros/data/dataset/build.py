@@ -357,9 +357,15 @@ def load_or_build(source: PathLike, cache: PathLike, mapping: Optional[TopicMapp
     Return ``(dataset, from_cache)``: the cache when it matches the source, else a rebuild.
 
     A rebuilt dataset replaces the cache file. With ``observation_spec`` the dataset must
-    provide those observations (see :meth:`Dataset.load`).
+    provide those observations (see :meth:`Dataset.load`); its camera frames are resized to
+    the spec's image size unless ``image_size`` is given.
     """
     mapping = mapping or mapping_for_source(source)
+    if observation_spec is not None and options.get('image_size') is None:
+        sizes = {tuple(int(d) for d in shape[:2])
+                 for key, shape in observation_spec.items() if image_kind(key)}
+        if len(sizes) == 1:
+            options['image_size'] = sizes.pop()
     opts = BuildOptions(rate_hz=rate_hz, **options)
     expected = source_fingerprint(source, mapping, opts, ee_pose_fn)
     cache = Path(cache)

@@ -34,7 +34,7 @@ def records(duration_s=2.0):
 def mapping():
     """Joints and commands only."""
     return TopicMapping(joint_names=JOINTS, gripper_joints=[], object_pose_topic=None,
-                        goal_pose_topic=None, image_topic=None, depth_topic=None)
+                        goal_pose_topic=None, cameras={})
 
 
 def write_split(path: Path, recs, parts: int, storage: str) -> Path:

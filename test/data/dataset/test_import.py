@@ -34,7 +34,7 @@ def mapping(**overrides) -> TopicMapping:
     """Return the mapping a user writes for this arm."""
     fields = {'joint_names': JOINTS, 'joint_state_topic': JS, 'command_topic': CMD,
               'command_joint_names': COMMAND_ORDER, 'object_pose_topic': OBJ,
-              'goal_pose_topic': None, 'image_topic': None, 'depth_topic': None,
+              'goal_pose_topic': None, 'cameras': {},
               'success_topic': OK, 'gripper_joints': [], 'base_frame': 'base_link'}
     fields.update(overrides)
     return TopicMapping(**fields)

@@ -26,7 +26,7 @@ def test_demos_write_recorder_bags_with_sim_time(tmp_path: Path) -> None:
     """Expert episodes become bags with the recorder's topics, sim-time stamps and outcome."""
     out = tmp_path / 'demos'
     seen = []
-    summary = record_demos(DemoConfig(task='pick_place', episodes=1, seed=3, camera=True,
+    summary = record_demos(DemoConfig(task='pick_place', episodes=1, seed=3, cameras='scene',
                                       camera_width=32, camera_height=24),
                            out, on_episode=lambda i, ok: seen.append((i, ok)))
     assert summary['episodes'] == 1 and seen == [(0, summary['successes'] == 1)]
@@ -36,7 +36,7 @@ def test_demos_write_recorder_bags_with_sim_time(tmp_path: Path) -> None:
     assert entry['status'] == 'complete'
     data = _read(out / 'episode_000000')
     assert set(data) == {'/joint_states', COMMAND_TOPIC, '/object_pose', '/goal_pose',
-                         '/task_success', '/camera/image_raw', '/camera/camera_info'}
+                         '/task_success', '/scene_camera/image_raw', '/scene_camera/camera_info'}
     assert {t: len(v) for t, v in data.items()} == entry['message_counts']
     state_stamps = [s for s, _ in data['/joint_states']]
     assert state_stamps[0] == 0 and state_stamps == sorted(state_stamps)
@@ -47,9 +47,9 @@ def test_demos_write_recorder_bags_with_sim_time(tmp_path: Path) -> None:
     assert len(data[COMMAND_TOPIC][0][1].data) == 8
     assert entry['duration_s'] == pytest.approx(len(data[COMMAND_TOPIC]) / 20.0, abs=0.1)
     assert data['/task_success'][-1][1].data is entry['success']
-    image = data['/camera/image_raw'][0][1]
+    image = data['/scene_camera/image_raw'][0][1]
     assert (image.width, image.height, image.encoding) == (32, 24, 'rgb8')
-    assert data['/camera/camera_info'][0][1].k[0] > 0
+    assert data['/scene_camera/camera_info'][0][1].k[0] > 0
     # The expert succeeds on this seed; the episode builds with the camera and the goal.
     assert entry['success'] is True and summary['successes'] == 1
     built = build_dataset(out)
@@ -80,3 +80,28 @@ def test_cli_appends_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture) 
     assert cli_main(['demos', '--task', 'pick_place', '--episodes', '1',
                      '--output', str(out)]) == 1
     assert "task='lift'" in capsys.readouterr().err
+
+
+def test_cli_records_the_cameras_asked_for(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """``--cameras scene,wrist --depth``: each camera's rgb8, 32FC1 and info in its namespace."""
+    out = tmp_path / 'demos'
+    assert cli_main(['demos', '--task', 'lift', '--episodes', '1', '--output', str(out),
+                     '--cameras', 'scene,wrist', '--depth', '--camera-size', '16', '12',
+                     '--camera-rate', '20']) == 0
+    data = _read(out / 'episode_000000')
+    commands = len(data[COMMAND_TOPIC])
+    for cam in ('scene', 'wrist'):
+        image = data[f'/{cam}_camera/image_raw'][-1][1]
+        depth = data[f'/{cam}_camera/depth/image_raw'][-1][1]
+        assert (image.width, image.height, image.encoding) == (16, 12, 'rgb8')
+        assert (depth.width, depth.height, depth.encoding) == (16, 12, '32FC1')
+        assert image.header.frame_id == f'{cam}_camera_optical_frame'
+        assert data[f'/{cam}_camera/camera_info'][-1][1].width == 16
+        # 20 Hz frames alongside 20 Hz commands
+        assert abs(len(data[f'/{cam}_camera/image_raw']) - commands) <= 2
+    index = yaml.safe_load((out / 'dataset.yaml').read_text())
+    assert index['rates']['wrist_camera_rate_hz'] == 20.0
+    capsys.readouterr()
+    assert cli_main(['demos', '--task', 'lift', '--episodes', '1', '--output', str(out),
+                     '--cameras', 'scene,top']) == 2
+    assert "unknown cameras ['top']" in capsys.readouterr().err

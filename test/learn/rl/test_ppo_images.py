@@ -22,7 +22,7 @@ SPEC = {'joint_pos': (8,), 'scene_rgb': (16, 16, 3)}
 def camera_dataset(tmp_path_factory):
     """Record two lift demos with a 16x16 camera."""
     out = tmp_path_factory.mktemp('camera_demos')
-    record_demos(DemoConfig(task='lift', episodes=2, seed=0, camera=True, camera_width=16,
+    record_demos(DemoConfig(task='lift', episodes=2, seed=0, cameras='scene', camera_width=16,
                             camera_height=16), out)
     return build_dataset(out)
 
@@ -41,8 +41,8 @@ def image_checkpoint(camera_dataset, tmp_path_factory):
 
 
 def test_the_task_factory_gives_the_camera_the_policy_observes():
-    env = task_factory('lift', 20.0, camera={'enabled': True, 'width': 16, 'height': 16,
-                                             'depth': False})()
+    env = task_factory('lift', 20.0, cameras={'scene': {'enabled': True, 'width': 16,
+                                                        'height': 16, 'depth': False}})()
     try:
         obs, _ = env.reset(seed=0)
         assert obs['scene_rgb'].shape == (16, 16, 3) and obs['scene_rgb'].dtype == np.uint8
@@ -61,7 +61,8 @@ def test_ppo_smoke_run_on_an_image_checkpoint(image_checkpoint, camera_dataset, 
     def short_lift():
         from lam_ros.sim import make_env
         return make_env('lift', max_episode_steps=12,
-                        camera={'enabled': True, 'width': 16, 'height': 16, 'depth': False})
+                        cameras={'scene': {'enabled': True, 'width': 16, 'height': 16,
+                                           'depth': False}})
     cfg = RLConfig(total_env_steps=48, num_envs=2, vector='sync', rollout_steps=12,
                    query_every=4, epochs=1, minibatch_size=8, eval_interval=48,
                    eval_episodes=1, critic_warmup_updates=1, num_threads=1, progress=False,
