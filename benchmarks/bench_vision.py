@@ -91,6 +91,8 @@ def evaluate_run(run_dir: str, task: str, episodes: int, gif: str = '') -> Dict[
     result = evaluate_policy(checkpoint, task, episodes=episodes, seed=EVAL_SEED_START,
                              video_path=gif or None)
     result.pop('records')
+    result['throughput'] = compute_throughput(model.config, batch or 64)
+    result['latency'] = batch1_latency(checkpoint)
     result.update(train, eval_wall_s=time.monotonic() - start, checkpoint=checkpoint,
                   train_episodes=len(meta.get('train_episodes', [])),
                   observations=sorted(model.config.obs_spec),
@@ -180,6 +182,86 @@ def throughput(dataset_path: str, batch_size: int, steps: int = 10) -> Dict[str,
             'loader_samples_per_s': loader,
             'train_step_samples_per_s': batch_size / float(np.mean(timings)),
             'torch_threads': torch.get_num_threads()}
+
+
+def synthetic_windows(config: PolicyConfig, episodes: int = 20, length: int = 60) -> Any:
+    """Random episodes with the config's observation shapes (uint8 images) as windows."""
+    from lam_ros.data.dataset.windows import Windows
+    rng = np.random.default_rng(0)
+    obs = [{k: (rng.integers(0, 256, (length,) + shape, dtype=np.uint8)
+                if image_kind(k) == 'rgb' else
+                rng.random((length,) + shape).astype(np.float32))
+            for k, shape in config.obs_spec.items()} for _ in range(episodes)]
+    actions = [rng.random((length, config.action_dim)).astype(np.float32)
+               for _ in range(episodes)]
+    return Windows(obs, actions, config.history_len, config.chunk_size)
+
+
+def compute_throughput(config: PolicyConfig, batch_size: int, steps: int = 10) -> Dict[str, Any]:
+    """
+    Samples/s of the data path alone and of whole optimizer steps, for this config.
+
+    The data path is what BC does before the model: window gather (uint8 images), to torch,
+    random shift. Synthetic episodes of the config's shapes cost the same as recorded ones.
+    """
+    from lam_ros.policy import compute_stats, TransformerPolicy
+    windows = synthetic_windows(config)
+    gen = torch.Generator().manual_seed(0)
+    rng = np.random.default_rng(0)
+
+    def draw() -> tuple:
+        batch = _to_torch(windows.batch(rng.integers(0, len(windows), batch_size)),
+                          torch.device('cpu'), True)
+        augment_images(batch[0], config.image_keys, 4, gen)
+        return batch
+
+    draw()
+    start = time.perf_counter()
+    for _ in range(5 * steps):
+        draw()
+    loader = 5 * steps * batch_size / (time.perf_counter() - start)
+    torch.manual_seed(0)
+    model = TransformerPolicy(config).train()
+    stats = {k: np.concatenate([windows._obs[k]]) for k in config.lowdim_keys}
+    stats['action'] = windows._action
+    model.normalizer.fit(compute_stats(stats))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    timings = []
+    for i in range(steps + 1):
+        t0 = time.perf_counter()
+        loss = model.loss(*draw())['loss']
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if i:  # the first step warms up
+            timings.append(time.perf_counter() - t0)
+    return {'batch_size': batch_size, 'loader_samples_per_s': loader,
+            'train_step_samples_per_s': batch_size / float(np.mean(timings)),
+            'torch_threads': torch.get_num_threads()}
+
+
+def batch1_latency(checkpoint: str, calls: int = 100) -> Dict[str, Any]:
+    """Batch-1 predict() latency (ms) of the checkpoint: eager PyTorch and ONNX Runtime."""
+    import tempfile
+    from lam_ros.policy.export import example_inputs, export_policy, load_backend
+    out: Dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        export_policy(checkpoint, out_dir=tmp, formats=('onnx',), check_batch=1, seeds=1)
+        backends = {'eager': load_backend(checkpoint),
+                    'onnx': load_backend(tmp, 'onnx', threads=torch.get_num_threads())}
+        for name, backend in backends.items():
+            inputs = example_inputs(backend.config, 1, seed=0)
+            obs = {k: v for k, v in inputs.items() if k != 'obs_mask'}
+            for _ in range(5):
+                backend.predict(obs, inputs['obs_mask'])
+            times = []
+            for _ in range(calls):
+                t0 = time.perf_counter()
+                backend.predict(obs, inputs['obs_mask'])
+                times.append(1000.0 * (time.perf_counter() - t0))
+            out[name] = {'p50_ms': float(np.percentile(times, 50)),
+                         'p90_ms': float(np.percentile(times, 90)), 'calls': calls}
+    return out
 
 
 def cmd_report(args: argparse.Namespace) -> int:
