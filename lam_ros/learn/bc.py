@@ -53,9 +53,8 @@ class BCConfig:
     """Std of Gaussian noise added to vector observations during training, in units of each
     dimension's dataset std (makes the policy tolerant of its own small drift)."""
     image_shift: int = 4
-    """Random shift of every training image by up to this many pixels in x and y (the
-    augmentation robomimic, DrQ and Diffusion Policy train image policies with; see
-    lam_ros/learn/augment.py); 0 disables it. Validation images are never shifted."""
+    """Random shift of training images by up to this many pixels in x and y (augment.py);
+    0 disables it. Validation images are never shifted."""
     hold_last_action: bool = True
     """Chunk steps past an episode's end count in the loss as its last command held (what a
     position controller does once the episode is over) instead of being masked out. Recorded
