@@ -6,7 +6,9 @@ Run (under the shared lock so that nothing else runs on the cores)::
     flock /tmp/lam_ros_cpu.lock python benchmarks/bench_latency.py --json bench_latency.json
 
 For each size (``default``: the PolicyConfig defaults, 0.13 M parameters; ``20m``: d 512,
-6 encoder layers, chunk 100, 20.5 M) a checkpoint with random weights is saved and exported,
+6 encoder layers, chunk 100, 20.5 M; ``vision``: joint state + an 84x84 rgb image through the
+ResNet-GN keypoint encoder) a checkpoint with random weights is saved and exported (and so is
+every trained checkpoint given with ``--checkpoint``),
 then every backend answers the same batch-1 observation through ``PolicyBackend.predict``
 (numpy in, numpy chunk out: exactly what the inference node pays): ``eager`` (PyTorch),
 ``compiled`` (torch.compile), ``torchscript``, ``export`` (torch.export) and ``onnx``
@@ -37,15 +39,27 @@ import torch  # noqa: E402
 JOINTS = tuple(f'panda_joint{i}' for i in range(1, 8)) + ('panda_finger_joint1',)
 # The lift task's default observations (lam-ros train).
 OBS_SPEC = {'joint_pos': (8,), 'joint_vel': (8,), 'gripper_width': (1,), 'object_pose': (7,)}
-SIZES = {'default': {}, '20m': {'d_model': 512, 'n_heads': 8, 'n_layers': 6, 'chunk_size': 100}}
+# A camera policy as the vision bar trains it: joint state + one 84x84 rgb image, ResNet-GN +
+# spatial-softmax encoder, one history step.
+VISION_OBS = {'joint_pos': (8,), 'gripper_width': (1,), 'scene_rgb': (84, 84, 3)}
+SIZES = {'default': {}, '20m': {'d_model': 512, 'n_heads': 8, 'n_layers': 6, 'chunk_size': 100},
+         'vision': {'obs_spec': VISION_OBS, 'history_len': 1, 'image_encoder': 'resnet'}}
 
 
 def build_checkpoint(directory: str, size: str) -> str:
     """Save a randomly initialised policy of the named size; return its directory."""
     torch.manual_seed(0)
-    model = TransformerPolicy(PolicyConfig(joint_names=JOINTS, obs_spec=OBS_SPEC,
-                                           **SIZES[size]))
+    model = TransformerPolicy(PolicyConfig(joint_names=JOINTS,
+                                           **{'obs_spec': OBS_SPEC, **SIZES[size]}))
     return save_checkpoint(os.path.join(directory, size), model, {'size': size})
+
+
+def checkpoints(directory: str, sizes: str, extra: Sequence[str]) -> List[tuple]:
+    """Return (label, checkpoint dir) for every named size and every given checkpoint."""
+    out = [(size, build_checkpoint(directory, size)) for size in sizes.split(',') if size]
+    for i, path in enumerate(extra):
+        out.append((f'ckpt{i}:{os.path.basename(os.path.normpath(path))}', path))
+    return out
 
 
 def measure(backends: Dict[str, PolicyBackend], rounds: int, warmup: int, block: int = 5,
@@ -111,7 +125,11 @@ def print_table(title: str, sizes: Sequence[Dict[str, Any]]) -> None:
 def main() -> int:
     """Measure every backend at every size on the CPU and write the JSON report."""
     parser = argparse.ArgumentParser(description=__doc__.strip().split('\n\n')[0])
-    parser.add_argument('--sizes', default='default,20m', help='comma-separated (default: all)')
+    parser.add_argument('--sizes', default=','.join(SIZES),
+                        help='comma-separated (default: all)')
+    parser.add_argument('--checkpoint', action='append', default=[], metavar='DIR',
+                        help='also measure this checkpoint (e.g. a trained camera policy; its '
+                             'exports go to DIR/export); repeatable')
     parser.add_argument('--threads', type=int, default=2, help='torch / onnxruntime threads')
     parser.add_argument('--rounds', type=int, default=300, help='timed calls per backend')
     parser.add_argument('--warmup', type=int, default=4, help='untimed rounds')
@@ -124,8 +142,7 @@ def main() -> int:
               'torch': torch.__version__, 'onnxruntime': _version('onnxruntime'),
               'observations': OBS_SPEC, 'sizes': []}
     with tempfile.TemporaryDirectory() as tmp:
-        for size in args.sizes.split(','):
-            path = build_checkpoint(tmp, size)
+        for size, path in checkpoints(tmp, args.sizes, args.checkpoint):
             export = export_policy(path, check_batch=1, seeds=1)
             obs = example_inputs(load_backend(path).config, 1)
             warm = (lambda b: b.predict({k: v for k, v in obs.items() if k != 'obs_mask'},

@@ -23,7 +23,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench_latency import build_checkpoint, measure, print_table, SIZES  # noqa: E402
+from bench_latency import checkpoints, measure, print_table, SIZES  # noqa: E402
 from lam_ros.policy.export import example_inputs, export_policy, load_backend  # noqa: E402
 import torch  # noqa: E402
 
@@ -32,6 +32,9 @@ def main() -> int:
     """Measure every GPU variant at every size and write the JSON report."""
     parser = argparse.ArgumentParser(description=__doc__.strip().split('\n\n')[0])
     parser.add_argument('--sizes', default=','.join(SIZES), help='comma-separated (default: all)')
+    parser.add_argument('--checkpoint', action='append', default=[], metavar='DIR',
+                        help='also measure this checkpoint (e.g. a trained camera policy; its '
+                             'exports go to DIR/export); repeatable')
     parser.add_argument('--device', default='cuda', help="CUDA device (default: 'cuda')")
     parser.add_argument('--rounds', type=int, default=500, help='timed calls per backend')
     parser.add_argument('--warmup', type=int, default=4, help='untimed rounds')
@@ -51,8 +54,7 @@ def main() -> int:
     except ImportError:
         onnx_cuda = False
     with tempfile.TemporaryDirectory() as tmp:
-        for size in args.sizes.split(','):
-            path = build_checkpoint(tmp, size)
+        for size, path in checkpoints(tmp, args.sizes, args.checkpoint):
             formats = ('onnx', 'torchscript') if onnx_cuda else ('torchscript',)
             export_policy(path, formats=formats, check_batch=1, seeds=1)
             loaders = {

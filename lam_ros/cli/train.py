@@ -23,6 +23,7 @@ def register(subparsers: Any) -> None:
     from lam_ros.cli.dataset import add_build_flags, add_mapping_flag
     from lam_ros.learn.bc import BCConfig
     from lam_ros.policy import PolicyConfig
+    from lam_ros.policy.config import IMAGE_ENCODERS
     policy_defaults = {f.name: f.default for f in fields(PolicyConfig)}
     bc = BCConfig()
     parser = subparsers.add_parser(
@@ -56,9 +57,20 @@ def register(subparsers: Any) -> None:
             ('--d-model', 'd_model', int, 'token width'),
             ('--heads', 'n_heads', int, 'attention heads'),
             ('--layers', 'n_layers', int, 'Transformer blocks'),
-            ('--dropout', 'dropout', float, 'dropout probability')):
+            ('--dropout', 'dropout', float, 'dropout probability'),
+            ('--image-grid', 'image_grid', int, 'tokens per image = image_grid**2'),
+            ('--image-keypoints', 'image_keypoints', int,
+             "spatial-softmax keypoints per image ('resnet' encoder)")):
         model.add_argument(flag, dest=key, type=kind, default=policy_defaults[key],
                            help=f'{what} (default: %(default)s)')
+    model.add_argument('--image-encoder', choices=IMAGE_ENCODERS, default='resnet',
+                       help="camera encoder: 'resnet' (ResNet-GroupNorm + spatial-softmax "
+                            "keypoints) or 'cnn' (stride-2 convs, average-pooled) "
+                            '(default: %(default)s)')
+    model.add_argument('--image-channels', type=_channels,
+                       default=tuple(policy_defaults['image_channels']),
+                       metavar='C1,C2,...',
+                       help='channels per stage of the camera encoder (default: 32,64,64)')
     opt = parser.add_argument_group('optimisation')
     for flag, key, kind, what in (
             ('--steps', 'steps', int, 'optimizer steps in total'),
@@ -69,6 +81,8 @@ def register(subparsers: Any) -> None:
             ('--grad-clip', 'grad_clip', float, 'max gradient norm, 0 = off'),
             ('--obs-noise', 'obs_noise', float, 'training noise on vector observations, '
                                                 'in dataset stds'),
+            ('--image-shift', 'image_shift', int, 'random shift of training images in '
+                                                  'pixels, 0 = off'),
             ('--val-fraction', 'val_fraction', float, 'episodes held out for validation'),
             ('--eval-interval', 'eval_interval', int, 'steps between checkpoints'),
             ('--seed', 'seed', int, 'seed'),
@@ -79,6 +93,17 @@ def register(subparsers: Any) -> None:
     opt.add_argument('--no-progress', action='store_true',
                      help='hide the progress bar (default: shown)')
     parser.set_defaults(func=run)
+
+
+def _channels(text: str) -> tuple:
+    try:
+        channels = tuple(int(c) for c in text.split(','))
+    except ValueError:
+        channels = ()
+    if not channels or min(channels) < 1:
+        raise argparse.ArgumentTypeError(
+            f'expected comma-separated positive channel counts such as 32,64, got {text!r}')
+    return channels
 
 
 def load_dataset(source: str, rate_hz: Optional[float] = None, mapping: Any = None,
@@ -195,7 +220,8 @@ def run(args: argparse.Namespace) -> int:
         spec = dataset.observation_spec()
         keys = choose_obs(args.obs, spec)
         policy = {'head': args.head}
-        for key in ('history_len', 'chunk_size', 'd_model', 'n_heads', 'n_layers', 'dropout'):
+        for key in ('history_len', 'chunk_size', 'd_model', 'n_heads', 'n_layers', 'dropout',
+                    'image_encoder', 'image_channels', 'image_grid', 'image_keypoints'):
             policy[key] = getattr(args, key)
         if args.robot or dataset.robot:
             policy['robot'] = args.robot or dataset.robot

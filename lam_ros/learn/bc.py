@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, List, Optional
 from lam_ros.data.dataset.build import Dataset
 from lam_ros.data.dataset.windows import Windows
 from lam_ros.learn import distributed, run_files
+from lam_ros.learn.augment import augment_images
 from lam_ros.policy import (
     CheckpointError, compute_stats, load_checkpoint, PolicyConfig, resolve_device, save_checkpoint,
     TransformerPolicy)
@@ -51,6 +52,9 @@ class BCConfig:
     obs_noise: float = 0.0
     """Std of Gaussian noise added to vector observations during training, in units of each
     dimension's dataset std (makes the policy tolerant of its own small drift)."""
+    image_shift: int = 4
+    """Random shift of training images by up to this many pixels in x and y (augment.py);
+    0 disables it. Validation images are never shifted."""
     hold_last_action: bool = True
     """Chunk steps past an episode's end count in the loss as its last command held (what a
     position controller does once the episode is over) instead of being masked out. Recorded
@@ -79,7 +83,7 @@ class BCConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f'BCConfig.{name} must be a positive int, got {value!r}')
-        for name in ('warmup_steps', 'num_threads', 'seed'):
+        for name in ('warmup_steps', 'num_threads', 'seed', 'image_shift'):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f'BCConfig.{name} must be an int >= 0, got {value!r}')
@@ -325,6 +329,8 @@ def train_bc(dataset: Dataset, policy_config: PolicyConfig, bc_config: Optional[
             batch = _to_torch(train_w.batch(index), device, cfg.hold_last_action)
             if cfg.obs_noise > 0:
                 _add_noise(model, batch[0], cfg.obs_noise, noise_gen)
+            if cfg.image_shift > 0:
+                augment_images(batch[0], policy_config.image_keys, cfg.image_shift, noise_gen)
             out = net(*batch)
             optimizer.zero_grad(set_to_none=True)
             out['loss'].backward()

@@ -47,20 +47,23 @@ def _load(checkpoint_or_model: Union[str, TransformerPolicy], device: str
                      f'{type(checkpoint_or_model).__name__}')
 
 
+def camera_overrides(config: Any) -> Dict[str, Any]:
+    """Return the sim TaskConfig overrides that give the cameras a policy observes."""
+    cameras = {}
+    for key in config.image_keys:
+        height, width = config.obs_spec[key][:2]
+        cameras[camera_name(key)] = {
+            'enabled': True, 'width': int(width), 'height': int(height),
+            'depth': image_key(camera_name(key), 'depth') in config.obs_spec}
+    return {'cameras': cameras} if cameras else {}
+
+
 def make_eval_env(model: TransformerPolicy, task: str, render: bool = False) -> Any:
     """Create the task env at the policy's rate, with the cameras the policy observes."""
     from lam_ros.sim import make_env
     cfg = model.config
     overrides: Dict[str, Any] = {'control_rate_hz': cfg.control_rate_hz,
-                                 'robot': cfg.robot or ''}
-    cameras = {}
-    for key in cfg.image_keys:
-        height, width = cfg.obs_spec[key][:2]
-        cameras[camera_name(key)] = {
-            'enabled': True, 'width': int(width), 'height': int(height),
-            'depth': image_key(camera_name(key), 'depth') in cfg.obs_spec}
-    if cameras:
-        overrides['cameras'] = cameras
+                                 'robot': cfg.robot or '', **camera_overrides(cfg)}
     env = make_env(task, render_mode='rgb_array' if render else None, **overrides)
     missing = [k for k in cfg.obs_spec if k not in env.observation_space.spaces]
     if missing:
@@ -82,7 +85,8 @@ def evaluate_policy(checkpoint_or_model: Union[str, TransformerPolicy], task: st
 
     The result has success_rate with its 95 % Wilson interval (success_ci95), mean_return,
     mean_time_to_success_s, mean_policy_ms (one policy call) and per-episode records.
-    video_path (.gif, or .mp4 when imageio is installed) records the first video_episodes.
+    video_path (.gif, or .mp4 when imageio is installed) records the first video_episodes,
+    with what the policy's cameras saw beside each frame (:func:`film_frame`).
     Actions pass the command gate (``gate_config``); ``clipped_steps`` counts the steps it
     changed. env_factory ('package.module:factory' or a callable, docs/env_contract.md)
     replaces the lam_ros task env; task then only labels the result.
@@ -117,7 +121,7 @@ def evaluate_policy(checkpoint_or_model: Union[str, TransformerPolicy], task: st
             film = bool(video_path) and i < video_episodes
             while not done:
                 if film:
-                    frames.append(env.render())
+                    frames.append(film_frame(env.render(), obs, model.config))
                 t0 = time.perf_counter()
                 calls_before = runner.policy_calls
                 action = runner.step(obs)
@@ -133,7 +137,7 @@ def evaluate_policy(checkpoint_or_model: Union[str, TransformerPolicy], task: st
                 steps += 1
                 done = terminated or truncated
             if film:
-                frames.append(env.render())
+                frames.append(film_frame(env.render(), obs, model.config))
             ok = bool(info['is_success'])
             record = {'episode': i, 'seed': seed + i, 'success': ok, 'return': total,
                       'steps': steps, 'time_to_success_s': steps * dt if ok else None,
@@ -158,6 +162,27 @@ def evaluate_policy(checkpoint_or_model: Union[str, TransformerPolicy], task: st
     if video_path:
         result['video'] = write_video(frames, video_path, 1.0 / dt)
     return result
+
+
+def film_frame(render: np.ndarray, obs: Dict[str, Any], config: Any) -> np.ndarray:
+    """
+    Return the render frame with what the policy's cameras saw beside it.
+
+    Each camera image of the observation (config.image_keys; depth as grey, near = bright)
+    is scaled to the render's height (nearest pixel, so the policy's resolution shows).
+    """
+    height = render.shape[0]
+    panels = [np.asarray(render, dtype=np.uint8)[..., :3]]
+    for key in config.image_keys:
+        image = np.asarray(obs[key])
+        if image.dtype != np.uint8:  # depth (H, W, 1) in metres
+            near = 1.0 - np.clip(image / config.depth_max_m, 0.0, 1.0)
+            image = np.repeat((255.0 * near).astype(np.uint8), 3, axis=2)
+        rows = np.arange(height) * image.shape[0] // height
+        width = max(1, round(image.shape[1] * height / image.shape[0]))
+        cols = np.arange(width) * image.shape[1] // width
+        panels.append(image[rows][:, cols])
+    return np.concatenate(panels, axis=1)
 
 
 def write_video(frames: List[np.ndarray], path: str, fps: float) -> str:

@@ -13,6 +13,7 @@ from lam_ros.description.camera import (  # noqa: F401 (re-exported)
 
 HEADS = ('regression', 'gaussian')
 REGRESSION_LOSSES = ('l1', 'mse')
+IMAGE_ENCODERS = ('cnn', 'resnet')
 # Keys become parameter names in the checkpoint, so they must be plain identifiers.
 _KEY_PATTERN = re.compile(r'^[a-z][a-z0-9_]*$')
 
@@ -53,10 +54,16 @@ class PolicyConfig:
     control_rate_hz: float = 0.0
     """Rate of the observation history and of the predicted action chunk (Hz); 0 takes the
     ``control_rate_hz`` of the robot description."""
+    image_encoder: str = 'cnn'
+    """'cnn' (stride-2 convs average-pooled to a grid) or 'resnet' (a ResNet-GroupNorm trunk
+    and spatial-softmax keypoints); see lam_ros/policy/vision.py."""
     image_channels: Tuple[int, ...] = (32, 64, 64)
-    """Output channels of the stride-2 conv layers of the image encoder."""
+    """Channels per stage of the image encoder: its stride-2 conv layers ('cnn'), or the
+    stem and residual stages ('resnet', each later stage halving the resolution)."""
     image_grid: int = 2
-    """Each image becomes image_grid**2 tokens (the pooled feature map)."""
+    """Each image becomes image_grid**2 tokens (the pooled grid, or the projected keypoints)."""
+    image_keypoints: int = 32
+    """Spatial-softmax keypoints per image ('resnet' encoder)."""
     depth_max_m: float = 2.0
     """Depth images are clipped to [0, depth_max_m] metres and scaled to [0, 1]."""
     init_log_std: float = 0.0
@@ -128,7 +135,11 @@ class PolicyConfig:
                     f'obs_spec[{key!r}] = {shape} must be a 1-D shape such as (8,); only '
                     "'<camera>_rgb' and '<camera>_depth' keys may be images")
         _positive_ints(self, ('history_len', 'chunk_size', 'd_model', 'n_heads', 'n_layers',
-                              'ff_mult', 'n_decoder_layers', 'decoder_ff_mult', 'image_grid'))
+                              'ff_mult', 'n_decoder_layers', 'decoder_ff_mult', 'image_grid',
+                              'image_keypoints'))
+        if self.image_encoder not in IMAGE_ENCODERS:
+            raise ValueError(f'image_encoder must be one of {IMAGE_ENCODERS}, '
+                             f'got {self.image_encoder!r}')
         if self.d_model % self.n_heads:
             raise ValueError(
                 f'd_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})')

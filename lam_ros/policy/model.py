@@ -1,8 +1,9 @@
 """
 The Transformer policy: a short observation history in, a chunk of future joint targets out.
 
-Tokens, per history step: one per vector observation key (a linear layer per key) and
-image_grid**2 per camera (a small CNN). Learned embeddings mark each token's step and type.
+Tokens, per history step: one per vector observation key (a linear layer per key) and a
+few per camera (lam_ros/policy/vision.py, own weights per camera). Learned embeddings mark
+each token's step and type.
 An encoder (pre-LayerNorm Transformer blocks, self-attention) runs over the observation tokens
 only; a light decoder then lets chunk_size learned action queries attend to the encoder's
 output (cross-attention and a narrow feed-forward layer, no self-attention among the queries),
@@ -15,11 +16,11 @@ All public methods take observations in real units as a dict key -> (B, H, *shap
 exists. Actions are (B, K, A) in real units (K = chunk_size, A = len(joint_names)).
 """
 
-from typing import Dict, Mapping, Optional
+from typing import Dict, List, Mapping, Optional
 
 from lam_ros.policy.config import image_channels, PolicyConfig
 from lam_ros.policy.normalization import Normalizer
-from lam_ros.policy.vision import ImageEncoder
+from lam_ros.policy.vision import make_image_encoder
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -94,11 +95,9 @@ class TransformerPolicy(nn.Module):
         self.normalizer = Normalizer(config)
         self.obs_proj = nn.ModuleDict(
             {k: nn.Linear(config.obs_spec[k][0], d) for k in config.lowdim_keys})
-        self.image_enc = nn.ModuleDict(
-            {k: ImageEncoder(image_channels(k), config.obs_spec[k][:2], config)
-             for k in config.image_keys})
-        self.tokens_per_step = len(config.lowdim_keys) + len(config.image_keys) * (
-            config.image_grid ** 2)
+        self.image_enc = self._image_encoders(config)
+        self.tokens_per_step = len(config.lowdim_keys) + sum(
+            enc.num_tokens for enc in self.image_enc.values())
         # One embedding per (history step, token slot) encodes both time and token type.
         self.obs_pos = nn.Parameter(torch.zeros(config.history_len, self.tokens_per_step, d))
         self.action_queries = nn.Parameter(torch.zeros(config.chunk_size, d))
@@ -165,13 +164,29 @@ class TransformerPolicy(nn.Module):
             # Padded steps are zeroed so that whatever filled them (even NaN) cannot leak.
             x = torch.where(obs_mask[..., None], x, torch.zeros_like(x))
             tokens.append(self.obs_proj[key](x)[:, :, None])
+        tokens += self._image_tokens(obs, obs_mask)
+        return (torch.cat(tokens, dim=2) + self.obs_pos).flatten(1, 2)
+
+    # Camera observations: one encoder (own weights) and one set of tokens per image key.
+
+    @staticmethod
+    def _image_encoders(config: PolicyConfig) -> nn.ModuleDict:
+        return nn.ModuleDict(
+            {k: make_image_encoder(image_channels(k), config.obs_spec[k][:2], config)
+             for k in config.image_keys})
+
+    def _image_tokens(self, obs: Obs, obs_mask: torch.Tensor) -> List[torch.Tensor]:
+        """Return one (B, H, tokens, d_model) tensor per image key, in config.image_keys order."""
+        cfg = self.config
+        b, h = obs_mask.shape
+        tokens = []
         for key in cfg.image_keys:
             x = self.normalizer.normalize(key, obs[key])
             x = torch.where(obs_mask[..., None, None, None], x, torch.zeros_like(x))
             # Static image dims (from the config) keep the graph exportable with a free batch.
             x = x.reshape((-1,) + cfg.obs_spec[key]).permute(0, 3, 1, 2)  # (B*H, C, Hi, Wi)
             tokens.append(self.image_enc[key](x).view(b, h, -1, cfg.d_model))
-        return (torch.cat(tokens, dim=2) + self.obs_pos).flatten(1, 2)
+        return tokens
 
     def features(self, obs: Obs, obs_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Return the final hidden state at each action query, (B, K, d_model)."""

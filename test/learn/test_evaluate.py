@@ -108,3 +108,29 @@ def test_a_policy_that_lifts_succeeds_and_reports_its_time_to_success(lifting_po
     low, high = result['success_ci95']
     assert 0.0 < low < result['success_rate'] <= high <= 1.0
     assert gif.read_bytes()[:6] == b'GIF89a'
+
+
+def test_the_gif_of_an_image_policy_shows_what_its_camera_saw(tmp_path):
+    from PIL import Image
+    model = hold_home_policy({'joint_pos': (8,), 'scene_rgb': (24, 32, 3)})
+    gif = tmp_path / 'cam.gif'
+    evaluate_policy(model, 'lift', episodes=1, query_every=4, video_path=str(gif))
+    with Image.open(gif) as image:
+        # The 320x240 render, then the 32x24 camera image scaled to 240 rows (320 wide).
+        assert image.size == (640, 240)
+
+
+def test_film_frame_scales_each_camera_to_the_render_height():
+    from lam_ros.learn.evaluate import film_frame
+    model = hold_home_policy({'joint_pos': (8,), 'scene_rgb': (8, 12, 3),
+                              'scene_depth': (8, 12, 1)})
+    render = np.zeros((16, 5, 3), np.uint8)
+    rgb = np.random.default_rng(0).integers(0, 256, (8, 12, 3), dtype=np.uint8)
+    depth = np.zeros((8, 12, 1), np.float32)
+    depth[0, :4, 0] = [0.0, 1.0, 2.0, 9.0]
+    frame = film_frame(render, {'scene_rgb': rgb, 'scene_depth': depth}, model.config)
+    assert frame.shape == (16, 5 + 24 + 24, 3) and frame.dtype == np.uint8
+    # Cameras in config.image_keys order (scene_depth, scene_rgb); each pixel doubled both
+    # ways; depth is grey with near bright (depth_max_m 2 m and beyond: black).
+    assert np.array_equal(frame[0, 5:13:2, 0], [255, 127, 0, 0])
+    assert np.array_equal(frame[::2, 29::2], rgb)

@@ -2,7 +2,7 @@
 
 from typing import Dict, Tuple
 
-from lam_ros.policy.config import PolicyConfig
+from lam_ros.policy.config import image_kind, PolicyConfig
 from lam_ros.policy.model import TransformerPolicy
 from lam_ros.policy.normalization import compute_stats
 import numpy as np
@@ -26,9 +26,9 @@ def random_obs(config: PolicyConfig, batch: int, seed: int = 0) -> Dict[str, tor
     obs = {}
     for key, shape in config.obs_spec.items():
         full = (batch, config.history_len) + tuple(shape)
-        if key == 'scene_rgb':
+        if image_kind(key) == 'rgb':
             obs[key] = torch.randint(0, 256, full, generator=g, dtype=torch.uint8)
-        elif key == 'scene_depth':
+        elif image_kind(key) == 'depth':
             obs[key] = torch.rand(full, generator=g) * 2.0
         else:
             obs[key] = torch.randn(full, generator=g)

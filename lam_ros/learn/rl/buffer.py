@@ -12,7 +12,9 @@ class Buffer:
     def __init__(self, steps: int, n: int, config: Any, device: torch.device) -> None:
         """Allocate steps transitions of n envs for a policy with this config."""
         h, k, a = config.history_len, config.chunk_size, config.action_dim
-        self.obs = {key: torch.zeros((steps, n, h) + tuple(shape), device=device)
+        # uint8 camera images are stored as uint8 (4x smaller; the policy normalises them).
+        self.obs = {key: torch.zeros((steps, n, h) + tuple(shape), device=device,
+                                     dtype=_dtype(config, key))
                     for key, shape in config.obs_spec.items()}
         self.mask = torch.zeros((steps, n, h), dtype=torch.bool, device=device)
         self.actions = torch.zeros((steps, n, k, a), device=device)
@@ -45,6 +47,11 @@ class Buffer:
                 'returns': ret.flatten(), 'ref_mean': self.ref_mean.flatten(0, 1),
                 'critic_in': self.critic_in.flatten(0, 1),
                 'ref_std': ref_std}
+
+
+def _dtype(config: Any, key: str) -> torch.dtype:
+    from lam_ros.policy.config import image_kind
+    return torch.uint8 if image_kind(key) == 'rgb' else torch.float32
 
 
 def minibatches(rng: np.random.Generator, total: int, fraction: float,

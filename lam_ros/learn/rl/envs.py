@@ -48,14 +48,20 @@ def env_factory(spec: Union[str, EnvFactory]) -> EnvFactory:
     return factory
 
 
-def task_factory(task: str, control_rate_hz: float, robot: str = '') -> EnvFactory:
-    """Return a factory of lam_ros's own PyBullet task for ``robot`` at the policy's rate."""
+def task_factory(task: str, control_rate_hz: float, robot: str = '',
+                 **overrides: Any) -> EnvFactory:
+    """
+    Return a factory of lam_ros's own PyBullet task for ``robot`` at the policy's rate.
+
+    ``overrides`` are further TaskConfig fields, e.g. the camera an image policy observes.
+    """
     from lam_ros.sim import make_env
     from lam_ros.description import TASK_NAMES as TASKS
     if task not in TASKS:
         raise EnvSpecError(f'unknown task {task!r}; expected one of {TASKS} or --env '
                            'package.module:factory')
-    return functools.partial(make_env, task, control_rate_hz=control_rate_hz, robot=robot)
+    return functools.partial(make_env, task, control_rate_hz=control_rate_hz, robot=robot,
+                             **overrides)
 
 
 def env_limits(env: gym.Env, joint_names: Sequence[str]) -> JointLimits:

@@ -13,6 +13,7 @@ from collections import deque
 from typing import Any, Deque, Dict, List, Mapping, Optional, Tuple
 
 from lam_ros.data.dataset.windows import Windows
+from lam_ros.learn.rl.rollout import policy_array
 import numpy as np
 
 Episode = Tuple[Dict[str, np.ndarray], np.ndarray]
@@ -37,8 +38,7 @@ class SuccessArchive:
                active: np.ndarray) -> None:
         """Append this control step (obs before it, command sent) of every active env."""
         for i in np.flatnonzero(active):
-            self._obs[i].append({k: np.asarray(obs[k][i], dtype=np.float32)
-                                 for k in self.keys})
+            self._obs[i].append({k: policy_array(obs[k][i]) for k in self.keys})
             self._actions[i].append(np.asarray(commands[i], dtype=np.float32))
 
     def end(self, index: int, success: bool) -> None:
@@ -63,5 +63,5 @@ class SuccessArchive:
 
 def demo_episodes(demos: Any, keys: List[str]) -> List[Episode]:
     """Return a Dataset's episodes as (obs dict, actions) pairs for SuccessArchive."""
-    return [({k: np.asarray(ep.obs[k], dtype=np.float32) for k in keys},
+    return [({k: policy_array(ep.obs[k]) for k in keys},
              np.asarray(ep.action, dtype=np.float32)) for ep in demos.episodes]

@@ -25,6 +25,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Union
 
 from lam_ros.learn import distributed
+from lam_ros.learn.evaluate import camera_overrides
 from lam_ros.learn.rl import losses, run_state
 from lam_ros.learn.rl.agent import chunk_normal, load_actor_critic
 from lam_ros.learn.rl.buffer import Buffer, demo_batch, demo_windows, minibatches, select
@@ -127,7 +128,8 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
     if env is not None:
         factory = env_factory(env)
     elif task:
-        factory = task_factory(task, pcfg.control_rate_hz, pcfg.robot)
+        factory = task_factory(task, pcfg.control_rate_hz, pcfg.robot,
+                               **camera_overrides(pcfg))
     else:
         raise ValueError('the checkpoint names no task: pass a task or an env factory')
     # The contract is checked on one env before anything is written.

@@ -53,8 +53,7 @@ class BatchRunner:
         mask = np.zeros((self.num_envs, h), dtype=bool)
         for i in range(self.num_envs):
             history = self.history[i]
-            history.append({k: np.asarray(obs[k][i], dtype=np.float32)
-                            for k in self.config.obs_spec})
+            history.append({k: policy_array(obs[k][i]) for k in self.config.obs_spec})
             pad = h - len(history)
             # Padded steps repeat the first observation and are masked, as in training.
             steps = [history[0]] * pad + list(history)
@@ -79,6 +78,12 @@ class BatchRunner:
             if self.started[i]:
                 out[i] = ensembler.next_action()
         return out
+
+
+def policy_array(value: Any) -> np.ndarray:
+    """Return an observation as the policy takes it: uint8 images stay uint8, else float32."""
+    value = np.asarray(value)
+    return value if value.dtype == np.uint8 else value.astype(np.float32)
 
 
 def to_torch(obs: Mapping[str, np.ndarray], mask: np.ndarray,
