@@ -316,8 +316,11 @@ class InferenceController:
         return {
             'enabled': self.enabled, 'loop_rate_hz': ticks.rate_hz,
             'control_rate_hz': self.config.control_rate_hz, 'ticks': self.ticks.total_ticks,
-            'ticks_late': ticks.late, 'on_time_fraction': ticks.on_time_fraction,
+            'ticks_late': ticks.late, 'ticks_missed': ticks.missed,
+            'on_time_fraction': ticks.on_time_fraction,
             'jitter_p50_ms': 1e3 * ticks.jitter_p50_s, 'jitter_p99_ms': 1e3 * ticks.jitter_p99_s,
+            'lateness_p50_ms': 1e3 * ticks.lateness_p50_s,
+            'lateness_p99_ms': 1e3 * ticks.lateness_p99_s,
             'policy_rate_hz': self.policy_rate_hz, 'policy_calls': self.policy_latency.count,
             'policy_latency_p50_ms': 1e3 * self.policy_latency.percentile(50),
             'policy_latency_p99_ms': 1e3 * self.policy_latency.percentile(99),

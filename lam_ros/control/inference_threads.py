@@ -2,8 +2,13 @@
 The two loops of the inference node as threads: the policy at its rate, the commands at theirs.
 
 ``PeriodicThread`` calls a function on an absolute-deadline grid (``start + k * period``) from
-a steady clock: a late tick does not shift the ticks after it, and a tick more than a whole
-period late is skipped rather than run in a burst. ``PolicyWorker`` runs
+a steady clock: a late tick does not shift the ticks after it, and a deadline already more
+than half a period past when the loop gets to it is given up (its tick would be late) rather
+than run in a burst. The loop sleeps until ``spin_s`` before each deadline and polls the
+clock from there (releasing the GIL between polls), because a sleeping thread wakes up late
+by a variable amount on a busy machine. It records each tick's deadline and the time the tick
+returned (after the command was published) in a
+:class:`~lam_ros.control.loop_stats.TickStats` when given one. ``PolicyWorker`` runs
 :meth:`InferenceController.policy_step` on the policy's own step grid, so each chunk is tagged
 with the step whose observation it saw; after a slow forward pass it runs the step it overran
 into at once and skips the ones it missed entirely.
@@ -11,11 +16,18 @@ into at once and skips the ones it missed entirely.
 
 from __future__ import annotations
 
+import gc
 import math
 import os
+import sys
 import threading
 import time
 from typing import Callable, Optional
+
+from lam_ros.control.loop_stats import TickStats
+
+SPIN_S = 0.0002
+"""Default time before each deadline from which the control loop polls the clock (s)."""
 
 
 def _sleep_until(deadline_s: float, clock: Callable[[], float], stop: threading.Event) -> bool:
@@ -26,23 +38,38 @@ def _sleep_until(deadline_s: float, clock: Callable[[], float], stop: threading.
     return not stop.is_set()
 
 
+def _spin_until(deadline_s: float, clock: Callable[[], float]) -> None:
+    """Poll ``clock`` until ``deadline_s``, yielding the GIL and the CPU between polls."""
+    while clock() < deadline_s:
+        time.sleep(0)
+
+
 class PeriodicThread:
     """Call ``tick(now_s)`` every ``period_s`` in a daemon thread until :meth:`stop`."""
 
     def __init__(self, period_s: float, tick: Callable[[float], None], name: str,
                  clock: Callable[[], float] = time.monotonic,
                  on_error: Optional[Callable[[BaseException], None]] = None,
-                 priority: int = 0) -> None:
+                 priority: int = 0, spin_s: float = SPIN_S,
+                 stats: Optional[TickStats] = None) -> None:
         """
         Prepare the thread; :meth:`start` runs it.
 
         priority 1..99 runs the thread under SCHED_FIFO (Linux; needs CAP_SYS_NICE or an
         rtprio limit), as ros2_control's own control loop does; 0 keeps normal scheduling.
+        spin_s (0 .. period_s / 2): the loop sleeps until that long before a deadline and
+        polls the clock from there. stats: where each tick's deadline and end are recorded
+        (:meth:`TickStats.finish`).
         """
         if not (period_s > 0.0 and math.isfinite(period_s)):
             raise ValueError(f'period_s must be a positive number, got {period_s}')
         if not 0 <= int(priority) <= 99:
             raise ValueError(f'priority must be 0 (normal) or 1..99 (SCHED_FIFO), got {priority}')
+        if not 0.0 <= spin_s <= 0.5 * period_s:
+            raise ValueError(f'spin_s must lie in [0, period_s / 2] = [0, {0.5 * period_s:g}] '
+                             f's, got {spin_s}')
+        self.spin_s = float(spin_s)
+        self.stats = stats
         self.priority = int(priority)
         self.priority_error = ''
         """Why the real-time priority could not be set ('' when it was, or not asked for)."""
@@ -55,7 +82,16 @@ class PeriodicThread:
         """Ticks dropped because the loop was more than one period late."""
 
     def start(self) -> None:
-        """Start ticking (after the thread has taken its priority)."""
+        """
+        Start ticking (after the thread has taken its priority).
+
+        Two process-wide settings serve the loop: the interpreter hands the GIL over at
+        least every period_s / 10 (another Python thread holds it for up to 5 ms by default),
+        and the objects that exist now are frozen out of garbage collection (start-up made
+        most of them; full collections over them would pause every thread).
+        """
+        sys.setswitchinterval(min(sys.getswitchinterval(), max(self.period_s / 10.0, 5e-5)))
+        gc.freeze()
         self._thread.start()
         self._started.wait(5.0)
 
@@ -77,20 +113,26 @@ class PeriodicThread:
 
     def _run(self) -> None:
         self._set_priority()
-        start = self._clock()
+        clock, period, spin, stats = self._clock, self.period_s, self.spin_s, self.stats
+        start = clock()
         k = 0
-        while _sleep_until(start + k * self.period_s, self._clock, self._stop):
-            now = self._clock()
+        while _sleep_until(start + k * period - spin, clock, self._stop):
+            deadline = start + k * period
+            if spin:
+                _spin_until(deadline, clock)
+            now = clock()
             try:
                 self._tick(now)
             except Exception as err:  # noqa: B902 - reported, the loop must not die silently
                 if self._on_error is not None:
                     self._on_error(err)
                 return
+            if stats is not None:
+                stats.finish(deadline, clock())
             k += 1
-            # A tick that overran into a later period gives that period up: the next tick keeps
-            # to the grid instead of following at once.
-            behind = math.floor((self._clock() - start) / self.period_s)
+            # Deadlines already more than half a period past (the tick would be late) are
+            # given up: the next tick keeps to the grid instead of following in a burst.
+            behind = math.floor((clock() - start) / period - 0.5)
             if behind >= k:
                 self.skipped += behind - k + 1
                 k = behind + 1

@@ -89,7 +89,8 @@ class InferenceNode(Node):
         self.create_timer(0.1, self._check_threads)
         self.worker = PolicyWorker(self.ctl, on_error=self._thread_failed)
         self.loop = PeriodicThread(1.0 / cfg.control_rate_hz, self._on_tick, 'lam_ros-control',
-                                   on_error=self._thread_failed, priority=cfg.control_priority)
+                                   on_error=self._thread_failed, priority=cfg.control_priority,
+                                   stats=self.ctl.ticks)
         self.worker.start()
         self.loop.start()
         if self.loop.priority_error:

@@ -11,6 +11,8 @@ from lam_ros.description import DEFAULT_ROBOT, load_robot
 IMAGE_KEYS: Dict[str, int] = {'rgb': 3, 'depth': 1}
 HEADS = ('regression', 'gaussian')
 REGRESSION_LOSSES = ('l1', 'mse')
+# Default cap of the decoder's width (see PolicyConfig.decoder_d_model).
+DECODER_WIDTH_CAP = 128
 # Keys become parameter names in the checkpoint, so they must be plain identifiers.
 _KEY_PATTERN = re.compile(r'^[a-z][a-z0-9_]*$')
 
@@ -38,8 +40,11 @@ class PolicyConfig:
     n_decoder_layers: int = 1
     """Decoder blocks, in which the action queries attend to the encoded observations."""
     decoder_ff_mult: int = 1
-    """Width of the decoder's feed-forward layers as a multiple of d_model (kept small: they
+    """Width of the decoder's feed-forward layers as a multiple of its width (kept small: they
     run once per action query)."""
+    decoder_d_model: int = 0
+    """Width of the decoder (action queries); 0 takes min(d_model, DECODER_WIDTH_CAP), as the
+    decoder runs once per action query while the encoder runs once per observation token."""
     dropout: float = 0.1
     """Dropout probability in attention and feed-forward layers, in [0, 1)."""
     head: str = 'regression'
@@ -87,6 +92,11 @@ class PolicyConfig:
         return len(self.joint_names)
 
     @property
+    def decoder_width(self) -> int:
+        """Width the decoder runs at (decoder_d_model, or its default when 0)."""
+        return self.decoder_d_model or min(self.d_model, DECODER_WIDTH_CAP)
+
+    @property
     def lowdim_keys(self) -> Tuple[str, ...]:
         """Vector observation keys, sorted so token order never depends on dict order."""
         return tuple(sorted(k for k in self.obs_spec if k not in IMAGE_KEYS))
@@ -123,6 +133,13 @@ class PolicyConfig:
         if self.d_model % self.n_heads:
             raise ValueError(
                 f'd_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})')
+        if (not isinstance(self.decoder_d_model, int) or isinstance(self.decoder_d_model, bool)
+                or self.decoder_d_model < 0):
+            raise ValueError('decoder_d_model must be 0 (the default width) or a positive int, '
+                             f'got {self.decoder_d_model!r}')
+        if self.decoder_width % self.n_heads:
+            raise ValueError(f'the decoder width ({self.decoder_width}, decoder_d_model) must be '
+                             f'divisible by n_heads ({self.n_heads})')
         if not self.image_channels or not all(
                 isinstance(c, int) and c > 0 for c in self.image_channels):
             raise ValueError(

@@ -1,8 +1,9 @@
 """
 The Transformer policy: a short observation history in, a chunk of future joint targets out.
 
-Tokens, per history step: one per vector observation key (a linear layer per key) and
-image_grid**2 per camera (a small CNN). Learned embeddings mark each token's step and type.
+Tokens, per history step: one for all vector observations together (the normalised keys
+concatenated, one linear layer) and image_grid**2 per camera (a small CNN). Learned embeddings
+mark each token's step and type.
 An encoder (pre-LayerNorm Transformer blocks, self-attention) runs over the observation tokens
 only; a light decoder then lets chunk_size learned action queries attend to the encoder's
 output (cross-attention and a narrow feed-forward layer, no self-attention among the queries),
@@ -15,7 +16,7 @@ All public methods take observations in real units as a dict key -> (B, H, *shap
 exists. Actions are (B, K, A) in real units (K = chunk_size, A = len(joint_names)).
 """
 
-from typing import Dict, Mapping, Optional
+from typing import Dict, List, Mapping, Optional
 
 from lam_ros.policy.config import IMAGE_KEYS, PolicyConfig
 from lam_ros.policy.normalization import Normalizer
@@ -35,14 +36,15 @@ class Attention(nn.Module):
     attend to the encoded observations (the decoder).
     """
 
-    def __init__(self, config: PolicyConfig) -> None:
-        """Create the query, fused key/value and output projections."""
+    def __init__(self, config: PolicyConfig, width: Optional[int] = None) -> None:
+        """Create the query, fused key/value and output projections (width: d_model)."""
         super().__init__()
+        d = width or config.d_model
         self.n_heads = config.n_heads
         self.dropout = config.dropout
-        self.q = nn.Linear(config.d_model, config.d_model)
-        self.kv = nn.Linear(config.d_model, 2 * config.d_model)
-        self.proj = nn.Linear(config.d_model, config.d_model)
+        self.q = nn.Linear(d, d)
+        self.kv = nn.Linear(d, 2 * d)
+        self.proj = nn.Linear(d, d)
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor,
                 attend: torch.Tensor) -> torch.Tensor:
@@ -65,12 +67,12 @@ class Block(nn.Module):
     the encoder's output only.
     """
 
-    def __init__(self, config: PolicyConfig, ff_mult: int) -> None:
-        """Create the two sub-layers; the feed-forward layer is ff_mult * d_model wide."""
+    def __init__(self, config: PolicyConfig, ff_mult: int, width: Optional[int] = None) -> None:
+        """Create the two sub-layers, width wide (d_model); the feed-forward is ff_mult times."""
         super().__init__()
-        d = config.d_model
+        d = width or config.d_model
         self.ln1 = nn.LayerNorm(d)
-        self.attn = Attention(config)
+        self.attn = Attention(config, d)
         self.ln2 = nn.LayerNorm(d)
         self.mlp = nn.Sequential(nn.Linear(d, ff_mult * d), nn.GELU(),
                                  nn.Linear(ff_mult * d, d), nn.Dropout(config.dropout))
@@ -92,24 +94,19 @@ class TransformerPolicy(nn.Module):
         self.config = config
         d = config.d_model
         self.normalizer = Normalizer(config)
-        self.obs_proj = nn.ModuleDict(
-            {k: nn.Linear(config.obs_spec[k][0], d) for k in config.lowdim_keys})
+        self.vector_proj = self._make_vector_proj(config)
         self.image_enc = nn.ModuleDict(
             {k: ImageEncoder(IMAGE_KEYS[k], config.obs_spec[k][:2], config)
              for k in config.image_keys})
-        self.tokens_per_step = len(config.lowdim_keys) + len(config.image_keys) * (
+        self.tokens_per_step = self.vector_tokens_per_step + len(config.image_keys) * (
             config.image_grid ** 2)
         # One embedding per (history step, token slot) encodes both time and token type.
         self.obs_pos = nn.Parameter(torch.zeros(config.history_len, self.tokens_per_step, d))
-        self.action_queries = nn.Parameter(torch.zeros(config.chunk_size, d))
         self.drop = nn.Dropout(config.dropout)
         self.encoder = nn.ModuleList(Block(config, config.ff_mult)
                                      for _ in range(config.n_layers))
         self.ln_enc = nn.LayerNorm(d)
-        self.decoder = nn.ModuleList(Block(config, config.decoder_ff_mult)
-                                     for _ in range(config.n_decoder_layers))
-        self.ln_f = nn.LayerNorm(d)
-        self.action_head = nn.Linear(d, config.action_dim)
+        self._make_decoder(config)
         if config.head == 'gaussian':
             # State-independent log-std per chunk position and joint, as in CleanRL's PPO.
             self.log_std = nn.Parameter(
@@ -117,6 +114,26 @@ class TransformerPolicy(nn.Module):
         self.apply(self._init_weights)
         nn.init.normal_(self.obs_pos, std=0.02)
         nn.init.normal_(self.action_queries, std=0.02)
+
+    def _make_decoder(self, config: PolicyConfig) -> None:
+        # The decoder runs once per action query, so it may be narrower than the encoder: the
+        # encoded observations are projected to its width (a few rows) and the chunk_size
+        # queries then cost decoder_width**2, not d_model**2, each.
+        dd = config.decoder_width
+        self.memory_proj = nn.Linear(config.d_model, dd) if dd != config.d_model else None
+        self.action_queries = nn.Parameter(torch.zeros(config.chunk_size, dd))
+        self.decoder = nn.ModuleList(Block(config, config.decoder_ff_mult, dd)
+                                     for _ in range(config.n_decoder_layers))
+        self.ln_f = nn.LayerNorm(dd)
+        self.action_head = nn.Linear(dd, config.action_dim)
+
+    def _decode(self, memory: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
+        if self.memory_proj is not None:
+            memory = self.memory_proj(memory)
+        q = self.drop(self.action_queries.expand(memory.shape[0], -1, -1))
+        for block in self.decoder:
+            q = block(q, attend, memory)
+        return self.ln_f(q)
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -156,15 +173,33 @@ class TransformerPolicy(nn.Module):
                              '(last) step must always be valid')
         return obs_mask
 
+    # Vector observations: every key of one history step in a single token.
+
+    @staticmethod
+    def _make_vector_proj(config: PolicyConfig) -> Optional[nn.Linear]:
+        width = sum(config.obs_spec[k][0] for k in config.lowdim_keys)
+        return nn.Linear(width, config.d_model) if width else None
+
+    @property
+    def vector_tokens_per_step(self) -> int:
+        """Tokens per history step for all vector observations together (0 or 1)."""
+        return 0 if self.vector_proj is None else 1
+
+    def _vector_tokens(self, obs: Obs, obs_mask: torch.Tensor) -> List[torch.Tensor]:
+        # The normalised keys of a step, concatenated in sorted order, make one token: the
+        # width and depth then cost once per step, not once per key and step.
+        if self.vector_proj is None:
+            return []
+        x = torch.cat([self.normalizer.normalize(k, obs[k]) for k in self.config.lowdim_keys],
+                      dim=2)
+        # Padded steps are zeroed so that whatever filled them (even NaN) cannot leak.
+        x = torch.where(obs_mask[..., None], x, torch.zeros_like(x))
+        return [self.vector_proj(x)[:, :, None]]
+
     def _tokens(self, obs: Obs, obs_mask: torch.Tensor) -> torch.Tensor:
         cfg = self.config
         b, h = obs_mask.shape
-        tokens = []
-        for key in cfg.lowdim_keys:
-            x = self.normalizer.normalize(key, obs[key])
-            # Padded steps are zeroed so that whatever filled them (even NaN) cannot leak.
-            x = torch.where(obs_mask[..., None], x, torch.zeros_like(x))
-            tokens.append(self.obs_proj[key](x)[:, :, None])
+        tokens = self._vector_tokens(obs, obs_mask)
         for key in cfg.image_keys:
             x = self.normalizer.normalize(key, obs[key])
             x = torch.where(obs_mask[..., None, None, None], x, torch.zeros_like(x))
@@ -174,7 +209,7 @@ class TransformerPolicy(nn.Module):
         return (torch.cat(tokens, dim=2) + self.obs_pos).flatten(1, 2)
 
     def features(self, obs: Obs, obs_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Return the final hidden state at each action query, (B, K, d_model)."""
+        """Return the final hidden state at each action query, (B, K, decoder_width)."""
         return self._features(obs, self._check(obs, obs_mask))
 
     def _features(self, obs: Obs, obs_mask: torch.Tensor) -> torch.Tensor:
@@ -183,11 +218,7 @@ class TransformerPolicy(nn.Module):
         attend = obs_mask.repeat_interleave(self.tokens_per_step, dim=1)[:, None, None, :]
         for block in self.encoder:
             x = block(x, attend)
-        memory = self.ln_enc(x)
-        q = self.drop(self.action_queries.expand(x.shape[0], -1, -1))
-        for block in self.decoder:
-            q = block(q, attend, memory)
-        return self.ln_f(q)
+        return self._decode(self.ln_enc(x), attend)
 
     def forward(self, obs: Obs, obs_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Return the predicted chunk (B, K, A) in normalised action units (the mean)."""

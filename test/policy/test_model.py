@@ -62,8 +62,9 @@ def test_encoder_sees_observations_only_and_queries_decode_independently(decoder
     before = model(obs)
     for hook in hooks:
         hook.remove()
-    # 4 vector keys x 3 history steps: no action query ever enters the encoder.
-    assert seen == [(2, 12, 32)] * config.n_layers
+    # One token per history step for the 4 vector keys together: no action query ever
+    # enters the encoder.
+    assert seen == [(2, 3, 32)] * config.n_layers
     with torch.no_grad():
         model.action_queries[2] += 1.0
     after = model(obs)
