@@ -42,6 +42,9 @@ def test_json_round_trip():
     ({'history_len': 0}, 'history_len'),
     ({'chunk_size': 2.5}, 'chunk_size'),
     ({'d_model': 130}, 'divisible'),
+    ({'decoder_d_model': -1}, 'decoder_d_model'),
+    ({'decoder_d_model': True}, 'decoder_d_model'),
+    ({'decoder_d_model': 66}, 'decoder width'),
     ({'dropout': 1.0}, 'dropout'),
     ({'head': 'diffusion'}, 'head'),
     ({'regression_loss': 'huber'}, 'regression_loss'),
@@ -56,6 +59,14 @@ def test_bad_values_raise_value_error_naming_the_field(change, message):
     kwargs.update(change)
     with pytest.raises(ValueError, match=message):
         PolicyConfig(**kwargs)
+
+
+def test_decoder_width_defaults_to_d_model_capped():
+    def width(**kw):
+        return PolicyConfig(joint_names=JOINTS, obs_spec=STATE, **kw).decoder_width
+
+    assert width() == 64 and width(d_model=512, n_heads=8) == 128
+    assert width(d_model=512, n_heads=8, decoder_d_model=512) == 512
 
 
 def test_from_dict_rejects_unknown_and_missing_fields():

@@ -72,6 +72,23 @@ def test_encoder_sees_observations_only_and_queries_decode_independently(decoder
     assert changed.tolist() == [False, False, True, False, False, False]
 
 
+def test_vector_observations_make_one_token_per_step_and_the_decoder_its_own_width():
+    torch.manual_seed(0)
+    config = small_config(POSE, history_len=2, chunk_size=5, decoder_d_model=16)
+    model = TransformerPolicy(config).eval()
+    assert model.tokens_per_step == 1
+    assert model.vector_proj.in_features == sum(s[0] for s in POSE.values())
+    obs = random_obs(config, batch=3)
+    assert model.features(obs).shape == (3, 5, 16)
+    assert model.predict(obs).shape == (3, 5, 8)
+    # Every vector key reaches the chunk through the shared token.
+    for key in POSE:
+        changed = dict(obs, **{key: obs[key] + 1.0})
+        assert not torch.allclose(model.predict(changed), model.predict(obs)), key
+    same = TransformerPolicy(small_config(POSE, history_len=2, chunk_size=5)).eval()
+    assert same.memory_proj is None and same.features(obs).shape == (3, 5, 32)
+
+
 @pytest.mark.parametrize('field', ['n_decoder_layers', 'decoder_ff_mult'])
 def test_decoder_sizes_must_be_positive_ints(field):
     for bad in (0, True, 1.5):
