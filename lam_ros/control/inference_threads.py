@@ -50,7 +50,7 @@ class PeriodicThread:
     def __init__(self, period_s: float, tick: Callable[[float], None], name: str,
                  clock: Callable[[], float] = time.monotonic,
                  on_error: Optional[Callable[[BaseException], None]] = None,
-                 priority: int = 0, spin_s: float = SPIN_S,
+                 priority: int = 0, spin_s: Optional[float] = None,
                  stats: Optional[TickStats] = None) -> None:
         """
         Prepare the thread; :meth:`start` runs it.
@@ -58,17 +58,20 @@ class PeriodicThread:
         priority 1..99 runs the thread under SCHED_FIFO (Linux; needs CAP_SYS_NICE or an
         rtprio limit), as ros2_control's own control loop does; 0 keeps normal scheduling.
         spin_s (0 .. period_s / 2): the loop sleeps until that long before a deadline and
-        polls the clock from there. stats: where each tick's deadline and end are recorded
-        (:meth:`TickStats.finish`).
+        polls the clock from there; None: min(SPIN_S, period_s / 4) when the thread runs under
+        SCHED_FIFO, else 0 (under normal scheduling a thread that polls is treated as a
+        CPU hog and loses the wake-up preference a sleeping thread has, so it comes out later).
+        stats: where each tick's deadline and end are recorded (:meth:`TickStats.finish`).
         """
         if not (period_s > 0.0 and math.isfinite(period_s)):
             raise ValueError(f'period_s must be a positive number, got {period_s}')
         if not 0 <= int(priority) <= 99:
             raise ValueError(f'priority must be 0 (normal) or 1..99 (SCHED_FIFO), got {priority}')
-        if not 0.0 <= spin_s <= 0.5 * period_s:
+        if spin_s is not None and not 0.0 <= spin_s <= 0.5 * period_s:
             raise ValueError(f'spin_s must lie in [0, period_s / 2] = [0, {0.5 * period_s:g}] '
                              f's, got {spin_s}')
-        self.spin_s = float(spin_s)
+        self.spin_s = spin_s
+        """Polling time before each deadline (s); None until the thread has started."""
         self.stats = stats
         self.priority = int(priority)
         self.priority_error = ''
@@ -86,11 +89,11 @@ class PeriodicThread:
         Start ticking (after the thread has taken its priority).
 
         Two process-wide settings serve the loop: the interpreter hands the GIL over at
-        least every period_s / 10 (another Python thread holds it for up to 5 ms by default),
+        least every period_s / 20 (another Python thread holds it for up to 5 ms by default),
         and the objects that exist now are frozen out of garbage collection (start-up made
         most of them; full collections over them would pause every thread).
         """
-        sys.setswitchinterval(min(sys.getswitchinterval(), max(self.period_s / 10.0, 5e-5)))
+        sys.setswitchinterval(min(sys.getswitchinterval(), max(self.period_s / 20.0, 2e-5)))
         gc.freeze()
         self._thread.start()
         self._started.wait(5.0)
@@ -109,6 +112,9 @@ class PeriodicThread:
                 self.priority_error = (f'cannot run the control loop at SCHED_FIFO priority '
                                        f'{self.priority}: {err}; it runs at normal priority '
                                        '(grant CAP_SYS_NICE or an rtprio limit)')
+        if self.spin_s is None:
+            realtime = os.sched_getscheduler(0) == os.SCHED_FIFO if self.priority else False
+            self.spin_s = min(SPIN_S, self.period_s / 4.0) if realtime else 0.0
         self._started.set()
 
     def _run(self) -> None:

@@ -94,6 +94,7 @@ class TransformerPolicy(nn.Module):
         self.config = config
         d = config.d_model
         self.normalizer = Normalizer(config)
+        self.vector_keys = config.lowdim_keys
         self.vector_proj = self._make_vector_proj(config)
         self.image_enc = nn.ModuleDict(
             {k: ImageEncoder(IMAGE_KEYS[k], config.obs_spec[k][:2], config)
@@ -130,7 +131,9 @@ class TransformerPolicy(nn.Module):
     def _decode(self, memory: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
         if self.memory_proj is not None:
             memory = self.memory_proj(memory)
-        q = self.drop(self.action_queries.expand(memory.shape[0], -1, -1))
+        q = self.action_queries.expand(memory.shape[0], -1, -1)
+        if self.training:
+            q = self.drop(q)
         for block in self.decoder:
             q = block(q, attend, memory)
         return self.ln_f(q)
@@ -190,8 +193,7 @@ class TransformerPolicy(nn.Module):
         # width and depth then cost once per step, not once per key and step.
         if self.vector_proj is None:
             return []
-        x = torch.cat([self.normalizer.normalize(k, obs[k]) for k in self.config.lowdim_keys],
-                      dim=2)
+        x = torch.cat([self.normalizer.normalize(k, obs[k]) for k in self.vector_keys], dim=2)
         # Padded steps are zeroed so that whatever filled them (even NaN) cannot leak.
         x = torch.where(obs_mask[..., None], x, torch.zeros_like(x))
         return [self.vector_proj(x)[:, :, None]]
