@@ -58,9 +58,11 @@ class InferenceConfig:
     control loop)."""
     control_rate_hz: float = 100.0
     """Rate of published commands (Hz); the policy runs at its checkpoint rate."""
-    control_priority: int = 0
-    """SCHED_FIFO priority 1..99 of the control loop thread (needs CAP_SYS_NICE or an rtprio
-    limit, as ros2_control's loop); 0 = normal scheduling."""
+    control_priority: int = 50
+    """SCHED_FIFO priority 1..99 of the control loop thread, as ros2_control's loop (needs
+    CAP_SYS_NICE or an rtprio limit; without, a warning and normal scheduling); 0 = normal
+    scheduling. Under SCHED_FIFO the loop also polls the clock for the last 200 us before
+    each deadline."""
     command_interface: str = 'forward'
     """forward: Float64MultiArray to a forward position controller; trajectory:
     JointTrajectory to a joint_trajectory_controller."""

@@ -4,7 +4,7 @@ import os
 import time
 
 from lam_ros.control.inference import InferenceConfig, InferenceController
-from lam_ros.control.inference_threads import PeriodicThread, PolicyWorker
+from lam_ros.control.inference_threads import PeriodicThread, PolicyWorker, SPIN_S
 from lam_ros.control.limits import load_urdf_limits
 from lam_ros.control.loop_stats import TickStats
 from lam_ros.description import load_robot
@@ -75,6 +75,13 @@ def test_periodic_thread_gives_up_deadlines_an_overrun_passed():
     # The tick after the overrun keeps to the grid: at least two deadlines were given up.
     assert loop.skipped >= 2 and round(gap) >= 3 and abs(gap - round(gap)) < 1e-6
     assert stats.summary().missed >= 2
+
+
+def test_periodic_thread_does_not_poll_under_normal_scheduling():
+    loop = PeriodicThread(0.01, lambda now: None, 'test-loop')
+    loop.start()
+    loop.stop()
+    assert loop.spin_s == 0.0
 
 
 def test_periodic_thread_checks_its_spin_time():
@@ -148,6 +155,8 @@ def test_periodic_thread_takes_a_real_time_priority_or_says_why_not():
     # Root or CAP_SYS_NICE: SCHED_FIFO; elsewhere a clear reason and normal scheduling.
     expected = os.SCHED_OTHER if loop.priority_error else os.SCHED_FIFO
     assert policies and set(policies) == {expected}
+    # It polls the clock before each deadline only under SCHED_FIFO.
+    assert loop.spin_s == (0.0 if loop.priority_error else SPIN_S)
     assert loop.priority_error == '' or 'SCHED_FIFO' in loop.priority_error
     assert os.sched_getscheduler(0) == os.SCHED_OTHER  # only the loop thread changed
     with pytest.raises(ValueError, match='priority'):
