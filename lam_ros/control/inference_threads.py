@@ -38,6 +38,16 @@ def _sleep_until(deadline_s: float, clock: Callable[[], float], stop: threading.
     return not stop.is_set()
 
 
+def set_realtime_priority(priority: int) -> str:
+    """Run the calling thread under SCHED_FIFO ``priority`` (1..99); return '' or why not."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (AttributeError, OSError) as err:
+        return (f'cannot run at SCHED_FIFO priority {priority}: {err}; normal scheduling '
+                '(grant CAP_SYS_NICE or an rtprio limit)')
+    return ''
+
+
 def _spin_until(deadline_s: float, clock: Callable[[], float]) -> None:
     """Poll ``clock`` until ``deadline_s``, yielding the GIL and the CPU between polls."""
     while clock() < deadline_s:
@@ -106,12 +116,8 @@ class PeriodicThread:
 
     def _set_priority(self) -> None:
         if self.priority:
-            try:
-                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.priority))
-            except (AttributeError, OSError) as err:
-                self.priority_error = (f'cannot run the control loop at SCHED_FIFO priority '
-                                       f'{self.priority}: {err}; it runs at normal priority '
-                                       '(grant CAP_SYS_NICE or an rtprio limit)')
+            error = set_realtime_priority(self.priority)
+            self.priority_error = f'the control loop {error}' if error else ''
         if self.spin_s is None:
             realtime = os.sched_getscheduler(0) == os.SCHED_FIFO if self.priority else False
             self.spin_s = min(SPIN_S, self.period_s / 4.0) if realtime else 0.0

@@ -24,7 +24,8 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
 from lam_ros.control.inference import (
     InferenceConfig, InferenceController, observation_items, prepare_image)
-from lam_ros.control.inference_threads import PeriodicThread, PolicyWorker
+from lam_ros.control.inference_threads import (
+    PeriodicThread, PolicyWorker, set_realtime_priority)
 from lam_ros.control.limits import load_urdf_limits, parse_urdf_limits
 from lam_ros.data.messages import image_to_array
 from lam_ros.description import load_robot
@@ -95,6 +96,11 @@ class InferenceNode(Node):
         self.loop.start()
         if self.loop.priority_error:
             self.get_logger().warning(self.loop.priority_error)
+        elif cfg.control_priority > 1:
+            # This thread runs the callbacks and hands the GIL to the control loop: preempted
+            # while holding it, the loop would wait. Set last, so no thread or process started
+            # above inherits it.
+            set_realtime_priority(cfg.control_priority - 1)
         if cfg.autostart:
             self._enable()
         self.get_logger().info(
