@@ -56,7 +56,11 @@ def register(subparsers: Any) -> None:
             ('--d-model', 'd_model', int, 'token width'),
             ('--heads', 'n_heads', int, 'attention heads'),
             ('--layers', 'n_layers', int, 'Transformer blocks'),
-            ('--dropout', 'dropout', float, 'dropout probability')):
+            ('--dropout', 'dropout', float, 'dropout probability'),
+            ('--vector-tokens', 'vector_tokens', str, "vector observation tokens: 'key' (one "
+                                                      "per key and step) or 'step'"),
+            ('--decoder-memory', 'decoder_memory_tokens', int, 'decoder memory tokens per '
+                                                                'encoded token')):
         model.add_argument(flag, dest=key, type=kind, default=policy_defaults[key],
                            help=f'{what} (default: %(default)s)')
     opt = parser.add_argument_group('optimisation')
@@ -188,7 +192,8 @@ def run(args: argparse.Namespace) -> int:
         spec = dataset.observation_spec()
         keys = choose_obs(args.obs, spec)
         policy = {'head': args.head}
-        for key in ('history_len', 'chunk_size', 'd_model', 'n_heads', 'n_layers', 'dropout'):
+        for key in ('history_len', 'chunk_size', 'd_model', 'n_heads', 'n_layers', 'dropout',
+                    'vector_tokens', 'decoder_memory_tokens'):
             policy[key] = getattr(args, key)
         if args.robot or dataset.robot:
             policy['robot'] = args.robot or dataset.robot

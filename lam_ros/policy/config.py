@@ -11,6 +11,7 @@ from lam_ros.description import DEFAULT_ROBOT, load_robot
 IMAGE_KEYS: Dict[str, int] = {'rgb': 3, 'depth': 1}
 HEADS = ('regression', 'gaussian')
 REGRESSION_LOSSES = ('l1', 'mse')
+VECTOR_TOKENS = ('key', 'step')
 # Default cap of the decoder's width (see PolicyConfig.decoder_d_model).
 DECODER_WIDTH_CAP = 128
 # Keys become parameter names in the checkpoint, so they must be plain identifiers.
@@ -42,6 +43,12 @@ class PolicyConfig:
     decoder_ff_mult: int = 1
     """Width of the decoder's feed-forward layers as a multiple of its width (kept small: they
     run once per action query)."""
+    vector_tokens: str = 'key'
+    """'key': one token per vector observation key and history step; 'step': one token per
+    history step for all vector keys together (fewer tokens: the encoder costs less at large
+    widths, at some loss of success at the default size)."""
+    decoder_memory_tokens: int = 1
+    """Each encoded observation token becomes this many memory tokens for the decoder."""
     decoder_d_model: int = 0
     """Width of the decoder (action queries); 0 takes min(d_model, DECODER_WIDTH_CAP), as the
     decoder runs once per action query while the encoder runs once per observation token."""
@@ -129,7 +136,11 @@ class PolicyConfig:
                     f'obs_spec[{key!r}] = {shape} must be a 1-D shape such as (8,); only '
                     f'{sorted(IMAGE_KEYS)} may be images')
         _positive_ints(self, ('history_len', 'chunk_size', 'd_model', 'n_heads', 'n_layers',
-                              'ff_mult', 'n_decoder_layers', 'decoder_ff_mult', 'image_grid'))
+                              'ff_mult', 'n_decoder_layers', 'decoder_ff_mult', 'image_grid',
+                              'decoder_memory_tokens'))
+        if self.vector_tokens not in VECTOR_TOKENS:
+            raise ValueError(f'vector_tokens must be one of {VECTOR_TOKENS}, '
+                             f'got {self.vector_tokens!r}')
         if self.d_model % self.n_heads:
             raise ValueError(
                 f'd_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})')

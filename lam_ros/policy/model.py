@@ -1,9 +1,10 @@
 """
 The Transformer policy: a short observation history in, a chunk of future joint targets out.
 
-Tokens, per history step: one for all vector observations together (the normalised keys
-concatenated, one linear layer) and image_grid**2 per camera (a small CNN). Learned embeddings
-mark each token's step and type.
+Tokens, per history step: one per vector observation key (a linear layer per key), or with
+vector_tokens='step' one for all of them together (the normalised keys concatenated, one
+linear layer), and image_grid**2 per camera (a small CNN). Learned embeddings mark each
+token's step and type.
 An encoder (pre-LayerNorm Transformer blocks, self-attention) runs over the observation tokens
 only; a light decoder then lets chunk_size learned action queries attend to the encoder's
 output (cross-attention and a narrow feed-forward layer, no self-attention among the queries),
@@ -95,7 +96,7 @@ class TransformerPolicy(nn.Module):
         d = config.d_model
         self.normalizer = Normalizer(config)
         self.vector_keys = config.lowdim_keys
-        self.vector_proj = self._make_vector_proj(config)
+        self._make_vector_proj(config)
         self.image_enc = nn.ModuleDict(
             {k: ImageEncoder(IMAGE_KEYS[k], config.obs_spec[k][:2], config)
              for k in config.image_keys})
@@ -119,9 +120,12 @@ class TransformerPolicy(nn.Module):
     def _make_decoder(self, config: PolicyConfig) -> None:
         # The decoder runs once per action query, so it may be narrower than the encoder: the
         # encoded observations are projected to its width (a few rows) and the chunk_size
-        # queries then cost decoder_width**2, not d_model**2, each.
-        dd = config.decoder_width
-        self.memory_proj = nn.Linear(config.d_model, dd) if dd != config.d_model else None
+        # queries then cost decoder_width**2, not d_model**2, each. Each encoded token may
+        # also become several memory tokens, so that few observation tokens still give the
+        # queries several keys to choose from.
+        dd, m = config.decoder_width, config.decoder_memory_tokens
+        self.memory_proj = (nn.Linear(config.d_model, m * dd)
+                            if dd != config.d_model or m > 1 else None)
         self.action_queries = nn.Parameter(torch.zeros(config.chunk_size, dd))
         self.decoder = nn.ModuleList(Block(config, config.decoder_ff_mult, dd)
                                      for _ in range(config.n_decoder_layers))
@@ -130,7 +134,11 @@ class TransformerPolicy(nn.Module):
 
     def _decode(self, memory: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
         if self.memory_proj is not None:
+            m = self.config.decoder_memory_tokens
             memory = self.memory_proj(memory)
+            if m > 1:
+                memory = memory.reshape(memory.shape[0], -1, self.config.decoder_width)
+                attend = attend.repeat_interleave(m, dim=-1)
         q = self.action_queries.expand(memory.shape[0], -1, -1)
         if self.training:
             q = self.drop(q)
@@ -176,25 +184,39 @@ class TransformerPolicy(nn.Module):
                              '(last) step must always be valid')
         return obs_mask
 
-    # Vector observations: every key of one history step in a single token.
+    # Vector observations: one token per key and step ('key'), or one per step ('step').
 
-    @staticmethod
-    def _make_vector_proj(config: PolicyConfig) -> Optional[nn.Linear]:
-        width = sum(config.obs_spec[k][0] for k in config.lowdim_keys)
-        return nn.Linear(width, config.d_model) if width else None
+    def _make_vector_proj(self, config: PolicyConfig) -> None:
+        keys = self.vector_keys
+        self.obs_proj = self.vector_proj = None
+        if config.vector_tokens == 'key':
+            self.obs_proj = nn.ModuleDict(
+                {k: nn.Linear(config.obs_spec[k][0], config.d_model) for k in keys})
+        elif keys:
+            self.vector_proj = nn.Linear(sum(config.obs_spec[k][0] for k in keys),
+                                         config.d_model)
 
     @property
     def vector_tokens_per_step(self) -> int:
-        """Tokens per history step for all vector observations together (0 or 1)."""
-        return 0 if self.vector_proj is None else 1
+        """Tokens per history step for the vector observations."""
+        if self.config.vector_tokens == 'key':
+            return len(self.vector_keys)
+        return 1 if self.vector_keys else 0
 
     def _vector_tokens(self, obs: Obs, obs_mask: torch.Tensor) -> List[torch.Tensor]:
-        # The normalised keys of a step, concatenated in sorted order, make one token: the
-        # width and depth then cost once per step, not once per key and step.
+        # Padded steps are zeroed so that whatever filled them (even NaN) cannot leak.
+        if self.obs_proj is not None:
+            tokens = []
+            for key in self.vector_keys:
+                x = self.normalizer.normalize(key, obs[key])
+                x = torch.where(obs_mask[..., None], x, torch.zeros_like(x))
+                tokens.append(self.obs_proj[key](x)[:, :, None])
+            return tokens
         if self.vector_proj is None:
             return []
+        # The normalised keys of a step, concatenated in sorted order, make one token: the
+        # width and depth then cost once per step, not once per key and step.
         x = torch.cat([self.normalizer.normalize(k, obs[k]) for k in self.vector_keys], dim=2)
-        # Padded steps are zeroed so that whatever filled them (even NaN) cannot leak.
         x = torch.where(obs_mask[..., None], x, torch.zeros_like(x))
         return [self.vector_proj(x)[:, :, None]]
 

@@ -62,9 +62,8 @@ def test_encoder_sees_observations_only_and_queries_decode_independently(decoder
     before = model(obs)
     for hook in hooks:
         hook.remove()
-    # One token per history step for the 4 vector keys together: no action query ever
-    # enters the encoder.
-    assert seen == [(2, 3, 32)] * config.n_layers
+    # 4 vector keys x 3 history steps: no action query ever enters the encoder.
+    assert seen == [(2, 12, 32)] * config.n_layers
     with torch.no_grad():
         model.action_queries[2] += 1.0
     after = model(obs)
@@ -74,9 +73,11 @@ def test_encoder_sees_observations_only_and_queries_decode_independently(decoder
 
 def test_vector_observations_make_one_token_per_step_and_the_decoder_its_own_width():
     torch.manual_seed(0)
-    config = small_config(POSE, history_len=2, chunk_size=5, decoder_d_model=16)
+    config = small_config(POSE, history_len=2, chunk_size=5, decoder_d_model=16,
+                          vector_tokens='step', decoder_memory_tokens=3)
     model = TransformerPolicy(config).eval()
-    assert model.tokens_per_step == 1
+    assert model.tokens_per_step == 1 and model.obs_proj is None
+    assert model.memory_proj.out_features == 3 * 16
     assert model.vector_proj.in_features == sum(s[0] for s in POSE.values())
     obs = random_obs(config, batch=3)
     assert model.features(obs).shape == (3, 5, 16)
@@ -87,6 +88,7 @@ def test_vector_observations_make_one_token_per_step_and_the_decoder_its_own_wid
         assert not torch.allclose(model.predict(changed), model.predict(obs)), key
     same = TransformerPolicy(small_config(POSE, history_len=2, chunk_size=5)).eval()
     assert same.memory_proj is None and same.features(obs).shape == (3, 5, 32)
+    assert same.tokens_per_step == len(POSE) and same.vector_proj is None
 
 
 @pytest.mark.parametrize('field', ['n_decoder_layers', 'decoder_ff_mult'])
