@@ -45,6 +45,8 @@ def test_json_round_trip():
     ({'decoder_d_model': -1}, 'decoder_d_model'),
     ({'decoder_d_model': True}, 'decoder_d_model'),
     ({'decoder_d_model': 66}, 'decoder width'),
+    ({'vector_tokens': 'pixel'}, 'vector_tokens'),
+    ({'decoder_memory_tokens': 0}, 'decoder_memory_tokens'),
     ({'dropout': 1.0}, 'dropout'),
     ({'head': 'diffusion'}, 'head'),
     ({'regression_loss': 'huber'}, 'regression_loss'),

@@ -31,9 +31,10 @@ def test_output_shapes(spec, head):
 
 
 @pytest.mark.parametrize('spec', [STATE, IMAGE], ids=['state', 'image'])
-def test_padded_history_does_not_change_the_output(spec):
+@pytest.mark.parametrize('vector_tokens', ['key', 'step'])
+def test_padded_history_does_not_change_the_output(spec, vector_tokens):
     torch.manual_seed(0)
-    config = small_config(spec, history_len=3)
+    config = small_config(spec, history_len=3, vector_tokens=vector_tokens)
     model = TransformerPolicy(config).eval()
     obs = random_obs(config, batch=2, seed=1)
     mask = torch.tensor([[False, False, True], [False, True, True]])
