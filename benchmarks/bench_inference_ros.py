@@ -10,9 +10,9 @@ Three parts, each run on an isolated DDS domain with the nodes as separate proce
   on the same seeds.
 - ``timing``: inference_node at ``--rate-hz`` (1 kHz) while the policy runs against sim_node,
   with the policy in a thread and in its own process, each with and without a real-time
-  priority for the control loop, against a bare rclpy timer publisher on the same machine in
-  the same conditions, rounds interleaved; figures from ``~/stats`` and the same tick
-  statistics for the bare timer (lam_ros.control.loop_stats). On time means the same for
+  priority for the control loop, against a bare rclpy timer publisher (also at that priority:
+  ``bare_rt``) on the same machine in the same conditions, rounds interleaved; figures from
+  ``~/stats`` and the same tick statistics for the bare timer (lam_ros.control.loop_stats). On time means the same for
   every mode: the command was published within half a period of the tick's deadline on the
   loop's own grid (the node's absolute grid; for the rclpy timer, the deadline rcl keeps), and
   a deadline with no tick at all is late.
@@ -63,10 +63,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--modes', default='thread,thread_rt,process,process_rt,bare',
                         help='timing runs per round: thread, process (policy in a thread or '
                              'its own process), thread_rt, process_rt (the same with the '
-                             'control loop at SCHED_FIFO 50), bare (rclpy timer)')
+                             'control loop at SCHED_FIFO 50), bare (rclpy timer), bare_rt '
+                             '(the same at SCHED_FIFO 50)')
     parser.add_argument('--samples', type=int, default=200, help='latency samples')
     parser.add_argument('--json', default='bench_inference_ros.json', help='result file')
     parser.add_argument('--bare-timer', type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument('--bare-priority', type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument('--echo', action='store_true', help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -207,8 +209,17 @@ def run_e2e(args: argparse.Namespace, probe: Probe, log_dir: Path) -> Dict[str, 
 
 # ---- timing ----
 
-def bare_timer(rate_hz: float, seconds: float) -> None:
-    """Child process: an rclpy timer publishing 8 floats at ``rate_hz``; print tick stats."""
+def bare_timer(rate_hz: float, seconds: float, priority: int = 0) -> None:
+    """
+    Child process: an rclpy timer publishing 8 floats at ``rate_hz``; print tick stats.
+
+    priority > 0: the process's (only Python) thread runs at SCHED_FIFO ``priority``.
+    """
+    if priority:
+        from lam_ros.control.inference_threads import set_realtime_priority
+        error = set_realtime_priority(priority)
+        if error:
+            raise SystemExit(f'bare timer: {error}')
     import rclpy
     from rclpy.clock import Clock, ClockType
     from lam_ros.control.loop_stats import summarize_ticks
@@ -277,10 +288,11 @@ def run_timing(args: argparse.Namespace, probe: Probe, log_dir: Path) -> Dict[st
     try:
         for r in range(args.rounds):
             for mode in modes:
-                if mode == 'bare':
-                    out = log_dir / f'bare_{r}.log'
+                if mode.startswith('bare'):
+                    out = log_dir / f'{mode}_{r}.log'
                     proc = _popen([sys.executable, __file__, '--checkpoint', '-',
                                    '--bare-timer', str(args.seconds),
+                                   '--bare-priority', '50' if mode == 'bare_rt' else '0',
                                    '--rate-hz', str(args.rate_hz)], out)
                     proc.wait(args.seconds + 60.0)
                     line = [x for x in out.read_text().splitlines() if x.startswith('BARE ')]
@@ -317,7 +329,7 @@ def run_timing(args: argparse.Namespace, probe: Probe, log_dir: Path) -> Dict[st
                          ('rate_hz', 'on_time_fraction', 'jitter_p50_ms', 'jitter_p99_ms',
                           'lateness_p50_ms', 'lateness_p99_ms')}
     for mode in modes:
-        if mode != 'bare' and 'bare' in summary:
+        if not mode.startswith('bare') and 'bare' in summary:
             summary[mode]['rate_vs_bare'] = summary[mode]['rate_hz'] / summary['bare']['rate_hz']
     from lam_ros.control.loop_stats import ON_TIME_TOLERANCE
     return {'rate_hz': args.rate_hz, 'seconds': args.seconds, 'rounds': args.rounds,
@@ -419,7 +431,7 @@ def main() -> int:
     """Run the chosen parts and write the JSON."""
     args = parse_args()
     if args.bare_timer:
-        bare_timer(args.rate_hz, args.bare_timer)
+        bare_timer(args.rate_hz, args.bare_timer, args.bare_priority)
         return 0
     if args.echo:
         echo_node()
