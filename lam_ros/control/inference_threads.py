@@ -154,9 +154,18 @@ class PolicyWorker:
     """Run ``policy_step(step)`` at each step of the controller's policy clock."""
 
     def __init__(self, controller, name: str = 'lam_ros-policy',
-                 on_error: Optional[Callable[[BaseException], None]] = None) -> None:
-        """Drive ``controller`` (an InferenceController); :meth:`start` runs the thread."""
+                 on_error: Optional[Callable[[BaseException], None]] = None,
+                 priority: int = 0) -> None:
+        """
+        Drive ``controller`` (an InferenceController); :meth:`start` runs the thread.
+
+        priority 1..99: the thread runs under SCHED_FIFO (meant for a policy in another
+        process, where this thread only passes observations and chunks: preempted while it
+        holds the GIL or the controller's lock, it would hold up the control loop).
+        """
         self.controller = controller
+        self.priority = int(priority)
+        self.priority_error = ''
         self._on_error = on_error
         self._stop = threading.Event()
         self._episode = threading.Event()
@@ -180,6 +189,8 @@ class PolicyWorker:
             self._thread.join(timeout_s)
 
     def _run(self) -> None:
+        if self.priority:
+            self.priority_error = set_realtime_priority(self.priority)
         ctl = self.controller
         clock = ctl.clock
         try:

@@ -88,7 +88,9 @@ class InferenceNode(Node):
         self.create_service(SetBool, '~/enable', self._on_enable)
         self.create_timer(1.0 / cfg.stats_rate_hz, self._publish_stats)
         self.create_timer(0.1, self._check_threads)
-        self.worker = PolicyWorker(self.ctl, on_error=self._thread_failed)
+        # With the policy in its own process this thread only relays, so it may run real-time.
+        self.worker = PolicyWorker(self.ctl, on_error=self._thread_failed, priority=max(
+            cfg.control_priority - 2, 0) if cfg.policy_process else 0)
         self.loop = PeriodicThread(1.0 / cfg.control_rate_hz, self._on_tick, 'lam_ros-control',
                                    on_error=self._thread_failed, priority=cfg.control_priority,
                                    stats=self.ctl.ticks)
