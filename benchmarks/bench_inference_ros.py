@@ -60,7 +60,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--seconds', type=float, default=10.0,
                         help='measured seconds per timing run (default: 10)')
     parser.add_argument('--rounds', type=int, default=2, help='timing rounds (default: 2)')
-    parser.add_argument('--modes', default='thread,thread_rt,process,process_rt,bare',
+    parser.add_argument('--modes', default='thread,thread_rt,process,process_rt,bare,bare_rt',
                         help='timing runs per round: thread, process (policy in a thread or '
                              'its own process), thread_rt, process_rt (the same with the '
                              'control loop at SCHED_FIFO 50), bare (rclpy timer), bare_rt '
