@@ -45,10 +45,12 @@ class PolicyConfig:
     run once per action query)."""
     vector_tokens: str = 'key'
     """'key': one token per vector observation key and history step; 'step': one token per
-    history step for all vector keys together (fewer tokens: the encoder costs less at large
-    widths, at some loss of success at the default size)."""
+    history step for all vector keys together (a quarter of the tokens for the Panda's four
+    keys, so the encoder's width and depth cost a quarter per call; pair it with
+    decoder_memory_tokens 4, and check success: it learns less from a small training budget)."""
     decoder_memory_tokens: int = 1
-    """Each encoded observation token becomes this many memory tokens for the decoder."""
+    """Each encoded observation token becomes this many memory tokens for the decoder, so that
+    few observation tokens still give the action queries several keys to attend to."""
     decoder_d_model: int = 0
     """Width of the decoder (action queries); 0 takes min(d_model, DECODER_WIDTH_CAP), as the
     decoder runs once per action query while the encoder runs once per observation token."""
@@ -200,7 +202,11 @@ class PolicyConfig:
         missing = [n for n in ('joint_names', 'obs_spec') if n not in data]
         if missing:
             raise ValueError(f'policy config is missing required fields {missing}')
-        return cls(**dict(data))
+        # A config written before these fields existed describes the architecture of its time:
+        # one token per vector key, the decoder as wide as the encoder, one memory token each.
+        legacy = {'vector_tokens': 'key', 'decoder_memory_tokens': 1,
+                  'decoder_d_model': data.get('d_model', 0)}
+        return cls(**{**legacy, **dict(data)})
 
 
 def _shape(key: Any, value: Any) -> Tuple[int, ...]:

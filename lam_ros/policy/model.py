@@ -137,8 +137,10 @@ class TransformerPolicy(nn.Module):
             m = self.config.decoder_memory_tokens
             memory = self.memory_proj(memory)
             if m > 1:
-                memory = memory.reshape(memory.shape[0], -1, self.config.decoder_width)
-                attend = attend.repeat_interleave(m, dim=-1)
+                # (B, S, m * dd) -> (B, m * S, dd): the decoder has no positions, so the order
+                # of its memory does not matter, only that the mask follows it.
+                memory = torch.cat(memory.split(self.config.decoder_width, dim=-1), dim=1)
+                attend = attend.repeat(1, 1, 1, m)
         q = self.action_queries.expand(memory.shape[0], -1, -1)
         if self.training:
             q = self.drop(q)

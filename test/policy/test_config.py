@@ -63,6 +63,16 @@ def test_bad_values_raise_value_error_naming_the_field(change, message):
         PolicyConfig(**kwargs)
 
 
+def test_a_config_from_before_the_token_fields_keeps_its_architecture():
+    data = PolicyConfig(joint_names=JOINTS, obs_spec=STATE, d_model=256).to_dict()
+    for name in ('vector_tokens', 'decoder_memory_tokens', 'decoder_d_model'):
+        del data[name]
+    old = PolicyConfig.from_dict(data)
+    assert (old.vector_tokens, old.decoder_memory_tokens, old.decoder_width) == ('key', 1, 256)
+    new = PolicyConfig(joint_names=JOINTS, obs_spec=STATE, d_model=256)
+    assert (new.vector_tokens, new.decoder_memory_tokens, new.decoder_width) == ('key', 1, 128)
+
+
 def test_decoder_width_defaults_to_d_model_capped():
     def width(**kw):
         return PolicyConfig(joint_names=JOINTS, obs_spec=STATE, **kw).decoder_width
