@@ -9,10 +9,13 @@ Three parts, each run on an isolated DDS domain with the nodes as separate proce
   episodes, against the same checkpoint evaluated in-process by ``lam_ros.learn.evaluate``
   on the same seeds.
 - ``timing``: inference_node at ``--rate-hz`` (1 kHz) while the policy runs against sim_node,
-  with the policy in a thread and in its own process, and with the control loop at a
-  real-time priority, against a bare rclpy timer publisher on the same machine in the same
-  conditions, rounds interleaved; figures from ``~/stats`` and the same tick statistics for
-  the bare timer (lam_ros.control.loop_stats).
+  with the policy in a thread and in its own process, each with and without a real-time
+  priority for the control loop, against a bare rclpy timer publisher (also at that priority:
+  ``bare_rt``) on the same machine in the same conditions, rounds interleaved; figures from
+  ``~/stats`` and the same tick statistics for the bare timer (lam_ros.control.loop_stats). On time means the same for
+  every mode: the command was published within half a period of the tick's deadline on the
+  loop's own grid (the node's absolute grid; for the rclpy timer, the deadline rcl keeps), and
+  a deadline with no tick at all is late.
 - ``latency``: a JointState published by this script to the first command it causes (the
   gate's first command after an enable is the measured position), p50/p99 through DDS,
   against a bare echo node (subscribe, publish in the callback).
@@ -57,13 +60,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--seconds', type=float, default=10.0,
                         help='measured seconds per timing run (default: 10)')
     parser.add_argument('--rounds', type=int, default=2, help='timing rounds (default: 2)')
-    parser.add_argument('--modes', default='thread,process,thread_rt,bare',
+    parser.add_argument('--modes', default='thread,thread_rt,process,process_rt,bare,bare_rt',
                         help='timing runs per round: thread, process (policy in a thread or '
-                             'its own process), thread_rt (control loop at SCHED_FIFO 50), '
-                             'bare (rclpy timer)')
+                             'its own process), thread_rt, process_rt (the same with the '
+                             'control loop at SCHED_FIFO 50), bare (rclpy timer), bare_rt '
+                             '(the same at SCHED_FIFO 50)')
     parser.add_argument('--samples', type=int, default=200, help='latency samples')
     parser.add_argument('--json', default='bench_inference_ros.json', help='result file')
     parser.add_argument('--bare-timer', type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument('--bare-priority', type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument('--echo', action='store_true', help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -204,8 +209,17 @@ def run_e2e(args: argparse.Namespace, probe: Probe, log_dir: Path) -> Dict[str, 
 
 # ---- timing ----
 
-def bare_timer(rate_hz: float, seconds: float) -> None:
-    """Child process: an rclpy timer publishing 8 floats at ``rate_hz``; print tick stats."""
+def bare_timer(rate_hz: float, seconds: float, priority: int = 0) -> None:
+    """
+    Child process: an rclpy timer publishing 8 floats at ``rate_hz``; print tick stats.
+
+    priority > 0: the process's (only Python) thread runs at SCHED_FIFO ``priority``.
+    """
+    if priority:
+        from lam_ros.control.inference_threads import set_realtime_priority
+        error = set_realtime_priority(priority)
+        if error:
+            raise SystemExit(f'bare timer: {error}')
     import rclpy
     from rclpy.clock import Clock, ClockType
     from lam_ros.control.loop_stats import summarize_ticks
@@ -215,17 +229,24 @@ def bare_timer(rate_hz: float, seconds: float) -> None:
     node = rclpy.create_node('bare_timer')
     pub = node.create_publisher(Float64MultiArray, '/bare/commands', COMMAND_QOS)
     starts: List[float] = []
+    deadlines: List[float] = []
+    done: List[float] = []
     values = np.zeros(8)
+    period = 1.0 / rate_hz
 
     def tick() -> None:
-        starts.append(time.monotonic())
+        now = time.monotonic()
+        starts.append(now)
+        # rcl has already moved the timer to its next deadline, one period after this one's.
+        deadlines.append(now + 1e-9 * timer.time_until_next_call() - period)
         pub.publish(MSG.float64_array(values))
+        done.append(time.monotonic())
 
-    node.create_timer(1.0 / rate_hz, tick, clock=Clock(clock_type=ClockType.STEADY_TIME))
+    timer = node.create_timer(period, tick, clock=Clock(clock_type=ClockType.STEADY_TIME))
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         rclpy.spin_once(node, timeout_sec=0.1)
-    summary = summarize_ticks(starts, 1.0 / rate_hz)
+    summary = summarize_ticks(starts, period, deadlines, done)
     print('BARE ' + json.dumps(summary.__dict__), flush=True)
     node.destroy_node()
     rclpy.shutdown()
@@ -245,8 +266,8 @@ def _node_timing(args: argparse.Namespace, probe: Probe, log_dir: Path,
                                          got.append, 10)
     node = start_node('inference_node', {
         'checkpoint': args.checkpoint, 'control_rate_hz': args.rate_hz, 'autostart': True,
-        'policy_process': mode == 'process',
-        'control_priority': 50 if mode == 'thread_rt' else 0}, log_dir)
+        'policy_process': mode.startswith('process'),
+        'control_priority': 50 if mode.endswith('_rt') else 0}, log_dir)
     wanted = args.seconds * args.rate_hz
     try:
         probe.spin_until(lambda: bool(got) and _parse_stats(got[-1])['ticks'] >= wanted,
@@ -267,10 +288,11 @@ def run_timing(args: argparse.Namespace, probe: Probe, log_dir: Path) -> Dict[st
     try:
         for r in range(args.rounds):
             for mode in modes:
-                if mode == 'bare':
-                    out = log_dir / f'bare_{r}.log'
+                if mode.startswith('bare'):
+                    out = log_dir / f'{mode}_{r}.log'
                     proc = _popen([sys.executable, __file__, '--checkpoint', '-',
                                    '--bare-timer', str(args.seconds),
+                                   '--bare-priority', '50' if mode == 'bare_rt' else '0',
                                    '--rate-hz', str(args.rate_hz)], out)
                     proc.wait(args.seconds + 60.0)
                     line = [x for x in out.read_text().splitlines() if x.startswith('BARE ')]
@@ -279,7 +301,9 @@ def run_timing(args: argparse.Namespace, probe: Probe, log_dir: Path) -> Dict[st
                            'on_time_fraction': fig['on_time_fraction'],
                            'jitter_p50_ms': 1e3 * fig['jitter_p50_s'],
                            'jitter_p99_ms': 1e3 * fig['jitter_p99_s'], 'late': fig['late'],
-                           'ticks': fig['ticks']}
+                           'lateness_p50_ms': 1e3 * fig['lateness_p50_s'],
+                           'lateness_p99_ms': 1e3 * fig['lateness_p99_s'],
+                           'missed': fig['missed'], 'ticks': fig['ticks']}
                 else:
                     stats = _node_timing(args, probe, log_dir, mode)
                     run = {'mode': mode, 'round': r, 'rate_hz': stats['loop_rate_hz'],
@@ -287,6 +311,9 @@ def run_timing(args: argparse.Namespace, probe: Probe, log_dir: Path) -> Dict[st
                            'jitter_p50_ms': stats['jitter_p50_ms'],
                            'jitter_p99_ms': stats['jitter_p99_ms'],
                            'late': stats['ticks_late'], 'ticks': stats['ticks'],
+                           'lateness_p50_ms': stats['lateness_p50_ms'],
+                           'lateness_p99_ms': stats['lateness_p99_ms'],
+                           'missed': stats['ticks_missed'],
                            'policy_calls': stats['policy_calls'],
                            'policy_latency_p50_ms': stats['policy_latency_p50_ms'],
                            'policy_latency_p99_ms': stats['policy_latency_p99_ms'],
@@ -299,11 +326,14 @@ def run_timing(args: argparse.Namespace, probe: Probe, log_dir: Path) -> Dict[st
     for mode in modes:
         rows = [x for x in runs if x['mode'] == mode]
         summary[mode] = {k: float(np.mean([x[k] for x in rows])) for k in
-                         ('rate_hz', 'on_time_fraction', 'jitter_p50_ms', 'jitter_p99_ms')}
+                         ('rate_hz', 'on_time_fraction', 'jitter_p50_ms', 'jitter_p99_ms',
+                          'lateness_p50_ms', 'lateness_p99_ms')}
     for mode in modes:
-        if mode != 'bare' and 'bare' in summary:
+        if not mode.startswith('bare') and 'bare' in summary:
             summary[mode]['rate_vs_bare'] = summary[mode]['rate_hz'] / summary['bare']['rate_hz']
+    from lam_ros.control.loop_stats import ON_TIME_TOLERANCE
     return {'rate_hz': args.rate_hz, 'seconds': args.seconds, 'rounds': args.rounds,
+            'on_time': f'published within {ON_TIME_TOLERANCE} period of the deadline',
             'summary': summary, 'runs': runs}
 
 
@@ -401,7 +431,7 @@ def main() -> int:
     """Run the chosen parts and write the JSON."""
     args = parse_args()
     if args.bare_timer:
-        bare_timer(args.rate_hz, args.bare_timer)
+        bare_timer(args.rate_hz, args.bare_timer, args.bare_priority)
         return 0
     if args.echo:
         echo_node()

@@ -11,7 +11,8 @@ repository's)::
 
 State-only observations: ACT gets ``observation.state`` (joint positions, velocities and the
 gripper width, 17 values) and ``observation.environment_state`` (the object pose, 7); ours
-gets the same four keys as tokens, over its default two history steps. Batch 1, the same
+gets the same four keys as tokens, one per key and step (or with ``vector_tokens='step'``
+one per step for all of them), over its default two history steps (ACT sees one step). Batch 1, the same
 torch threads, no gradients, eval mode; each call maps raw observations to the chunk in real
 units (normalisation included) -- ``ACTPolicy.predict_action_chunk`` and
 ``TransformerPolicy.predict``. Rounds are interleaved (one call of each, in a shuffled order,
@@ -40,9 +41,13 @@ GOAL_RATIO = 0.5
 STATE_DIM, ENV_DIM, ACTION_DIM = 17, 7, 8
 JOINTS = tuple(f'panda_joint{i}' for i in range(1, 8)) + ('panda_finger_joint1',)
 OBS_SPEC = {'joint_pos': (8,), 'joint_vel': (8,), 'gripper_width': (1,), 'object_pose': (7,)}
-# (name, our PolicyConfig overrides, ACTConfig overrides); equal parameter counts.
+ACT_SIZE = {'d_model': 512, 'n_heads': 8, 'n_layers': 7, 'chunk_size': 100}
+# (name, our PolicyConfig overrides, ACTConfig overrides); equal parameter counts (ours 2 %
+# under ACT's at its defaults). act_default_step: ours with one token per history step for
+# all vector keys (vector_tokens='step', each encoded token 4 decoder memory tokens).
 PAIRS = (
-    ('act_default', {'d_model': 512, 'n_heads': 8, 'n_layers': 7, 'chunk_size': 100}, {}),
+    ('act_default', ACT_SIZE, {}),
+    ('act_default_step', {**ACT_SIZE, 'vector_tokens': 'step', 'decoder_memory_tokens': 4}, {}),
     ('ours_default', {}, {'dim_model': 64, 'n_heads': 4, 'dim_feedforward': 256,
                           'n_encoder_layers': 1, 'chunk_size': 20, 'n_action_steps': 20}),
 )

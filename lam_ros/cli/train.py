@@ -60,7 +60,11 @@ def register(subparsers: Any) -> None:
             ('--dropout', 'dropout', float, 'dropout probability'),
             ('--image-grid', 'image_grid', int, 'tokens per image = image_grid**2'),
             ('--image-keypoints', 'image_keypoints', int,
-             "spatial-softmax keypoints per image ('resnet' encoder)")):
+             "spatial-softmax keypoints per image ('resnet' encoder)"),
+            ('--vector-tokens', 'vector_tokens', str,
+             "vector observation tokens: 'key' (one per key and step) or 'step'"),
+            ('--decoder-memory', 'decoder_memory_tokens', int,
+             'decoder memory tokens per encoded token')):
         model.add_argument(flag, dest=key, type=kind, default=policy_defaults[key],
                            help=f'{what} (default: %(default)s)')
     model.add_argument('--image-encoder', choices=IMAGE_ENCODERS, default='resnet',
@@ -221,7 +225,8 @@ def run(args: argparse.Namespace) -> int:
         keys = choose_obs(args.obs, spec)
         policy = {'head': args.head}
         for key in ('history_len', 'chunk_size', 'd_model', 'n_heads', 'n_layers', 'dropout',
-                    'image_encoder', 'image_channels', 'image_grid', 'image_keypoints'):
+                    'image_encoder', 'image_channels', 'image_grid', 'image_keypoints',
+                    'vector_tokens', 'decoder_memory_tokens'):
             policy[key] = getattr(args, key)
         if args.robot or dataset.robot:
             policy['robot'] = args.robot or dataset.robot

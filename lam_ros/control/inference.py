@@ -60,9 +60,11 @@ class InferenceConfig:
     control loop)."""
     control_rate_hz: float = 100.0
     """Rate of published commands (Hz); the policy runs at its checkpoint rate."""
-    control_priority: int = 0
-    """SCHED_FIFO priority 1..99 of the control loop thread (needs CAP_SYS_NICE or an rtprio
-    limit, as ros2_control's loop); 0 = normal scheduling."""
+    control_priority: int = 50
+    """SCHED_FIFO priority 1..99 of the control loop thread, as ros2_control's loop (needs
+    CAP_SYS_NICE or an rtprio limit; without, a warning and normal scheduling); 0 = normal
+    scheduling. Under SCHED_FIFO the loop also polls the clock for the last 200 us before
+    each deadline."""
     command_interface: str = 'forward'
     """forward: Float64MultiArray to a forward position controller; trajectory:
     JointTrajectory to a joint_trajectory_controller."""
@@ -348,8 +350,11 @@ class InferenceController:
         return {
             'enabled': self.enabled, 'loop_rate_hz': ticks.rate_hz,
             'control_rate_hz': self.config.control_rate_hz, 'ticks': self.ticks.total_ticks,
-            'ticks_late': ticks.late, 'on_time_fraction': ticks.on_time_fraction,
+            'ticks_late': ticks.late, 'ticks_missed': ticks.missed,
+            'on_time_fraction': ticks.on_time_fraction,
             'jitter_p50_ms': 1e3 * ticks.jitter_p50_s, 'jitter_p99_ms': 1e3 * ticks.jitter_p99_s,
+            'lateness_p50_ms': 1e3 * ticks.lateness_p50_s,
+            'lateness_p99_ms': 1e3 * ticks.lateness_p99_s,
             'policy_rate_hz': self.policy_rate_hz, 'policy_calls': self.policy_latency.count,
             'policy_latency_p50_ms': 1e3 * self.policy_latency.percentile(50),
             'policy_latency_p99_ms': 1e3 * self.policy_latency.percentile(99),

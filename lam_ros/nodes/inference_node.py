@@ -29,7 +29,8 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
 from lam_ros.control.inference import (
     InferenceConfig, InferenceController, observation_items)
-from lam_ros.control.inference_threads import PeriodicThread, PolicyWorker
+from lam_ros.control.inference_threads import (
+    PeriodicThread, PolicyWorker, set_realtime_priority)
 from lam_ros.control.limits import load_urdf_limits, parse_urdf_limits
 from lam_ros.data.messages import image_to_array
 from lam_ros.description import image_kind, load_robot
@@ -93,13 +94,21 @@ class InferenceNode(Node):
         self.create_service(Trigger, '~/reset', self._on_reset)
         self.create_timer(1.0 / cfg.stats_rate_hz, self._publish_stats)
         self.create_timer(0.1, self._check_threads)
-        self.worker = PolicyWorker(self.ctl, on_error=self._thread_failed)
+        # With the policy in its own process this thread only relays, so it may run real-time.
+        self.worker = PolicyWorker(self.ctl, on_error=self._thread_failed, priority=max(
+            cfg.control_priority - 2, 0) if cfg.policy_process else 0)
         self.loop = PeriodicThread(1.0 / cfg.control_rate_hz, self._on_tick, 'lam_ros-control',
-                                   on_error=self._thread_failed, priority=cfg.control_priority)
+                                   on_error=self._thread_failed, priority=cfg.control_priority,
+                                   stats=self.ctl.ticks)
         self.worker.start()
         self.loop.start()
         if self.loop.priority_error:
             self.get_logger().warning(self.loop.priority_error)
+        elif cfg.control_priority > 1:
+            # This thread runs the callbacks and hands the GIL to the control loop: preempted
+            # while holding it, the loop would wait. Set last, so no thread or process started
+            # above inherits it.
+            set_realtime_priority(cfg.control_priority - 1)
         if cfg.autostart:
             self._enable()
         self.get_logger().info(

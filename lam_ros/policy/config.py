@@ -14,6 +14,9 @@ from lam_ros.description.camera import (  # noqa: F401 (re-exported)
 HEADS = ('regression', 'gaussian')
 REGRESSION_LOSSES = ('l1', 'mse')
 IMAGE_ENCODERS = ('cnn', 'resnet')
+VECTOR_TOKENS = ('key', 'step')
+# Default cap of the decoder's width (see PolicyConfig.decoder_d_model).
+DECODER_WIDTH_CAP = 128
 # Keys become parameter names in the checkpoint, so they must be plain identifiers.
 _KEY_PATTERN = re.compile(r'^[a-z][a-z0-9_]*$')
 
@@ -41,8 +44,19 @@ class PolicyConfig:
     n_decoder_layers: int = 1
     """Decoder blocks, in which the action queries attend to the encoded observations."""
     decoder_ff_mult: int = 1
-    """Width of the decoder's feed-forward layers as a multiple of d_model (kept small: they
+    """Width of the decoder's feed-forward layers as a multiple of its width (kept small: they
     run once per action query)."""
+    vector_tokens: str = 'key'
+    """'key': one token per vector observation key and history step; 'step': one token per
+    history step for all vector keys together (a quarter of the tokens for the Panda's four
+    keys, so the encoder's width and depth cost a quarter per call; pair it with
+    decoder_memory_tokens 4, and check success: it learns less from a small training budget)."""
+    decoder_memory_tokens: int = 1
+    """Each encoded observation token becomes this many memory tokens for the decoder, so that
+    few observation tokens still give the action queries several keys to attend to."""
+    decoder_d_model: int = 0
+    """Width of the decoder (action queries); 0 takes min(d_model, DECODER_WIDTH_CAP), as the
+    decoder runs once per action query while the encoder runs once per observation token."""
     dropout: float = 0.1
     """Dropout probability in attention and feed-forward layers, in [0, 1)."""
     head: str = 'regression'
@@ -96,6 +110,11 @@ class PolicyConfig:
         return len(self.joint_names)
 
     @property
+    def decoder_width(self) -> int:
+        """Width the decoder runs at (decoder_d_model, or its default when 0)."""
+        return self.decoder_d_model or min(self.d_model, DECODER_WIDTH_CAP)
+
+    @property
     def lowdim_keys(self) -> Tuple[str, ...]:
         """Vector observation keys, sorted so token order never depends on dict order."""
         return tuple(sorted(k for k in self.obs_spec if image_kind(k) is None))
@@ -136,13 +155,23 @@ class PolicyConfig:
                     "'<camera>_rgb' and '<camera>_depth' keys may be images")
         _positive_ints(self, ('history_len', 'chunk_size', 'd_model', 'n_heads', 'n_layers',
                               'ff_mult', 'n_decoder_layers', 'decoder_ff_mult', 'image_grid',
-                              'image_keypoints'))
+                              'image_keypoints', 'decoder_memory_tokens'))
         if self.image_encoder not in IMAGE_ENCODERS:
             raise ValueError(f'image_encoder must be one of {IMAGE_ENCODERS}, '
                              f'got {self.image_encoder!r}')
+        if self.vector_tokens not in VECTOR_TOKENS:
+            raise ValueError(f'vector_tokens must be one of {VECTOR_TOKENS}, '
+                             f'got {self.vector_tokens!r}')
         if self.d_model % self.n_heads:
             raise ValueError(
                 f'd_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})')
+        if (not isinstance(self.decoder_d_model, int) or isinstance(self.decoder_d_model, bool)
+                or self.decoder_d_model < 0):
+            raise ValueError('decoder_d_model must be 0 (the default width) or a positive int, '
+                             f'got {self.decoder_d_model!r}')
+        if self.decoder_width % self.n_heads:
+            raise ValueError(f'the decoder width ({self.decoder_width}, decoder_d_model) must be '
+                             f'divisible by n_heads ({self.n_heads})')
         if not self.image_channels or not all(
                 isinstance(c, int) and c > 0 for c in self.image_channels):
             raise ValueError(
@@ -192,7 +221,11 @@ class PolicyConfig:
         missing = [n for n in ('joint_names', 'obs_spec') if n not in data]
         if missing:
             raise ValueError(f'policy config is missing required fields {missing}')
-        return cls(**dict(data))
+        # A config written before these fields existed describes the architecture of its time:
+        # one token per vector key, the decoder as wide as the encoder, one memory token each.
+        legacy = {'vector_tokens': 'key', 'decoder_memory_tokens': 1,
+                  'decoder_d_model': data.get('d_model', 0)}
+        return cls(**{**legacy, **dict(data)})
 
 
 def _shape(key: Any, value: Any) -> Tuple[int, ...]:

@@ -1,9 +1,10 @@
 """
 The Transformer policy: a short observation history in, a chunk of future joint targets out.
 
-Tokens, per history step: one per vector observation key (a linear layer per key) and a
-few per camera (lam_ros/policy/vision.py, own weights per camera). Learned embeddings mark
-each token's step and type.
+Tokens, per history step: one per vector observation key (a linear layer per key), or with
+vector_tokens='step' one for all of them together (the normalised keys concatenated, one
+linear layer), and a few per camera (lam_ros/policy/vision.py, own weights per camera).
+Learned embeddings mark each token's step and type.
 An encoder (pre-LayerNorm Transformer blocks, self-attention) runs over the observation tokens
 only; a light decoder then lets chunk_size learned action queries attend to the encoder's
 output (cross-attention and a narrow feed-forward layer, no self-attention among the queries),
@@ -36,14 +37,15 @@ class Attention(nn.Module):
     attend to the encoded observations (the decoder).
     """
 
-    def __init__(self, config: PolicyConfig) -> None:
-        """Create the query, fused key/value and output projections."""
+    def __init__(self, config: PolicyConfig, width: Optional[int] = None) -> None:
+        """Create the query, fused key/value and output projections (width: d_model)."""
         super().__init__()
+        d = width or config.d_model
         self.n_heads = config.n_heads
         self.dropout = config.dropout
-        self.q = nn.Linear(config.d_model, config.d_model)
-        self.kv = nn.Linear(config.d_model, 2 * config.d_model)
-        self.proj = nn.Linear(config.d_model, config.d_model)
+        self.q = nn.Linear(d, d)
+        self.kv = nn.Linear(d, 2 * d)
+        self.proj = nn.Linear(d, d)
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor,
                 attend: torch.Tensor) -> torch.Tensor:
@@ -66,12 +68,12 @@ class Block(nn.Module):
     the encoder's output only.
     """
 
-    def __init__(self, config: PolicyConfig, ff_mult: int) -> None:
-        """Create the two sub-layers; the feed-forward layer is ff_mult * d_model wide."""
+    def __init__(self, config: PolicyConfig, ff_mult: int, width: Optional[int] = None) -> None:
+        """Create the two sub-layers, width wide (d_model); the feed-forward is ff_mult times."""
         super().__init__()
-        d = config.d_model
+        d = width or config.d_model
         self.ln1 = nn.LayerNorm(d)
-        self.attn = Attention(config)
+        self.attn = Attention(config, d)
         self.ln2 = nn.LayerNorm(d)
         self.mlp = nn.Sequential(nn.Linear(d, ff_mult * d), nn.GELU(),
                                  nn.Linear(ff_mult * d, d), nn.Dropout(config.dropout))
@@ -93,22 +95,18 @@ class TransformerPolicy(nn.Module):
         self.config = config
         d = config.d_model
         self.normalizer = Normalizer(config)
-        self.obs_proj = nn.ModuleDict(
-            {k: nn.Linear(config.obs_spec[k][0], d) for k in config.lowdim_keys})
+        self.vector_keys = config.lowdim_keys
+        self._make_vector_proj(config)
         self.image_enc = self._image_encoders(config)
-        self.tokens_per_step = len(config.lowdim_keys) + sum(
+        self.tokens_per_step = self.vector_tokens_per_step + sum(
             enc.num_tokens for enc in self.image_enc.values())
         # One embedding per (history step, token slot) encodes both time and token type.
         self.obs_pos = nn.Parameter(torch.zeros(config.history_len, self.tokens_per_step, d))
-        self.action_queries = nn.Parameter(torch.zeros(config.chunk_size, d))
         self.drop = nn.Dropout(config.dropout)
         self.encoder = nn.ModuleList(Block(config, config.ff_mult)
                                      for _ in range(config.n_layers))
         self.ln_enc = nn.LayerNorm(d)
-        self.decoder = nn.ModuleList(Block(config, config.decoder_ff_mult)
-                                     for _ in range(config.n_decoder_layers))
-        self.ln_f = nn.LayerNorm(d)
-        self.action_head = nn.Linear(d, config.action_dim)
+        self._make_decoder(config)
         if config.head == 'gaussian':
             # State-independent log-std per chunk position and joint, as in CleanRL's PPO.
             self.log_std = nn.Parameter(
@@ -116,6 +114,37 @@ class TransformerPolicy(nn.Module):
         self.apply(self._init_weights)
         nn.init.normal_(self.obs_pos, std=0.02)
         nn.init.normal_(self.action_queries, std=0.02)
+
+    def _make_decoder(self, config: PolicyConfig) -> None:
+        # The decoder runs once per action query, so it may be narrower than the encoder: the
+        # encoded observations are projected to its width (a few rows) and the chunk_size
+        # queries then cost decoder_width**2, not d_model**2, each. Each encoded token may
+        # also become several memory tokens, so that few observation tokens still give the
+        # queries several keys to choose from.
+        dd, m = config.decoder_width, config.decoder_memory_tokens
+        self.memory_proj = (nn.Linear(config.d_model, m * dd)
+                            if dd != config.d_model or m > 1 else None)
+        self.action_queries = nn.Parameter(torch.zeros(config.chunk_size, dd))
+        self.decoder = nn.ModuleList(Block(config, config.decoder_ff_mult, dd)
+                                     for _ in range(config.n_decoder_layers))
+        self.ln_f = nn.LayerNorm(dd)
+        self.action_head = nn.Linear(dd, config.action_dim)
+
+    def _decode(self, memory: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
+        if self.memory_proj is not None:
+            m = self.config.decoder_memory_tokens
+            memory = self.memory_proj(memory)
+            if m > 1:
+                # (B, S, m * dd) -> (B, m * S, dd): the decoder has no positions, so the order
+                # of its memory does not matter, only that the mask follows it.
+                memory = torch.cat(memory.split(self.config.decoder_width, dim=-1), dim=1)
+                attend = attend.repeat(1, 1, 1, m)
+        q = self.action_queries.expand(memory.shape[0], -1, -1)
+        if self.training:
+            q = self.drop(q)
+        for block in self.decoder:
+            q = block(q, attend, memory)
+        return self.ln_f(q)
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -155,16 +184,44 @@ class TransformerPolicy(nn.Module):
                              '(last) step must always be valid')
         return obs_mask
 
+    # Vector observations: one token per key and step ('key'), or one per step ('step').
+
+    def _make_vector_proj(self, config: PolicyConfig) -> None:
+        keys = self.vector_keys
+        self.obs_proj = self.vector_proj = None
+        if config.vector_tokens == 'key':
+            self.obs_proj = nn.ModuleDict(
+                {k: nn.Linear(config.obs_spec[k][0], config.d_model) for k in keys})
+        elif keys:
+            self.vector_proj = nn.Linear(sum(config.obs_spec[k][0] for k in keys),
+                                         config.d_model)
+
+    @property
+    def vector_tokens_per_step(self) -> int:
+        """Tokens per history step for the vector observations."""
+        if self.config.vector_tokens == 'key':
+            return len(self.vector_keys)
+        return 1 if self.vector_keys else 0
+
+    def _vector_tokens(self, obs: Obs, obs_mask: torch.Tensor) -> List[torch.Tensor]:
+        # Padded steps are zeroed so that whatever filled them (even NaN) cannot leak.
+        if self.obs_proj is not None:
+            tokens = []
+            for key in self.vector_keys:
+                x = self.normalizer.normalize(key, obs[key])
+                x = torch.where(obs_mask[..., None], x, torch.zeros_like(x))
+                tokens.append(self.obs_proj[key](x)[:, :, None])
+            return tokens
+        if self.vector_proj is None:
+            return []
+        # The normalised keys of a step, concatenated in sorted order, make one token: the
+        # width and depth then cost once per step, not once per key and step.
+        x = torch.cat([self.normalizer.normalize(k, obs[k]) for k in self.vector_keys], dim=2)
+        x = torch.where(obs_mask[..., None], x, torch.zeros_like(x))
+        return [self.vector_proj(x)[:, :, None]]
+
     def _tokens(self, obs: Obs, obs_mask: torch.Tensor) -> torch.Tensor:
-        cfg = self.config
-        b, h = obs_mask.shape
-        tokens = []
-        for key in cfg.lowdim_keys:
-            x = self.normalizer.normalize(key, obs[key])
-            # Padded steps are zeroed so that whatever filled them (even NaN) cannot leak.
-            x = torch.where(obs_mask[..., None], x, torch.zeros_like(x))
-            tokens.append(self.obs_proj[key](x)[:, :, None])
-        tokens += self._image_tokens(obs, obs_mask)
+        tokens = self._vector_tokens(obs, obs_mask) + self._image_tokens(obs, obs_mask)
         return (torch.cat(tokens, dim=2) + self.obs_pos).flatten(1, 2)
 
     # Camera observations: one encoder (own weights) and one set of tokens per image key.
@@ -189,7 +246,7 @@ class TransformerPolicy(nn.Module):
         return tokens
 
     def features(self, obs: Obs, obs_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Return the final hidden state at each action query, (B, K, d_model)."""
+        """Return the final hidden state at each action query, (B, K, decoder_width)."""
         return self._features(obs, self._check(obs, obs_mask))
 
     def _features(self, obs: Obs, obs_mask: torch.Tensor) -> torch.Tensor:
@@ -198,11 +255,7 @@ class TransformerPolicy(nn.Module):
         attend = obs_mask.repeat_interleave(self.tokens_per_step, dim=1)[:, None, None, :]
         for block in self.encoder:
             x = block(x, attend)
-        memory = self.ln_enc(x)
-        q = self.drop(self.action_queries.expand(x.shape[0], -1, -1))
-        for block in self.decoder:
-            q = block(q, attend, memory)
-        return self.ln_f(q)
+        return self._decode(self.ln_enc(x), attend)
 
     def forward(self, obs: Obs, obs_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Return the predicted chunk (B, K, A) in normalised action units (the mean)."""

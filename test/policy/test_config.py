@@ -42,6 +42,11 @@ def test_json_round_trip():
     ({'history_len': 0}, 'history_len'),
     ({'chunk_size': 2.5}, 'chunk_size'),
     ({'d_model': 130}, 'divisible'),
+    ({'decoder_d_model': -1}, 'decoder_d_model'),
+    ({'decoder_d_model': True}, 'decoder_d_model'),
+    ({'decoder_d_model': 66}, 'decoder width'),
+    ({'vector_tokens': 'pixel'}, 'vector_tokens'),
+    ({'decoder_memory_tokens': 0}, 'decoder_memory_tokens'),
     ({'dropout': 1.0}, 'dropout'),
     ({'head': 'diffusion'}, 'head'),
     ({'regression_loss': 'huber'}, 'regression_loss'),
@@ -56,6 +61,24 @@ def test_bad_values_raise_value_error_naming_the_field(change, message):
     kwargs.update(change)
     with pytest.raises(ValueError, match=message):
         PolicyConfig(**kwargs)
+
+
+def test_a_config_from_before_the_token_fields_keeps_its_architecture():
+    data = PolicyConfig(joint_names=JOINTS, obs_spec=STATE, d_model=256).to_dict()
+    for name in ('vector_tokens', 'decoder_memory_tokens', 'decoder_d_model'):
+        del data[name]
+    old = PolicyConfig.from_dict(data)
+    assert (old.vector_tokens, old.decoder_memory_tokens, old.decoder_width) == ('key', 1, 256)
+    new = PolicyConfig(joint_names=JOINTS, obs_spec=STATE, d_model=256)
+    assert (new.vector_tokens, new.decoder_memory_tokens, new.decoder_width) == ('key', 1, 128)
+
+
+def test_decoder_width_defaults_to_d_model_capped():
+    def width(**kw):
+        return PolicyConfig(joint_names=JOINTS, obs_spec=STATE, **kw).decoder_width
+
+    assert width() == 64 and width(d_model=512, n_heads=8) == 128
+    assert width(d_model=512, n_heads=8, decoder_d_model=512) == 512
 
 
 def test_from_dict_rejects_unknown_and_missing_fields():

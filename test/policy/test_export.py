@@ -16,10 +16,10 @@ torch.set_num_threads(1)
 BACKENDS = ['torch'] + list(FORMATS)
 
 
-def _checkpoint(directory, spec):
+def _checkpoint(directory, spec, **overrides):
     torch.manual_seed(0)
     pos, actions = synthetic_episode(length=30)
-    config = small_config(spec, history_len=3, chunk_size=5)
+    config = small_config(spec, history_len=3, chunk_size=5, **overrides)
     model = fitted_model(config, pos, actions).eval()
     with torch.no_grad():  # move the weights away from their init so that errors show
         for p in model.parameters():
@@ -27,9 +27,15 @@ def _checkpoint(directory, spec):
     return save_checkpoint(os.path.join(directory, 'ckpt'), model, {'task': 'lift'}), model
 
 
-@pytest.fixture(scope='module', params=[STATE, IMAGE], ids=['state', 'image'])
+# One token per step and a narrower decoder with several memory tokens per encoded token.
+STEP_TOKENS = {'vector_tokens': 'step', 'decoder_memory_tokens': 4, 'decoder_d_model': 16}
+
+
+@pytest.fixture(scope='module', params=[(STATE, {}), (IMAGE, {}), (STATE, STEP_TOKENS)],
+                ids=['state', 'image', 'state_step_tokens'])
 def exported(request, tmp_path_factory):
-    path, model = _checkpoint(str(tmp_path_factory.mktemp('export')), request.param)
+    spec, overrides = request.param
+    path, model = _checkpoint(str(tmp_path_factory.mktemp('export')), spec, **overrides)
     return path, model, export_policy(path)
 
 

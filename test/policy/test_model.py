@@ -31,9 +31,10 @@ def test_output_shapes(spec, head):
 
 
 @pytest.mark.parametrize('spec', [STATE, IMAGE], ids=['state', 'image'])
-def test_padded_history_does_not_change_the_output(spec):
+@pytest.mark.parametrize('vector_tokens', ['key', 'step'])
+def test_padded_history_does_not_change_the_output(spec, vector_tokens):
     torch.manual_seed(0)
-    config = small_config(spec, history_len=3)
+    config = small_config(spec, history_len=3, vector_tokens=vector_tokens)
     model = TransformerPolicy(config).eval()
     obs = random_obs(config, batch=2, seed=1)
     mask = torch.tensor([[False, False, True], [False, True, True]])
@@ -51,9 +52,12 @@ def test_padded_history_does_not_change_the_output(spec):
 
 
 @pytest.mark.parametrize('decoder_layers', [1, 2])
-def test_encoder_sees_observations_only_and_queries_decode_independently(decoder_layers):
+@pytest.mark.parametrize('vector_tokens, tokens', [('key', 12), ('step', 3)])
+def test_encoder_sees_observations_only_and_queries_decode_independently(
+        decoder_layers, vector_tokens, tokens):
     torch.manual_seed(0)
-    config = small_config(POSE, history_len=3, chunk_size=6, n_decoder_layers=decoder_layers)
+    config = small_config(POSE, history_len=3, chunk_size=6, n_decoder_layers=decoder_layers,
+                          vector_tokens=vector_tokens)
     model = TransformerPolicy(config).eval()
     seen = []
     hooks = [b.register_forward_hook(lambda m, args, out: seen.append(tuple(out.shape)))
@@ -62,13 +66,34 @@ def test_encoder_sees_observations_only_and_queries_decode_independently(decoder
     before = model(obs)
     for hook in hooks:
         hook.remove()
-    # 4 vector keys x 3 history steps: no action query ever enters the encoder.
-    assert seen == [(2, 12, 32)] * config.n_layers
+    # 4 vector keys x 3 history steps, or 3 steps: no action query ever enters the encoder.
+    assert seen == [(2, tokens, 32)] * config.n_layers
     with torch.no_grad():
         model.action_queries[2] += 1.0
     after = model(obs)
     changed = (after - before).abs().amax(dim=(0, 2)) > 0
     assert changed.tolist() == [False, False, True, False, False, False]
+
+
+def test_vector_observations_make_one_token_per_step_and_the_decoder_its_own_width():
+    torch.manual_seed(0)
+    config = small_config(POSE, history_len=2, chunk_size=5, decoder_d_model=16,
+                          vector_tokens='step', decoder_memory_tokens=3)
+    model = TransformerPolicy(config).eval()
+    assert model.tokens_per_step == 1 and model.obs_proj is None
+    assert model.memory_proj.out_features == 3 * 16
+    assert model.vector_proj.in_features == sum(s[0] for s in POSE.values())
+    obs = random_obs(config, batch=3)
+    assert model.features(obs).shape == (3, 5, 16)
+    assert model.predict(obs).shape == (3, 5, 8)
+    # Every vector key reaches the chunk through the shared token.
+    for key in POSE:
+        changed = dict(obs, **{key: obs[key] + 1.0})
+        assert not torch.allclose(model.predict(changed), model.predict(obs)), key
+    same = TransformerPolicy(small_config(POSE, history_len=2, chunk_size=5, vector_tokens='key',
+                                          decoder_memory_tokens=1)).eval()
+    assert same.memory_proj is None and same.features(obs).shape == (3, 5, 32)
+    assert same.tokens_per_step == len(POSE) and same.vector_proj is None
 
 
 @pytest.mark.parametrize('field', ['n_decoder_layers', 'decoder_ff_mult'])

@@ -55,7 +55,7 @@ class ActorCritic(nn.Module):
         self.policy = policy
         config = policy.config
         self.value_keys = config.lowdim_keys
-        width = config.d_model + sum(config.obs_spec[k][0] for k in self.value_keys)
+        width = config.decoder_width + sum(config.obs_spec[k][0] for k in self.value_keys)
         self.value_head = nn.Sequential(
             nn.Linear(width, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(),
             nn.Linear(hidden, 1))
