@@ -284,7 +284,7 @@ class DatasetRecorder:
 
     def write(self, topic: str, timestamp_ns: int, data: Any) -> Optional[str]:
         """
-        Append one message (CDR bytes or a rosbags message) received at ``timestamp_ns``.
+        Append one message (CDR bytes or a rosbags message) logged at ``timestamp_ns``.
 
         Returns what is wrong with it when it is an invalid command (it is recorded all the
         same, and the episode is flagged when it stops), else None.
@@ -314,7 +314,8 @@ class DatasetRecorder:
             except (OSError, WriterError) as exc:
                 self._fail(exc)
             self._counts[topic] += 1
-            if self._first_ns is None:
+            # Topics may be written out of time order (log times are header stamps).
+            if self._first_ns is None or timestamp_ns < self._first_ns:
                 self._first_ns = timestamp_ns
             self._last_ns = max(self._last_ns, timestamp_ns)
         return problem
