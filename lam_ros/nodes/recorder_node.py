@@ -127,7 +127,7 @@ class RecorderNode(Node):
     def _write(self, topic: str, log_time_ns: int, raw: bytes) -> None:
         if not self.recorder.recording:
             return
-        if self.timing is not None and topic == self.config.success_topic:
+        if topic == self.config.success_topic:  # the outcome: the last value in the episode
             self._success = bool_value(raw)
         try:
             problem = self.recorder.write(topic, log_time_ns, raw)
@@ -244,7 +244,7 @@ class RecorderNode(Node):
         """Return (ok, text), or a Future of it while the queued messages are written."""
         if not self.recorder.recording:
             return False, 'no episode is being recorded; call ~/start_episode first'
-        if self.timing is None:
+        if self.timing is None or not self.timing.recording:
             return self._save()
         if self._stopping is None:
             self.timing.end(time.time_ns())

@@ -72,11 +72,12 @@ class Publishers:
             self.probe.spin_for(0.01)
 
 
-@pytest.fixture
-def session(tmp_path: Path):
+@pytest.fixture(params=['header', 'receipt'])
+def session(tmp_path: Path, request):
     isolate_dds()
     probe = Probe('recorder_test_probe')
     node = RecorderNode(context=probe.context, parameter_overrides=[
+        Parameter('log_time', value=request.param),
         Parameter('output_dir', value=str(tmp_path / 'ds')),
         Parameter('topics', value=['/joint_states', '/task_success']),
         Parameter('topic_types', value=[messages.JOINT_STATE, messages.BOOL]),
