@@ -135,9 +135,10 @@ def audit_episode(bag: Path, joint_names: Sequence[str], gripper: Mapping[str, A
     if joint in names and joint in joint_names:
         g_open, g_closed = float(gripper['open']), float(gripper['closed'])
         g_cmd = cmd[:, list(joint_names).index(joint)]
-        # The gate ramps the gripper: the first command that leaves "open" starts the close.
-        closing = np.flatnonzero((g_cmd - g_open) * np.sign(g_closed - g_open)
-                                 > 0.05 * abs(g_closed - g_open))
+        # The gate ramps the gripper: the first command that leaves "open" (after one at
+        # open: an episode may begin with the fingers part-way) starts the close.
+        away = (g_cmd - g_open) * np.sign(g_closed - g_open) > 0.05 * abs(g_closed - g_open)
+        closing = np.flatnonzero(away[1:] & ~away[:-1]) + 1
         if closing.size:
             t_close = t_cmd[closing[0]]
             g_vel = vel[:, names.index(joint)] * np.sign(g_closed - g_open)

@@ -17,7 +17,8 @@ takes messages that arrived before its start and loses those still queued at its
   it, and its log time interpolated between their stamps. Commands are always logged at their
   arrival (a ``JointTrajectory`` stamp says when to start, not when it was sent).
 - An episode holds the messages that *arrived* (DDS receive time, not callback time) between
-  :meth:`~EpisodeTiming.begin` and :meth:`~EpisodeTiming.end`; after ``end`` the episode
+  :meth:`~EpisodeTiming.begin` and :meth:`~EpisodeTiming.end`, opened by the last reference
+  message before the start (the robot's state when it began); after ``end`` the episode
   stays open until every topic has been processed up to the stop (:meth:`~EpisodeTiming.poll`).
 
 Receive times are wall-clock nanoseconds (``time.time_ns()``, what rmw's message info gives).
@@ -129,6 +130,7 @@ class EpisodeTiming:
         self.reference_topic = reference_topic
         self._stamped = {t: has_header(m) and t not in arrival for t, m in topics.items()}
         self._ref = _Reference()
+        self._opening: Optional[Stamped] = None  # the last reference message before the start
         self._pending: List[tuple] = []  # (topic, received_ns, raw) waiting for the reference
         self.start_ns: Optional[int] = None
         self.stop_ns: Optional[int] = None
@@ -175,6 +177,10 @@ class EpisodeTiming:
         stamp = header_stamp_ns(raw) if self._stamped.get(topic) else None
         if topic == self.reference_topic and stamp is not None:
             self._ref.add(received_ns, stamp)
+            if self.start_ns is None or received_ns < self.start_ns:
+                # The robot's state when the episode begins: it opens the episode, so a
+                # command that arrives before the next state still has one before it.
+                self._opening = Stamped(topic, stamp, raw)
         if self.start_ns is None:
             return []
         self._last_received[topic] = received_ns
@@ -183,6 +189,9 @@ class EpisodeTiming:
         inside = received_ns >= self.start_ns and (
             self.stop_ns is None or received_ns <= self.stop_ns)
         if inside:
+            if topic == self.reference_topic and self._opening is not None:
+                out.append(self._opening)
+                self._opening = None
             if stamp is not None and stamp > 0:
                 out.append(Stamped(topic, stamp, raw))
             else:
@@ -232,9 +241,11 @@ class EpisodeTiming:
         out = self._resolve(final=True)
         self.start_ns = self.stop_ns = None
         self._pending.clear()
+        self._opening = None
         return out
 
     def discard(self) -> None:
         """Close the episode, dropping what is waiting."""
         self.start_ns = self.stop_ns = None
         self._pending.clear()
+        self._opening = None

@@ -48,7 +48,8 @@ def test_a_lagging_recorder_logs_states_at_their_stamps_and_commands_on_their_cl
     logged = {(s.topic, s.log_time_ns) for s in out}
     assert ('/cmd', 55 * MS) in logged  # halfway between the states stamped 50 and 60 ms
     states = sorted(t for topic, t in logged if topic == '/joint_states')
-    assert states == [k * 10 * MS for k in range(2, 10)]
+    # The state that arrived last before the start (at 1 ms) opens the episode.
+    assert states == [k * 10 * MS for k in range(1, 10)]
 
 
 def test_stop_keeps_what_arrived_before_it_and_waits_for_every_topic() -> None:
@@ -83,7 +84,7 @@ def test_commands_are_logged_at_arrival_even_with_a_header_and_a_restart_resets_
     assert timing.push('/cmd', _cmd(0.0), 2 * MS) == []
     # A restarted sim: the stamps go back; pairs of the old clock are forgotten.
     out = timing.push('/joint_states', _state(10 * MS), 3 * MS)
-    assert sorted(s.log_time_ns for s in out) == [10 * MS] * 3
+    assert sorted(s.log_time_ns for s in out) == [10 * MS] * 3 + [500 * MS]  # + the opening
 
 
 def test_reference_must_be_stamped_and_recorded() -> None:
