@@ -186,8 +186,11 @@ def test_record_an_xarm_episode_through_ros(tmp_path):
         NodeProcess('sim_node', {'robot': 'xarm6', 'task': 'lift', 'seed': 3,
                                  'real_time_factor': RATE_FACTOR,
                                  'clock_starts_at_wall_time': False}),
+        # The expert waits for the recording, so the episode holds the whole demonstration
+        # (a lift finished before a slow start_episode left a bag of only the last 0.3 s).
         NodeProcess('teleop_node', {'robot': 'xarm6', 'source': 'scripted', 'task': 'lift',
-                                    'expert_seed': 3, 'use_sim_time': True}),
+                                    'expert_seed': 3, 'use_sim_time': True,
+                                    'expert_waits_for': '/recorder_node/status'}),
         NodeProcess('recorder_node', {'robot': 'xarm6', 'output_dir': str(out_dir),
                                       'task': 'lift', 'use_sim_time': True}),
     ]
@@ -198,7 +201,9 @@ def test_record_an_xarm_episode_through_ros(tmp_path):
     try:
         started = probe.call(Trigger, '/recorder_node/start_episode', timeout_s=20.0)
         assert started.success, started.message + logs()
-        assert probe.spin_until(lambda: any(success), 30.0), logs()
+        success.clear()
+        assert probe.spin_until(lambda: False in success and any(
+            success[success.index(False):]), 30.0), logs()
         probe.spin_for(0.3)
         stopped = probe.call(Trigger, '/recorder_node/stop_episode')
         assert stopped.success and 'success=True' in stopped.message, stopped.message
