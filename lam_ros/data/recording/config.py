@@ -72,9 +72,10 @@ class RecorderConfig:
     time_reference_topic: str = ''
     """Stamped topic whose header stamps are the clock headerless messages are placed on;
     empty: the robot's joint state topic."""
-    stop_wait_s: float = 30.0
+    stop_wait_s: float = 20.0
     """Longest wait (wall s) in ~/stop_episode for the messages that arrived before the stop
-    to be processed (log_time header); then the episode is saved with what was processed."""
+    to be processed (log_time header); then the episode is saved with what was processed.
+    Below demo_runner_node's service_timeout_s (30 s), so a stop answers before it gives up."""
     flush_interval_s: float = 0.5
     """Longest time recorded data waits in memory; a crash loses at most this much."""
     queue_depth: int = 2000
