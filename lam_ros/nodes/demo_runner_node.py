@@ -104,6 +104,7 @@ class DemoRunnerNode(Node):
         self.create_subscription(Bool, cfg.success_topic, self._on_success, 10)
         self._speed: Optional[float] = None  # fastest joint in the latest joint state
         self._rest_wait_s: Optional[float] = None  # when the start began waiting for rest
+        self._held: Optional[str] = None  # the loop's start, held until the arm rests
         if cfg.joint_state_topic and cfg.rest_speed_rad_s > 0:
             self.create_subscription(JointState, cfg.joint_state_topic, self._on_state,
                                      STATE_SUB_QOS)
@@ -168,10 +169,14 @@ class DemoRunnerNode(Node):
             if not self._ready:
                 return
         if self._call is None:
-            action = self.loop.next_call(now)
-            if action is None or (action == 'start' and not self._at_rest(now)):
+            # A start held back until the arm rests stays the loop's pending call.
+            action = self._held or self.loop.next_call(now)
+            if action is None:
                 return
-            self._rest_wait_s = None
+            if action == 'start' and not self._at_rest(now):
+                self._held = action
+                return
+            self._held, self._rest_wait_s = None, None
             self._call, self._future = action, None
             self.wait.restart(wall)
         param = self.ACTIONS[self._call]
