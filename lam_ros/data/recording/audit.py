@@ -4,9 +4,11 @@ Is a recorded episode in step? Commands against the joint states, first and last
 An episode is **misaligned** when any of these holds (all times are bag log times):
 
 - the arm (or the gripper) moves in the joint states more than one state period *before*
-  the command that moves it, or starts moving more than one control period *after* it; the
-  events checked are the first arm command that departs from the measured pose and the first
-  command that moves the gripper from open towards closed;
+  the command that moves it, or more than one control period *after* it; the motion is seen
+  at the first joint state sample that shows it, up to one state period after it began, so
+  the allowed response is -1 state period .. +1 control period + 1 state period; the events
+  checked are the first arm command that departs from the measured pose and the first command
+  that moves the gripper from open towards closed;
 - the bag misses its first messages: the first joint state comes after the first command, or
   the arm is already moving in it;
 - the bag misses its last messages: an episode saved as a success has no true success
@@ -118,10 +120,11 @@ def audit_episode(bag: Path, joint_names: Sequence[str], gripper: Mapping[str, A
             audit.problems.append(f'{what}: no response in the joint states')
             return None
         delay = onset - t_event
-        if delay < -state_period_s or delay > control_period_s:
+        latest = control_period_s + state_period_s  # + sampling: see the module docstring
+        if delay < -state_period_s or delay > latest:
             audit.problems.append(f'{what}: the joint states respond {delay:+.3f} s after the '
                                   f'command (allowed {-state_period_s:+.3f} .. '
-                                  f'{control_period_s:+.3f} s)')
+                                  f'{latest:+.3f} s)')
         return delay
 
     # The first arm command that departs from the measured pose (not a hold).
