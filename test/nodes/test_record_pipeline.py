@@ -257,10 +257,17 @@ def test_recording_as_fast_as_possible_keeps_every_episode_aligned(tmp_path):
     entries = index['episodes']
     assert [e['status'] for e in entries] == ['complete', 'complete'], entries
     for entry in entries:
+        # A command is never logged after the motion it causes (-1 state period at most). How
+        # late the sim applies it grows with how far the sim outruns command delivery on a
+        # starved machine (bench_ros_demos.py counts episodes beyond one control period), so
+        # the test allows 0.2 s: a recorder that stamps on arrival is seconds out.
         audit = audit_episode(out_dir / entry['name'], index['joint_names'], index['gripper'],
-                              COMMAND_TOPIC, control_period_s=0.05, state_period_s=0.01,
+                              COMMAND_TOPIC, control_period_s=0.2, state_period_s=0.01,
                               settle_s=0.5, success=entry['success'])
         assert not audit.misaligned, (audit, logs())
+        bag = _read_bag(out_dir / entry['name'])
+        assert all(t == m.header.stamp.sec * 10**9 + m.header.stamp.nanosec
+                   for t, m in bag['/joint_states'])  # states are logged at their stamps
         assert audit.arm_delay_s is not None
         if entry['success']:
             assert audit.grasp_delay_s is not None and audit.tail_after_success_s >= 0.45
