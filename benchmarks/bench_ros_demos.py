@@ -1,14 +1,17 @@
 """
-Hands-free demonstrations through ROS: episodes recorded per minute, per task.
+Hands-free demonstrations through ROS: episodes recorded per minute, and how many misaligned.
 
-For each task, starts sim_node (as fast as possible, publishing /clock), a scripted
+For each real-time factor and task, starts sim_node (publishing /clock), a scripted
 teleop_node, recorder_node and demo_runner_node (``--episodes`` episodes) as processes on an
 isolated DDS domain, waits for the runner to finish, and reads the dataset back. Reports
 wall seconds from the runner's start to its exit, episodes per wall minute, simulated
 seconds recorded per wall second, the recorded command rate (Hz of sim time: below the
-teleop's 20 Hz when it cannot keep up with the sim) and how many episodes succeeded.
+teleop's 20 Hz when it cannot keep up with the sim), how many episodes succeeded, and how
+many are misaligned (``lam_ros.data.recording.audit``: commands out of step with the joint
+states by more than one control period, first or last messages missing, dropped states).
 
-    python benchmarks/bench_ros_demos.py --episodes 10 --json bench_ros_demos.json
+    flock /tmp/lam_ros_cpu.lock python benchmarks/bench_ros_demos.py --tasks lift \
+        --real-time-factors 0 1 2 --episodes 5 --json bench_ros_demos.json
 """
 
 import argparse
@@ -29,6 +32,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMAND_TOPIC = '/forward_position_controller/commands'
+SETTLE_S = 0.5  # sim seconds recorded after success (demo_runner_node settle_s)
 if str(ROOT) not in sys.path:  # run as a script from anywhere: lam_ros from this tree
     sys.path.insert(0, str(ROOT))
 
@@ -64,11 +68,11 @@ def _stop(proc: subprocess.Popen, timeout_s: float = 15.0) -> int:
 
 def _bag_quality(bag: Path) -> tuple:
     """
-    Return (clean start, receive lags in s) of one bag.
+    Return (clean start, log time minus header stamp of the joint states in s) of one bag.
 
     A clean start: the bag begins before the task was solved, with the cube still at rest.
-    Receive lag: the recorder's arrival stamp (its sim clock) minus the joint state's header
-    stamp, which grows when the recorder cannot keep up with the sim.
+    With log_time receipt the second grows when the recorder cannot keep up with the sim;
+    with log_time header it is 0.
     """
     from rosbags.highlevel import AnyReader
 
@@ -92,9 +96,12 @@ def _bag_quality(bag: Path) -> tuple:
 
 
 def run_task(task: str, episodes: int, timeout_s: float, seed: int, work_dir: Path,
-             limit_s: float, real_time_factor: float = 0.0) -> Dict[str, Any]:
+             limit_s: float, real_time_factor: float = 0.0,
+             log_time: str = 'header') -> Dict[str, Any]:
     """Record ``episodes`` episodes of ``task`` through ROS and return the figures."""
-    out_dir, log_dir = work_dir / task, work_dir / f'{task}_logs'
+    from lam_ros.data.recording.audit import audit_episode
+    name = f'{task}_rtf{real_time_factor:g}_{log_time}'
+    out_dir, log_dir = work_dir / name, work_dir / f'{name}_logs'
     log_dir.mkdir(parents=True)
     nodes: List[subprocess.Popen] = [
         _start('sim_node', {'task': task, 'seed': seed,
@@ -103,11 +110,12 @@ def run_task(task: str, episodes: int, timeout_s: float, seed: int, work_dir: Pa
                                'expert_seed': seed, 'use_sim_time': True,
                                'expert_waits_for': '/recorder_node/status'}, log_dir),
         _start('recorder_node', {'output_dir': str(out_dir), 'task': task,
-                                 'use_sim_time': True}, log_dir),
+                                 'use_sim_time': True, 'log_time': log_time}, log_dir),
     ]
     t0 = time.monotonic()
     runner = _start('demo_runner_node', {'episodes': episodes, 'use_sim_time': True,
-                                         'episode_timeout_s': timeout_s}, log_dir)
+                                         'episode_timeout_s': timeout_s,
+                                         'settle_s': SETTLE_S}, log_dir)
     try:
         code = runner.wait(limit_s)
     except subprocess.TimeoutExpired:
@@ -126,8 +134,19 @@ def run_task(task: str, episodes: int, timeout_s: float, seed: int, work_dir: Pa
     quality = [_bag_quality(out_dir / e['name']) for e in entries]
     all_lags = np.concatenate([np.asarray(q[1] or [0.0]) for q in quality])
     commands = sum(e['message_counts'].get(COMMAND_TOPIC, 0) for e in entries)
+    audits = [audit_episode(out_dir / e['name'], index['joint_names'], index['gripper'],
+                            COMMAND_TOPIC, control_period_s=1.0 / index['rates'][
+                                'control_rate_hz'],
+                            settle_s=SETTLE_S, success=e['success']) for e in entries]
+    delays = [d for a in audits for d in (a.arm_delay_s, a.grasp_delay_s) if d is not None]
     return {
         'task': task,
+        'log_time': log_time,
+        # Commands out of step with the joint states, first or last messages missing.
+        'misaligned': sum(a.misaligned for a in audits),
+        'problems': {a.name: a.problems for a in audits if a.problems},
+        'response_delay_s': {'min': round(min(delays, default=0.0), 3),
+                             'max': round(max(delays, default=0.0), 3)},
         'episodes': len(entries),
         'complete': sum(e['status'] == 'complete' for e in entries),
         'successes': sum(bool(e['success']) for e in entries),
@@ -161,8 +180,11 @@ def main() -> None:
     parser.add_argument('--episode-timeout-s', type=float, default=60.0,
                         help='sim seconds before an unsuccessful episode is stopped')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--real-time-factor', type=float, default=0.0,
-                        help='sim_node real_time_factor (0 = as fast as possible)')
+    parser.add_argument('--real-time-factors', '--real-time-factor', type=float, nargs='+',
+                        default=[0.0], help='sim_node real_time_factor values, one run each '
+                        '(0 = as fast as possible)')
+    parser.add_argument('--log-time', choices=('header', 'receipt'), default='header',
+                        help='recorder_node log_time')
     parser.add_argument('--limit-s', type=float, default=1800.0,
                         help='wall seconds allowed per task')
     parser.add_argument('--output-dir', default='', help='keep the datasets here (default: temp)')
@@ -174,11 +196,16 @@ def main() -> None:
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
     with tempfile.TemporaryDirectory(prefix='bench_ros_demos_') as tmp:
         work_dir = Path(args.output_dir or tmp)
-        results = [run_task(task, args.episodes, args.episode_timeout_s, args.seed,
-                            work_dir, args.limit_s, args.real_time_factor)
-                   for task in args.tasks]
+        results = []
+        for factor in args.real_time_factors:
+            for task in args.tasks:
+                results.append(run_task(task, args.episodes, args.episode_timeout_s, args.seed,
+                                        work_dir, args.limit_s, factor, args.log_time))
+                print(json.dumps({k: results[-1][k] for k in (
+                    'task', 'real_time_factor', 'episodes_per_min', 'misaligned')}),
+                    flush=True)
     result = {'cpu_count': os.cpu_count(), 'load_avg_1min': round(os.getloadavg()[0], 2),
-              'tasks': results}
+              'misaligned': sum(r['misaligned'] for r in results), 'runs': results}
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:

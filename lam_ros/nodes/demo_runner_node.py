@@ -2,7 +2,9 @@
 Record demonstrations hands-free: reset, start, wait for success or a timeout, stop; N times.
 
 For each episode the runner calls ``/sim_node/reset``, ``/teleop_node/reset`` (so a
-scripted operator re-anchors on the new scene), ``/recorder_node/start_episode``, then
+scripted operator re-anchors on the new scene), waits ``reset_settle_s`` and until the arm is
+at rest in ``/joint_states`` (a teleop still holding the last episode's pose may have moved
+it), ``/recorder_node/start_episode``, then
 waits until ``/task_success`` turns true (the sim applies the task's hold times) plus
 ``settle_s``, or until ``episode_timeout_s``, and calls ``/recorder_node/stop_episode``
 either way: the recorder stores the last ``/task_success`` value as the outcome, so an
@@ -16,11 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from lam_ros.nodes.common import declare_config, NodeFailed, run_node
+from lam_ros.nodes.common import declare_config, NodeFailed, run_node, STATE_SUB_QOS
 from lam_ros.teleop.episodes import EpisodeFailed, EpisodeLoop, ServiceWait
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.task import Future
+from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
@@ -52,6 +55,12 @@ class DemoRunnerConfig:
     recorder_status_topic: str = '/recorder_node/status'
     """Recorder status (std_msgs/String); the first episode waits for one message, which
     the recorder sends once its clock runs (/clock under use_sim_time). Empty: no wait."""
+    joint_state_topic: str = '/joint_states'
+    """sensor_msgs/JointState whose velocities say when the arm is at rest; empty: no wait."""
+    rest_speed_rad_s: float = 0.02
+    """An episode starts once every joint is slower than this (rad/s or m/s); 0: no wait."""
+    rest_timeout_s: float = 2.0
+    """Node-clock seconds to wait for rest after reset_settle_s before starting anyway."""
 
     def __post_init__(self) -> None:
         """Reject counts and times the runner cannot work with."""
@@ -61,7 +70,7 @@ class DemoRunnerConfig:
         for name in ('episode_timeout_s', 'service_timeout_s'):
             if not getattr(self, name) > 0:
                 raise ValueError(f'{name} must be positive, got {getattr(self, name)}')
-        for name in ('settle_s', 'reset_settle_s'):
+        for name in ('settle_s', 'reset_settle_s', 'rest_speed_rad_s', 'rest_timeout_s'):
             if getattr(self, name) < 0:
                 raise ValueError(f'{name} must be >= 0, got {getattr(self, name)}')
         for name in ('start_service', 'stop_service', 'success_topic'):
@@ -93,6 +102,12 @@ class DemoRunnerNode(Node):
         self._ready = False
         self.wait = ServiceWait(cfg.service_timeout_s, self._wall_s())
         self.create_subscription(Bool, cfg.success_topic, self._on_success, 10)
+        self._speed: Optional[float] = None  # fastest joint in the latest joint state
+        self._rest_wait_s: Optional[float] = None  # when the start began waiting for rest
+        self._held: Optional[str] = None  # the loop's start, held until the arm rests
+        if cfg.joint_state_topic and cfg.rest_speed_rad_s > 0:
+            self.create_subscription(JointState, cfg.joint_state_topic, self._on_state,
+                                     STATE_SUB_QOS)
         self._recorder_alive = not cfg.recorder_status_topic
         if cfg.recorder_status_topic:
             self.create_subscription(String, cfg.recorder_status_topic, self._on_status, 10)
@@ -110,6 +125,24 @@ class DemoRunnerNode(Node):
 
     def _on_status(self, _msg: String) -> None:
         self._recorder_alive = True
+
+    def _on_state(self, msg: JointState) -> None:
+        self._speed = max((abs(v) for v in msg.velocity), default=0.0)
+
+    def _at_rest(self, now: float) -> bool:
+        """Return whether the arm is still enough to start, or waited ``rest_timeout_s``."""
+        cfg = self.config
+        if not cfg.joint_state_topic or cfg.rest_speed_rad_s <= 0:
+            return True
+        if self._rest_wait_s is None:
+            self._rest_wait_s = now
+        if self._speed is not None and self._speed < cfg.rest_speed_rad_s:
+            return True
+        if now - self._rest_wait_s < cfg.rest_timeout_s:
+            return False
+        self.get_logger().warning(f'starting although the arm still moves ({self._speed} '
+                                  f'rad/s after {cfg.rest_timeout_s} s)')
+        return True
 
     def _on_success(self, msg: Bool) -> None:
         now = self._now_s()
@@ -136,9 +169,14 @@ class DemoRunnerNode(Node):
             if not self._ready:
                 return
         if self._call is None:
-            action = self.loop.next_call(now)
+            # A start held back until the arm rests stays the loop's pending call.
+            action = self._held or self.loop.next_call(now)
             if action is None:
                 return
+            if action == 'start' and not self._at_rest(now):
+                self._held = action
+                return
+            self._held, self._rest_wait_s = None, None
             self._call, self._future = action, None
             self.wait.restart(wall)
         param = self.ACTIONS[self._call]

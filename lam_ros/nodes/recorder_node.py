@@ -5,9 +5,14 @@ Services (std_srvs/Trigger): ``~/start_episode``, ``~/stop_episode`` (saves; the
 the last value on ``success_topic``), ``~/discard_episode``. Optional joystick buttons do
 the same. ``~/status`` (std_msgs/String) carries a JSON summary.
 
-Messages are taken raw (CDR bytes) and stamped with the node clock on arrival, as
-``ros2 bag record`` does. On SIGINT an open episode is closed and saved with status
-``interrupted``: nothing recorded is lost, and the operator decides later whether to use it.
+Messages are taken raw (CDR bytes). With ``log_time`` ``header`` (the default) each is logged
+at its header stamp, headerless ones (commands, success) at their DDS arrival placed on the
+joint states' clock, and an episode holds what arrived between the start and stop calls,
+however far the callbacks lag behind a fast simulation (``lam_ros.data.recording.timing``);
+``~/stop_episode`` answers once those messages are written. With ``receipt`` messages are
+stamped with the node clock when the callback runs, as ``ros2 bag record`` does. On SIGINT an
+open episode is closed and saved with status ``interrupted``: nothing recorded is lost, and
+the operator decides later whether to use it.
 """
 
 from functools import partial
@@ -19,11 +24,15 @@ from typing import Any, Optional
 from lam_ros.data.messages import IMAGE
 from lam_ros.data.recording.config import RecorderConfig
 from lam_ros.data.recording.recorder import DatasetRecorder, RecordingError
+from lam_ros.data.recording.timing import bool_value, EpisodeTiming
 from lam_ros.nodes.common import declare_config, run_node
 import rclpy
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.task import Future
 from rosbags.serde import SerdeError
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
@@ -62,12 +71,18 @@ class RecorderNode(Node):
         self._success: Optional[bool] = None
         self._last_error = ''
         self._joy_buttons: list = []
+        self.timing: Optional[EpisodeTiming] = None
+        if cfg.log_time == 'header':
+            self.timing = EpisodeTiming(cfg.topic_map(), cfg.time_reference_topic,
+                                        [cfg.command_topic] if cfg.command_topic else [])
+        self._stopping: Optional[Future] = None
+        self._stop_deadline = 0.0
         for topic, msgtype in cfg.topic_map().items():
             depth = cfg.image_queue_depth if msgtype == IMAGE else cfg.queue_depth
             qos = _qos(topic not in cfg.best_effort_topics, depth)
             self.create_subscription(message_class(msgtype), topic,
                                      partial(self._on_message, topic), qos, raw=True)
-        if cfg.success_topic:
+        if cfg.success_topic and cfg.success_topic not in cfg.topic_map():
             self.create_subscription(Bool, cfg.success_topic, self._on_success, 10)
         if cfg.joy_topic:
             self.create_subscription(message_class('sensor_msgs/msg/Joy'), cfg.joy_topic,
@@ -77,15 +92,29 @@ class RecorderNode(Node):
             self.create_subscription(String, cfg.scene_topic, self._on_scene, QoSProfile(
                 depth=1, reliability=ReliabilityPolicy.RELIABLE,
                 durability=DurabilityPolicy.TRANSIENT_LOCAL, history=HistoryPolicy.KEEP_LAST))
-        self.create_service(Trigger, '~/start_episode', self._srv(self._start))
-        self.create_service(Trigger, '~/stop_episode', self._srv(self._stop))
-        self.create_service(Trigger, '~/discard_episode', self._srv(self._discard))
+        # Their own group: a stop that waits for queued messages holds the services (a start
+        # waits for it), not the subscriptions and timers that serve the queues.
+        services = MutuallyExclusiveCallbackGroup()
+        self.create_service(Trigger, '~/start_episode', self._srv(self._start),
+                            callback_group=services)
+        self.create_service(Trigger, '~/stop_episode', self._srv(self._stop),
+                            callback_group=services)
+        self.create_service(Trigger, '~/discard_episode', self._srv(self._discard),
+                            callback_group=services)
         self._status_pub = self.create_publisher(String, '~/status', 10)
         self.create_timer(1.0 / cfg.status_rate_hz, self._on_timer)
+        # Wall time: a stop must finish even when the sim clock stops.
+        self.create_timer(0.02, self._on_stop_poll, clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.get_logger().info(f'recording {sorted(cfg.topic_map())} into {cfg.output_dir}')
 
-    def _on_message(self, topic: str, raw: bytes) -> None:
+    def _on_message(self, topic: str, raw: bytes, info: dict) -> None:
         self.recorder.heard(topic)
+        if self.timing is not None:
+            # The DDS receive time: when the message arrived, not when this callback runs.
+            received_ns = info.get('received_timestamp') or time.time_ns()
+            for item in self.timing.push(topic, raw, received_ns):
+                self._write(item.topic, item.log_time_ns, item.raw)
+            return
         if not self.recorder.recording:
             return
         now_ns = self.get_clock().now().nanoseconds
@@ -93,8 +122,15 @@ class RecorderNode(Node):
             self.get_logger().warning(f'{topic}: dropped a message, the node clock reads 0 '
                                       '(waiting for /clock)', throttle_duration_sec=5.0)
             return
+        self._write(topic, now_ns, raw)
+
+    def _write(self, topic: str, log_time_ns: int, raw: bytes) -> None:
+        if not self.recorder.recording:
+            return
+        if topic == self.config.success_topic:  # the outcome: the last value in the episode
+            self._success = bool_value(raw)
         try:
-            problem = self.recorder.write(topic, now_ns, raw)
+            problem = self.recorder.write(topic, log_time_ns, raw)
         except RecordingError as exc:
             self._last_error = str(exc)
             self.get_logger().error(self._last_error)
@@ -118,7 +154,7 @@ class RecorderNode(Node):
         self.publish_status()
 
     def _on_success(self, msg: Bool) -> None:
-        if self.recorder.recording:
+        if self.recorder.recording and not (self.timing and self.timing.stopping):
             self._success = bool(msg.data)
 
     def _on_scene(self, msg: String) -> None:
@@ -139,13 +175,22 @@ class RecorderNode(Node):
             pressed = 0 <= index < len(msg.buttons) and msg.buttons[index]
             was = index < len(previous) and previous[index]
             if pressed and not was:
-                ok, text = action()
-                log = self.get_logger().info if ok else self.get_logger().warning
-                log(text)
+                result = action()
+                if isinstance(result, Future):
+                    result.add_done_callback(lambda f: self._log_result(*f.result()))
+                else:
+                    self._log_result(*result)
+
+    def _log_result(self, ok: bool, text: str) -> None:
+        (self.get_logger().info if ok else self.get_logger().warning)(text)
 
     def _srv(self, action: Any) -> Any:
-        def handle(_request: Any, response: Any) -> Any:
-            response.success, response.message = action()
+        # A coroutine: while a stop waits for queued messages the executor keeps serving them.
+        async def handle(_request: Any, response: Any) -> Any:
+            result = action()
+            if isinstance(result, Future):
+                result = await result
+            response.success, response.message = result
             return response
         return handle
 
@@ -189,13 +234,40 @@ class RecorderNode(Node):
             name = self.recorder.start_episode()
         except (RuntimeError, OSError) as exc:
             return False, str(exc)
+        if self.timing is not None:
+            self.timing.begin(time.time_ns())
         self._success, self._last_error = None, ''
         self.publish_status()
         return True, f'recording {name}'
 
-    def _stop(self) -> tuple:
+    def _stop(self) -> Any:
+        """Return (ok, text), or a Future of it while the queued messages are written."""
         if not self.recorder.recording:
             return False, 'no episode is being recorded; call ~/start_episode first'
+        if self.timing is None or not self.timing.recording:
+            return self._save()
+        if self._stopping is None:
+            self.timing.end(time.time_ns())
+            self._stopping = Future()
+            self._stop_deadline = time.monotonic() + self.config.stop_wait_s
+        return self._stopping
+
+    def _on_stop_poll(self) -> None:
+        if self._stopping is None:
+            return
+        done = self.timing.poll()
+        if not done and time.monotonic() < self._stop_deadline:
+            return
+        if not done:
+            self.get_logger().warning(
+                f'stop: after {self.config.stop_wait_s} s these topics still had not been '
+                f'processed up to the stop: {self.timing.lagging()}; saving what arrived')
+        for item in self.timing.finish():
+            self._write(item.topic, item.log_time_ns, item.raw)
+        future, self._stopping = self._stopping, None
+        future.set_result(self._save())
+
+    def _save(self) -> tuple:
         try:
             if self._scene is not None:
                 self.recorder.set_scene(self._scene)
@@ -214,6 +286,10 @@ class RecorderNode(Node):
     def _discard(self) -> tuple:
         if not self.recorder.recording:
             return False, 'no episode is being recorded; nothing to discard'
+        if self._stopping is not None:
+            return False, 'the episode is being stopped and saved; it cannot be discarded now'
+        if self.timing is not None:
+            self.timing.discard()
         entry = self.recorder.discard_episode()
         self.publish_status()
         return True, f'discarded {entry["name"]}'
@@ -236,6 +312,12 @@ class RecorderNode(Node):
 
     def close(self) -> Optional[dict]:
         """Save an open episode as interrupted and release the dataset directory."""
+        if self.timing is not None and self.timing.recording:
+            try:
+                for item in self.timing.finish():
+                    self._write(item.topic, item.log_time_ns, item.raw)
+            except Exception:  # what was written is saved below; nothing more to do
+                pass
         return self.recorder.close()
 
     def destroy_node(self) -> None:

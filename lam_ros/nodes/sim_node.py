@@ -17,8 +17,10 @@ the episode of that seed (``lam-ros dataset replay`` does, to replay in the reco
 
 One steady-clock timer runs at ``joint_state_rate_hz``; each tick asks
 ``lam_ros.sim.stream.SimClock`` how far the simulation owes the wall clock (times
-``real_time_factor``), runs ``SimDriver`` there and publishes the samples that fell due on
-the way, so 1 kHz state needs no 1 kHz physics timer. The node only translates messages.
+``real_time_factor``), runs ``SimDriver`` there (at most two state periods per tick, so
+commands are applied between short runs of physics) and publishes the samples that fell
+due on the way, so 1 kHz state needs no 1 kHz physics timer. The node only translates
+messages.
 """
 
 from __future__ import annotations
@@ -237,9 +239,13 @@ class SimNode(Node):
     def _tick(self) -> None:
         # A late tick publishes every sample it owes, so the rates hold on average even when
         # the executor cannot wake up once per period.
+        period_s = 1.0 / self.config.joint_state_rate_hz
         target, dropped = self.clock.target(self._wall.now().nanoseconds * 1e-9,
-                                            self.driver.sim_s,
-                                            1.0 / self.config.joint_state_rate_hz)
+                                            self.driver.sim_s, period_s)
+        # Catch up at most two periods per tick: commands that came during a stall are
+        # applied between ticks, at the simulated time they arrived, not after a burst of
+        # physics on stale targets (up to max_catch_up_s) that left them a burst behind.
+        target = min(target, self.driver.sim_s + 2.0 * period_s)
         if dropped:
             self.get_logger().warning(
                 f'simulation is more than {self.config.max_catch_up_s} s behind real time '

@@ -72,11 +72,12 @@ class Publishers:
             self.probe.spin_for(0.01)
 
 
-@pytest.fixture
-def session(tmp_path: Path):
+@pytest.fixture(params=['header', 'receipt'])
+def session(tmp_path: Path, request):
     isolate_dds()
     probe = Probe('recorder_test_probe')
     node = RecorderNode(context=probe.context, parameter_overrides=[
+        Parameter('log_time', value=request.param),
         Parameter('output_dir', value=str(tmp_path / 'ds')),
         Parameter('topics', value=['/joint_states', '/task_success']),
         Parameter('topic_types', value=[messages.JOINT_STATE, messages.BOOL]),
@@ -122,6 +123,10 @@ def test_services_record_episodes_over_dds(session) -> None:
     data = _read(out / 'episode_000000')
     states, cmds = data['/joint_states'], data[CMD]
     assert entry['message_counts']['/joint_states'] == len(states)
+    if node.config.log_time == 'header':
+        # The last state before the start opens the episode: the arm as the episode began.
+        assert states[0][1].position[0] < first
+        states = states[1:]
     # reliable local DDS: everything published while recording arrives
     assert sent - 2 <= len(states) <= sent and sent - 2 <= len(cmds) <= sent
     stamps = [s for s, _ in states]

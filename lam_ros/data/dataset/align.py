@@ -3,8 +3,21 @@ Resample one episode's topics onto the policy-rate grid, and check it is fit for
 
 Grid step ``k`` is at ``t0 + k / rate_hz``, where ``t0`` is the first time every required topic
 has a message. Joint states and poses are interpolated (quaternions by slerp), images are the
-most recent frame, and ``action[k]`` is the last command received strictly before
+most recent frame, and ``action[k]`` is the last command logged strictly before
 ``t_k + 1 / rate_hz``: the command that governs the interval after observation ``k``.
+
+Which time each message is placed at: its **bag log time**, for every topic (the reader hands
+over log times; header stamps are not read here). What the log time is depends on who wrote
+the bag:
+
+- ``recorder_node`` (``log_time: header``, its default) logs stamped messages (JointState,
+  PoseStamped, Image, CameraInfo) at their header stamp, and headerless ones
+  (``Float64MultiArray`` and ``JointTrajectory`` commands, ``Bool`` success) at the instant
+  they arrived, read on the joint states' clock (``lam_ros.data.recording.timing``). Under a
+  simulator that is simulated time, so states and commands line up at any
+  ``real_time_factor``, however far the recorder lagged.
+- ``recorder_node`` with ``log_time: receipt`` and plain ``ros2 bag record`` log the time the
+  recorder processed each message: right only while the recorder kept up with the robot.
 """
 
 from dataclasses import dataclass

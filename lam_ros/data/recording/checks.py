@@ -1,8 +1,9 @@
 """
 What makes a recorded episode suspect: required topics that are silent, invalid commands.
 
-:class:`TopicWatch` remembers when each topic was last heard, so a recorder can refuse to
-start an episode before the robot's state arrives. :func:`command_problem` says what is
+:func:`check_topics` validates what a recorder is asked to record. :class:`TopicWatch`
+remembers when each topic was last heard, so :class:`RequiredTopics` can refuse to start an
+episode before the robot's state arrives (:class:`NotReady`). :func:`command_problem` says what is
 wrong with one recorded command (wrong length, NaN/Inf, unknown joints);
 :class:`EpisodeChecks` gathers those per episode into notes for ``dataset.yaml``.
 """
@@ -46,6 +47,56 @@ class TopicWatch:
             elif now_s - last > max_age_s:
                 out.append(f'{topic} (silent for {now_s - last:.1f} s)')
         return out
+
+
+class NotReady(RuntimeError):
+    """An episode cannot start yet: a required topic is silent."""
+
+
+def check_topics(topics: Dict[str, str], action_topic: Optional[str],
+                 required_topics: Sequence[str]) -> None:
+    """Raise ValueError unless topics are absolute, typed, and hold the action and required."""
+    if not topics:
+        raise ValueError('topics is empty; expected at least one topic -> message type')
+    for topic, msgtype in topics.items():
+        if not str(topic).startswith('/'):
+            raise ValueError(f'topic {topic!r} must be an absolute name starting with "/"')
+        if msgtype not in messages.TYPESTORE.types:
+            raise ValueError(f'unknown message type {msgtype!r} for {topic}; expected a '
+                             'ROS 2 type such as sensor_msgs/msg/JointState')
+    if action_topic is not None and action_topic not in topics:
+        raise ValueError(f'action_topic {action_topic!r} is not one of the recorded topics '
+                         f'{sorted(topics)}')
+    missing = [t for t in required_topics if t not in topics]
+    if missing:
+        raise ValueError(f'required_topics {missing} are not recorded; expected some of '
+                         f'{sorted(topics)}')
+
+
+class RequiredTopics:
+    """Topics that must have been heard within ``max_age_s`` for an episode to start."""
+
+    def __init__(self, topics: Sequence[str], max_age_s: float) -> None:
+        """Watch ``topics`` (empty: start without checking)."""
+        self.topics = list(topics)
+        self.max_age_s = float(max_age_s)
+        self.watch = TopicWatch()
+
+    def heard(self, topic: str) -> None:
+        """Note that ``topic`` delivered a message now."""
+        self.watch.heard(topic)
+
+    def silent(self) -> List[str]:
+        """Return the required topics not heard recently, each with its age."""
+        return self.watch.silent(self.topics, self.max_age_s)
+
+    def check_ready(self) -> None:
+        """Raise :class:`NotReady` while a required topic is silent."""
+        silent = self.silent()
+        if silent:
+            raise NotReady(f'not starting: required topics are silent: {", ".join(silent)}; '
+                           'start the robot (or sim) that publishes them, or wait and call '
+                           'start_episode again')
 
 
 def command_problem(msg: Any, msgtype: str, joint_names: Sequence[str]) -> Optional[str]:

@@ -14,6 +14,9 @@ from lam_ros.description import load_robot, RobotDescription, TOPIC_TYPES
 RECORDED_ROLES = ('joint_state', 'object_pose', 'goal_pose', 'success')
 """Observation topic roles recorded unless ``topics`` says otherwise (the command on top)."""
 
+LOG_TIMES = ('header', 'receipt')
+"""Values of ``log_time``: header stamps (and arrivals on their clock), or callback time."""
+
 
 @dataclass
 class RecorderConfig:
@@ -60,6 +63,19 @@ class RecorderConfig:
     without checking."""
     start_wait_s: float = 5.0
     """How long ~/start_episode waits (s) for silent required topics before refusing."""
+    log_time: str = 'header'
+    """Time each message is logged at in the bag: ``header`` (its header stamp: simulated time
+    under a sim; messages without a header, and commands, at their DDS arrival placed on the
+    clock of ``time_reference_topic``; an episode holds what arrived between start and stop,
+    however far the recorder lags) or ``receipt`` (the node clock when the callback runs, as
+    ros2 bag record does: right only while the recorder keeps up)."""
+    time_reference_topic: str = ''
+    """Stamped topic whose header stamps are the clock headerless messages are placed on;
+    empty: the robot's joint state topic."""
+    stop_wait_s: float = 20.0
+    """Longest wait (wall s) in ~/stop_episode for the messages that arrived before the stop
+    to be processed (log_time header); then the episode is saved with what was processed.
+    Below demo_runner_node's service_timeout_s (30 s), so a stop answers before it gives up."""
     flush_interval_s: float = 0.5
     """Longest time recorded data waits in memory; a crash loses at most this much."""
     queue_depth: int = 2000
@@ -100,6 +116,10 @@ class RecorderConfig:
                      'queue_depth', 'image_queue_depth'):
             if getattr(self, name) <= 0:
                 raise ValueError(f'{name} must be > 0, got {getattr(self, name)}')
+        if self.log_time not in LOG_TIMES:
+            raise ValueError(f'log_time must be one of {LOG_TIMES}, got {self.log_time!r}')
+        if not self.stop_wait_s > 0:
+            raise ValueError(f'stop_wait_s must be > 0 seconds, got {self.stop_wait_s}')
         if self.required_max_age_s < 0:
             raise ValueError(f'required_max_age_s must be >= 0 (0: no check), got '
                              f'{self.required_max_age_s}')
@@ -125,7 +145,9 @@ class RecorderConfig:
             success_topic=self.success_topic or robot.topics.success,
             control_rate_hz=self.control_rate_hz or robot.control_rate_hz,
             required_topics=list(self.required_topics
-                                 or [robot.topics.topic_of('joint_state')]))
+                                 or [robot.topics.topic_of('joint_state')]),
+            time_reference_topic=self.time_reference_topic
+            or robot.topics.topic_of('joint_state'))
 
     def topic_map(self) -> Dict[str, str]:
         """Return every recorded topic -> message type, the command topic included."""

@@ -5,8 +5,9 @@ import os
 from pathlib import Path
 import re
 import tempfile
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
+from lam_ros.data import messages
 from lam_ros.description.files import file_mode, fsync_dir
 import yaml
 
@@ -100,6 +101,68 @@ def next_episode_index(output_dir: Path, index: Dict[str, Any]) -> int:
         if number is not None:
             used.append(number)
     return max(used) + 1
+
+
+def open_index(output_dir: Path, robot: str, joint_names: list, task: str, rates: dict,
+               roles: dict, topic_types: Dict[str, str],
+               gripper: Dict[str, Any]) -> Dict[str, Any]:
+    """
+    Return the index of ``output_dir``: created (and written) or checked and extended.
+
+    A directory holds one robot, task and joint order; later sessions may add topics.
+    """
+    index = read_index(output_dir)
+    if index is None:
+        index = {'format_version': FORMAT_VERSION, 'robot': robot, 'task': task,
+                 'joint_names': joint_names, 'topics': roles,
+                 'topic_types': dict(topic_types), 'rates': rates, 'episodes': []}
+        if gripper:
+            index['gripper'] = gripper
+        write_index(output_dir, index)
+        return index
+    for key, value in (('robot', robot), ('task', task), ('joint_names', joint_names)):
+        if index.get(key) not in (None, value):
+            raise ValueError(f'{output_dir} holds a dataset with {key}={index[key]!r}, '
+                             f'not {value!r}; use another output_dir for a different '
+                             f'{key}')
+        index[key] = value
+    # Later sessions may record more topics; the index lists the union.
+    index['topic_types'] = {**(index.get('topic_types') or {}), **topic_types}
+    index['topics'] = {**roles, **(index.get('topics') or {})}
+    index['rates'] = {**(index.get('rates') or {}), **rates}
+    index.setdefault('format_version', FORMAT_VERSION)
+    return index
+
+
+def infer_roles(topics: Mapping[str, str], action_topic: Optional[str] = None) -> Dict[str, str]:
+    """
+    Return role -> topic (``joint_state``, ``command``, ``object_pose``, ...) from types.
+
+    Dataset readers use the roles to find signals without knowing the topic names.
+    """
+    roles: Dict[str, str] = {}
+    if action_topic:
+        roles['command'] = action_topic
+    for topic, msgtype in topics.items():
+        lowered = topic.lower()
+        role = None
+        if msgtype == messages.JOINT_STATE:
+            role = 'joint_state'
+        elif msgtype in (messages.FLOAT64_ARRAY, messages.JOINT_TRAJECTORY):
+            role = 'command'
+        elif msgtype == messages.POSE_STAMPED:
+            role = 'goal_pose' if 'goal' in lowered or 'target' in lowered else 'object_pose'
+        elif msgtype == messages.IMAGE and 'depth' not in lowered:
+            role = 'image'
+        elif msgtype == messages.IMAGE:
+            role = 'depth'
+        elif msgtype == messages.CAMERA_INFO:
+            role = 'camera_info'
+        elif msgtype == messages.BOOL and 'success' in lowered:
+            role = 'success'
+        if role is not None and role not in roles:
+            roles[role] = topic
+    return roles
 
 
 class DirectoryLock:

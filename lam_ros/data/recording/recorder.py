@@ -11,6 +11,9 @@ and is only ever replaced atomically; the bag's MCAP chunks are flushed to the O
 ``flush_interval_s``, so a killed process loses at most that much. Opening the directory
 again (or :func:`recover_dataset`) rewrites an unfinished bag from its intact chunks and
 marks it ``interrupted``. Episode numbers only grow; an existing bag is never replaced.
+
+Around it: ``index`` (dataset.yaml, roles), ``recover`` (crash recovery), ``checks``
+(required topics, invalid-command flags), ``timing`` (the log time of each message).
 """
 
 from pathlib import Path
@@ -21,8 +24,10 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
 from lam_ros.data import messages
 from lam_ros.data.recording import index as idx
-from lam_ros.data.recording.checks import EpisodeChecks, TopicWatch
-from lam_ros.data.recording.recover import recover_locked, RecoveryReport
+from lam_ros.data.recording.checks import (
+    check_topics, EpisodeChecks, NotReady, RequiredTopics)
+from lam_ros.data.recording.index import infer_roles
+from lam_ros.data.recording.recover import recover_dataset, recover_locked, RecoveryReport
 from lam_ros.data.recording.repair import bag_mcap_path
 from lam_ros.description.files import fsync_dir
 from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
@@ -35,59 +40,6 @@ __all__ = ['DatasetRecorder', 'NotReady', 'RecordingError', 'RecoveryReport',
 
 class RecordingError(RuntimeError):
     """Writing an episode failed (disk full, permissions); the episode has been stopped."""
-
-
-class NotReady(RuntimeError):
-    """An episode cannot start yet: a required topic is silent."""
-
-
-def infer_roles(topics: Mapping[str, str], action_topic: Optional[str] = None) -> Dict[str, str]:
-    """
-    Return role -> topic (``joint_state``, ``command``, ``object_pose``, ...) from types.
-
-    Dataset readers use the roles to find signals without knowing the topic names.
-    """
-    roles: Dict[str, str] = {}
-    if action_topic:
-        roles['command'] = action_topic
-    for topic, msgtype in topics.items():
-        lowered = topic.lower()
-        role = None
-        if msgtype == messages.JOINT_STATE:
-            role = 'joint_state'
-        elif msgtype in (messages.FLOAT64_ARRAY, messages.JOINT_TRAJECTORY):
-            role = 'command'
-        elif msgtype == messages.POSE_STAMPED:
-            role = 'goal_pose' if 'goal' in lowered or 'target' in lowered else 'object_pose'
-        elif msgtype == messages.IMAGE and 'depth' not in lowered:
-            role = 'image'
-        elif msgtype == messages.IMAGE:
-            role = 'depth'
-        elif msgtype == messages.CAMERA_INFO:
-            role = 'camera_info'
-        elif msgtype == messages.BOOL and 'success' in lowered:
-            role = 'success'
-        if role is not None and role not in roles:
-            roles[role] = topic
-    return roles
-
-
-def recover_dataset(output_dir: PathLike) -> RecoveryReport:
-    """
-    Finish what a crashed recorder left in ``output_dir`` and return what was done.
-
-    Unfinished bags are rebuilt from their intact MCAP chunks and marked ``interrupted``;
-    bags that were closed but not yet listed get the outcome stored in their metadata.
-    Raises RuntimeError when a live recorder holds the directory.
-    """
-    output_dir = Path(output_dir)
-    if not output_dir.is_dir():
-        raise ValueError(f'{output_dir} is not a directory; expected a recorder output_dir')
-    lock = idx.DirectoryLock(output_dir)
-    try:
-        return recover_locked(output_dir)
-    finally:
-        lock.release()
 
 
 class DatasetRecorder:
@@ -115,21 +67,7 @@ class DatasetRecorder:
         ``gripper`` is the robot's gripper model written to dataset.yaml (default: that of
         the robot description named ``robot``, when there is one).
         """
-        if not topics:
-            raise ValueError('topics is empty; expected at least one topic -> message type')
-        for topic, msgtype in topics.items():
-            if not str(topic).startswith('/'):
-                raise ValueError(f'topic {topic!r} must be an absolute name starting with "/"')
-            if msgtype not in messages.TYPESTORE.types:
-                raise ValueError(f'unknown message type {msgtype!r} for {topic}; expected a '
-                                 'ROS 2 type such as sensor_msgs/msg/JointState')
-        if action_topic is not None and action_topic not in topics:
-            raise ValueError(f'action_topic {action_topic!r} is not one of the recorded topics '
-                             f'{sorted(topics)}')
-        missing = [t for t in required_topics if t not in topics]
-        if missing:
-            raise ValueError(f'required_topics {missing} are not recorded; expected some of '
-                             f'{sorted(topics)}')
+        check_topics(topics, action_topic, required_topics)
         if flush_interval_s <= 0:
             raise ValueError(f'flush_interval_s must be > 0 seconds, got {flush_interval_s}')
         self.output_dir = Path(output_dir).expanduser()
@@ -137,9 +75,7 @@ class DatasetRecorder:
         self.flush_interval_s = float(flush_interval_s)
         self.normalize_cdr = bool(normalize_cdr)
         self._gripper = dict(gripper) if gripper is not None else _gripper_model(robot)
-        self.required_topics = list(required_topics)
-        self.required_max_age_s = float(required_max_age_s)
-        self.watch = TopicWatch()
+        self.required = RequiredTopics(required_topics, required_max_age_s)
         self._joint_names = list(joint_names)
         self._action_topic = action_topic
         self._checks = EpisodeChecks(None, None, self._joint_names)
@@ -158,8 +94,9 @@ class DatasetRecorder:
                                  'expected a writable directory') from None
         try:
             self.last_recovery = recover_locked(self.output_dir)
-            self._index = self._open_index(robot, list(joint_names), task, dict(rates),
-                                           dict(roles or infer_roles(self.topics, action_topic)))
+            self._index = idx.open_index(
+                self.output_dir, robot, list(joint_names), task, dict(rates),
+                dict(roles or infer_roles(self.topics, action_topic)), self.topics, self._gripper)
         except OSError as exc:
             self._dir_lock.release()
             raise RecordingError(f'cannot prepare {self.output_dir}: {exc.strerror}; check free '
@@ -174,30 +111,6 @@ class DatasetRecorder:
         self._first_ns: Optional[int] = None
         self._last_ns = 0
         self._last_flush = 0.0
-
-    def _open_index(self, robot: str, joint_names: list, task: str, rates: dict,
-                    roles: dict) -> Dict[str, Any]:
-        index = idx.read_index(self.output_dir)
-        if index is None:
-            index = {'format_version': idx.FORMAT_VERSION, 'robot': robot, 'task': task,
-                     'joint_names': joint_names, 'topics': roles,
-                     'topic_types': dict(self.topics), 'rates': rates, 'episodes': []}
-            if self._gripper:
-                index['gripper'] = self._gripper
-            idx.write_index(self.output_dir, index)
-            return index
-        for key, value in (('robot', robot), ('task', task), ('joint_names', joint_names)):
-            if index.get(key) not in (None, value):
-                raise ValueError(f'{self.output_dir} holds a dataset with {key}={index[key]!r}, '
-                                 f'not {value!r}; use another output_dir for a different '
-                                 f'{key}')
-            index[key] = value
-        # Later sessions may record more topics; the index lists the union.
-        index['topic_types'] = {**(index.get('topic_types') or {}), **self.topics}
-        index['topics'] = {**roles, **(index.get('topics') or {})}
-        index['rates'] = {**(index.get('rates') or {}), **rates}
-        index.setdefault('format_version', idx.FORMAT_VERSION)
-        return index
 
     @property
     def recording(self) -> bool:
@@ -219,13 +132,23 @@ class DatasetRecorder:
         """Messages written per topic in the open episode."""
         return dict(self._counts)
 
+    @property
+    def required_topics(self) -> list:
+        """Topics that must be heard before an episode starts."""
+        return list(self.required.topics)
+
+    @property
+    def required_max_age_s(self) -> float:
+        """How recently (s) each required topic must have been heard to start."""
+        return self.required.max_age_s
+
     def heard(self, topic: str) -> None:
         """Note that ``topic`` delivered a message now (recording or not)."""
-        self.watch.heard(topic)
+        self.required.heard(topic)
 
     def silent_required(self) -> list:
         """Return the required topics not heard recently, each with its age."""
-        return self.watch.silent(self.required_topics, self.required_max_age_s)
+        return self.required.silent()
 
     def start_episode(self) -> str:
         """
@@ -233,11 +156,7 @@ class DatasetRecorder:
 
         RuntimeError when one is open; :class:`NotReady` while a required topic is silent.
         """
-        silent = self.silent_required()
-        if silent:
-            raise NotReady(f'not starting: required topics are silent: {", ".join(silent)}; '
-                           'start the robot (or sim) that publishes them, or wait and call '
-                           'start_episode again')
+        self.required.check_ready()
         with self._lock:
             if self._writer is not None:
                 raise RuntimeError(f'episode {self.episode_name} is being recorded; stop or '
@@ -284,7 +203,7 @@ class DatasetRecorder:
 
     def write(self, topic: str, timestamp_ns: int, data: Any) -> Optional[str]:
         """
-        Append one message (CDR bytes or a rosbags message) received at ``timestamp_ns``.
+        Append one message (CDR bytes or a rosbags message) logged at ``timestamp_ns``.
 
         Returns what is wrong with it when it is an invalid command (it is recorded all the
         same, and the episode is flagged when it stops), else None.
@@ -314,7 +233,8 @@ class DatasetRecorder:
             except (OSError, WriterError) as exc:
                 self._fail(exc)
             self._counts[topic] += 1
-            if self._first_ns is None:
+            # Topics may be written out of time order (log times are header stamps).
+            if self._first_ns is None or timestamp_ns < self._first_ns:
                 self._first_ns = timestamp_ns
             self._last_ns = max(self._last_ns, timestamp_ns)
         return problem
@@ -370,7 +290,7 @@ class DatasetRecorder:
             entry['error'] = error
         if status != idx.DISCARDED:
             commands = self._counts.get(self._action_topic, 0) if self._action_topic else 0
-            notes = self._checks.notes(commands, self._counts, self.required_topics)
+            notes = self._checks.notes(commands, self._counts, self.required.topics)
             if notes:
                 entry['warnings'] = notes
 

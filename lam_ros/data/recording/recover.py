@@ -9,7 +9,7 @@ original is parked next to it and deleted last.
 from dataclasses import dataclass, field
 from pathlib import Path
 import shutil
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
 from lam_ros.data import messages
 from lam_ros.data.recording import index as idx
@@ -23,7 +23,7 @@ QUARANTINE = 'quarantine'
 
 @dataclass
 class RecoveryReport:
-    """What :func:`lam_ros.data.recording.recorder.recover_dataset` did."""
+    """What :func:`recover_dataset` did."""
 
     recovered: List[str] = field(default_factory=list)
     """Unfinished bags rebuilt from their intact chunks (now ``interrupted``)."""
@@ -146,6 +146,24 @@ def _rebuild(output_dir: Path, entry: Dict[str, Any], report: RecoveryReport) ->
     _entry_from_info(entry, info)
     entry['recovered'] = bool(int(info.get('message_count') or 0))
     (report.recovered if entry['recovered'] else report.unrecoverable).append(name)
+
+
+def recover_dataset(output_dir: Union[str, Path]) -> RecoveryReport:
+    """
+    Finish what a crashed recorder left in ``output_dir`` and return what was done.
+
+    Unfinished bags are rebuilt from their intact MCAP chunks and marked ``interrupted``;
+    bags that were closed but not yet listed get the outcome stored in their metadata.
+    Raises RuntimeError when a live recorder holds the directory.
+    """
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        raise ValueError(f'{output_dir} is not a directory; expected a recorder output_dir')
+    lock = idx.DirectoryLock(output_dir)
+    try:
+        return recover_locked(output_dir)
+    finally:
+        lock.release()
 
 
 def recover_locked(output_dir: Path) -> RecoveryReport:
