@@ -70,26 +70,26 @@ class RLConfig:
     """bc_coef after annealing."""
     bc_batch_size: int = 32
     """Demonstration windows per gradient step of the BC term."""
-    imitation_capacity: int = 0
+    imitation_capacity: int = 200
     """Self-imitation: successful rollout episodes kept (the oldest dropped first) and
     cloned together with the demonstrations after every PPO update; 0 = off."""
-    imitation_steps: int = 16
+    imitation_steps: int = 32
     """Gradient steps of the BC loss on demos + kept successes after every PPO update."""
     imitation_batch_size: int = 64
     """Windows per self-imitation gradient step."""
-    imitation_lr: float = 1e-4
+    imitation_lr: float = 3e-4
     """Adam learning rate of the self-imitation steps (the policy's weights, not log_std)."""
     rollout_episode_steps: int = 0
     """Training rollouts end an episode (as failed) after this many control steps; 0 = the
     env's own limit. Evaluations always run to the env's limit."""
-    replay_fraction: float = 0.0
+    replay_fraction: float = 0.5
     """Fraction [0, 1] of rollout episode starts that replay a scene (env seed) the policy
     failed in a rollout, newest failure first (replay.py); 0 = fresh scenes only."""
     replay_tries: int = 3
     """Replays of a failed scene at most (while it keeps failing)."""
     replay_capacity: int = 256
     """Failed scenes waiting for replay per rank, the oldest dropped first."""
-    episode_noise_std: float = 0.0
+    episode_noise_std: float = 0.2
     """Std (normalised action units) of a per-episode offset added to every sampled chunk of
     a replayed episode: attempts at the same scene differ as whole trajectories."""
     init_log_std: Optional[float] = -2.3
