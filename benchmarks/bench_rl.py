@@ -12,7 +12,8 @@ Each case records demos with ``lam-ros demos`` (seeds 0..N-1, noise 0.005 m), tr
 ``lam-ros train --head gaussian``, evaluates the BC best/ and the RL best/ with
 lam_ros.learn.evaluate on the same 100 unseen seeded episodes (from EVAL_SEED_START; RL picks
 its best/ on other seeds, from VALIDATION_SEED_START) and writes the JSON report plus the
-success-vs-env-steps curve PNG next to it. Demos, BC runs and RL runs are kept under --work and
+success-vs-env-steps curve PNG next to it. RL runs with RLConfig's defaults plus the case's
+settings (CASES[...]['rl']), then --rl's overrides. Demos, BC runs and RL runs are kept under --work and
 reused; an RL run that was interrupted resumes. Run it under the shared CPU lock:
 ``flock /tmp/lam_ros_cpu.lock python benchmarks/bench_rl.py ...``.
 """
@@ -34,10 +35,14 @@ from lam_ros.learn.evaluate import EVAL_SEED_START, evaluate_policy  # noqa: E40
 from lam_ros.learn.rl import RLConfig, train_rl  # noqa: E402
 from lam_ros.policy import read_checkpoint_config  # noqa: E402
 
+# 'rl': RLConfig values of the case (--rl overrides them). Lift successes take 50-65 control
+# steps and a failed grasp never recovers, so lift rollouts end failures at 100 steps.
 CASES = {
-    'lift_weak': {'task': 'lift', 'demos': 10, 'goal': 0.95},
-    'lift_strong': {'task': 'lift', 'demos': 50, 'goal': None},
-    'pick_place': {'task': 'pick_place', 'demos': 50, 'goal': 0.97},
+    'lift_weak': {'task': 'lift', 'demos': 10, 'goal': 0.95,
+                  'rl': {'rollout_episode_steps': 100, 'eval_interval': 12_800}},
+    'lift_strong': {'task': 'lift', 'demos': 50, 'goal': None,
+                    'rl': {'rollout_episode_steps': 100, 'eval_interval': 12_800}},
+    'pick_place': {'task': 'pick_place', 'demos': 50, 'goal': 0.97, 'rl': {}},
 }
 
 
@@ -47,7 +52,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument('--case', default='lift_weak', choices=sorted(CASES) + ['scaling'])
     parser.add_argument('--env-steps', type=int, default=300_000,
                         help='RL env steps (default: 300000, the bar)')
-    parser.add_argument('--num-envs', type=int, default=8, help='RL worker processes')
+    parser.add_argument('--num-envs', type=int, default=16, help='RL worker processes')
     parser.add_argument('--episodes', type=int, default=100, help='test episodes (default 100)')
     parser.add_argument('--bc-steps', type=int, default=2000, help='BC steps (default 2000)')
     parser.add_argument('--threads', type=int, default=1, help='torch threads (default: 1)')
@@ -118,7 +123,9 @@ def run_case(args: argparse.Namespace) -> Dict[str, Any]:
     bc_best = os.path.join(report['bc_run'], 'best')
     base = {'total_env_steps': args.env_steps, 'num_envs': args.num_envs,
             'num_threads': args.threads, 'eval_interval': 25_000}
-    config = RLConfig(**dict(base, **overrides(args.rl)))
+    base.update(case['rl'])
+    base.update(overrides(args.rl))
+    config = RLConfig(**base)
     # Whole updates only, so that the run never goes past the budget.
     per_update = config.num_envs * config.rollout_steps
     config.total_env_steps = args.env_steps // per_update * per_update

@@ -70,15 +70,28 @@ class RLConfig:
     """bc_coef after annealing."""
     bc_batch_size: int = 32
     """Demonstration windows per gradient step of the BC term."""
-    imitation_capacity: int = 0
+    imitation_capacity: int = 200
     """Self-imitation: successful rollout episodes kept (the oldest dropped first) and
     cloned together with the demonstrations after every PPO update; 0 = off."""
-    imitation_steps: int = 16
+    imitation_steps: int = 32
     """Gradient steps of the BC loss on demos + kept successes after every PPO update."""
     imitation_batch_size: int = 64
     """Windows per self-imitation gradient step."""
-    imitation_lr: float = 1e-4
+    imitation_lr: float = 3e-4
     """Adam learning rate of the self-imitation steps (the policy's weights, not log_std)."""
+    rollout_episode_steps: int = 0
+    """Training rollouts end an episode (as failed) after this many control steps; 0 = the
+    env's own limit. Evaluations always run to the env's limit."""
+    replay_fraction: float = 0.5
+    """Fraction [0, 1] of rollout episode starts that replay a scene (env seed) the policy
+    failed in a rollout, newest failure first (replay.py); 0 = fresh scenes only."""
+    replay_tries: int = 3
+    """Replays of a failed scene at most (while it keeps failing)."""
+    replay_capacity: int = 256
+    """Failed scenes waiting for replay per rank, the oldest dropped first."""
+    episode_noise_std: float = 0.2
+    """Std (normalised action units) of a per-episode offset added to every sampled chunk of
+    a replayed episode: attempts at the same scene differ as whole trajectories."""
     init_log_std: Optional[float] = -2.3
     """Exploration log-std (normalised action units) the run starts from; None keeps the
     checkpoint's (a regression checkpoint then gets -1). BC's maximum-likelihood std (about
@@ -111,22 +124,28 @@ class RLConfig:
         for name in ('total_env_steps', 'num_envs', 'query_every', 'rollout_steps', 'epochs',
                      'critic_epochs',
                      'minibatch_size', 'anneal_env_steps', 'bc_batch_size', 'eval_interval',
-                     'eval_episodes', 'imitation_steps', 'imitation_batch_size'):
+                     'eval_episodes', 'imitation_steps', 'imitation_batch_size',
+                     'replay_capacity'):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f'RLConfig.{name} must be a positive int, got {value!r}')
-        for name in ('critic_warmup_updates', 'seed', 'num_threads', 'imitation_capacity'):
+        for name in ('critic_warmup_updates', 'seed', 'num_threads', 'imitation_capacity',
+                     'replay_tries', 'rollout_episode_steps'):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f'RLConfig.{name} must be an int >= 0, got {value!r}')
         for name in ('lr', 'critic_lr', 'clip', 'max_grad_norm', 'target_kl', 'entropy_coef',
                      'kl_coef', 'bc_coef', 'kl_coef_final', 'bc_coef_final', 'success_reward',
-                     'env_reward_scale', 'shaping_scale', 'ensemble_decay', 'imitation_lr'):
+                     'env_reward_scale', 'shaping_scale', 'ensemble_decay', 'imitation_lr',
+                     'episode_noise_std', 'replay_fraction'):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
                     or not math.isfinite(value) or value < 0:
                 raise ValueError(f'RLConfig.{name} must be a finite number >= 0, got '
                                  f'{value!r}')
+        if not 0.0 <= self.replay_fraction <= 1.0:
+            raise ValueError(f'RLConfig.replay_fraction must be in [0, 1], got '
+                             f'{self.replay_fraction}')
         if not 0.0 < self.update_fraction <= 1.0:
             raise ValueError(f'RLConfig.update_fraction must be in (0, 1], got '
                              f'{self.update_fraction}')

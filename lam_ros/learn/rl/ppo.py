@@ -19,7 +19,7 @@ env_reward_scale times the env's own reward. Episodes that end (success, failure
 limit) are not bootstrapped.
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 import os
 import time
 from typing import Any, Callable, Dict, List, Optional, Union
@@ -33,44 +33,14 @@ from lam_ros.learn.rl.config import RLConfig, ROLLOUT_SEED_START, VALIDATION_SEE
 from lam_ros.learn.rl.envs import (
     env_factory, EnvFactory, make_gated, make_vector_env, task_factory)
 from lam_ros.learn.rl.imitation import demo_episodes, SuccessArchive
+from lam_ros.learn.rl.replay import SceneReplay
 from lam_ros.learn.rl.rollout import BatchRunner, evaluate_vector, step_success, to_torch
+from lam_ros.learn.rl.run_state import RLResult
 from lam_ros.policy import save_checkpoint, TransformerPolicy
 import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
-
-
-@dataclass
-class RLResult:
-    """What an RL run produced."""
-
-    out_dir: str
-    """The run directory."""
-    best_checkpoint: str
-    """best/: the best evaluated policy (the BC policy when RL never beat it)."""
-    last_checkpoint: str
-    """last/: the latest weights, with what resuming needs."""
-    env_steps: int
-    """Env steps done in total, over all resumed sessions."""
-    resumed_from: int
-    """Env steps this session started at."""
-    best_success_rate: float
-    """Success rate of best/ on the validation seeds."""
-    initial_success_rate: Optional[float]
-    """Success rate of the BC policy on the validation seeds (None if never evaluated)."""
-    wall_time_s: float
-    """Time of this session (s)."""
-    steps_per_s: float
-    """Env steps per second while collecting rollouts (policy inference included)."""
-    interrupted: bool = False
-    """True when the run stopped early (should_stop or SIGINT); last/ holds its state."""
-    metrics_csv: str = ''
-    """Path of metrics.csv."""
-    curves_png: str = ''
-    """Path of curves.png."""
-    evaluations: List[Dict[str, Any]] = field(default_factory=list)
-    """(env_steps, success_rate, mean_return) of every evaluation this session."""
 
 
 class Objective(nn.Module):
@@ -182,6 +152,13 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
     start, rollout_s, rollout_steps_done = time.monotonic(), 0.0, 0
     evaluations: List[Dict[str, Any]] = []
     returns = np.zeros(n)  # env reward of each env's current episode
+    lengths = np.zeros(n, dtype=np.int64)  # control steps of each env's current episode
+    # Scene of each env's episode (fresh seeds; failed scenes again: replay.py) and the
+    # per-episode offset of the sampled chunks of replayed episodes.
+    scenes = SceneReplay(ROLLOUT_SEED_START + 50_000_000 * ctx.rank + env_steps,
+                         cfg.replay_fraction, cfg.replay_tries, cfg.replay_capacity,
+                         np.random.default_rng([seed, env_steps]))
+    offsets = torch.zeros((n, 1, pcfg.action_dim), device=device)
     potential = np.zeros(n)  # shaping potential of each env's last state
     interrupted = False
     bar = tqdm(total=cfg.total_env_steps, initial=env_steps, unit='step', desc='rl',
@@ -217,16 +194,28 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
         best = distributed.broadcast(best, ctx)
         distributed.barrier(ctx)
 
+    def start_episodes(obs: Optional[Dict[str, np.ndarray]], which: np.ndarray
+                       ) -> Dict[str, np.ndarray]:
+        """Reset the envs in which onto their next scenes; return every env's observation."""
+        seeds = [scenes.start(i) if which[i] else 0 for i in range(n)]
+        for i in np.flatnonzero(which):
+            noisy = cfg.episode_noise_std > 0 and scenes.replayed(i)
+            offsets[i] = torch.randn(offsets.shape[1:], device=device) \
+                * cfg.episode_noise_std if noisy else 0.0
+        if obs is None:
+            return envs.reset(seed=seeds)[0]
+        return envs.reset(seed=seeds, options={'reset_mask': which})[0]
+
     def reset_envs() -> Dict[str, np.ndarray]:
-        first = ROLLOUT_SEED_START + 7919 * ctx.rank + n * update
-        obs, _ = envs.reset(seed=[first + i for i in range(n)])
         for i in range(n):
             runner.reset(i)
+            scenes.end(i, None)
             if archive is not None:
                 archive.end(i, False)
         returns[:] = 0.0
+        lengths[:] = 0
         potential[:] = 0.0
-        return obs
+        return start_episodes(None, np.ones(n, dtype=bool))
 
     try:
         if not os.path.isdir(last_dir):
@@ -245,7 +234,8 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
                     o, m = to_torch(*inputs, device)
                     dist, value, critic_in = agent(o, m)
                     sample = dist.sample()
-                    chunks = policy.unnormalize_actions(sample).cpu().double().numpy()
+                    chunks = policy.unnormalize_actions(sample + offsets)
+                    chunks = chunks.cpu().double().numpy()
                     reward_sum, discount = np.zeros(n), np.ones(n)
                     ended = np.zeros(n, dtype=bool)
                     for j in range(k):
@@ -253,7 +243,10 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
                         if archive is not None:  # from the episode's first chunk on
                             archive.record(obs, commands, runner.started)
                         obs, reward, terminated, truncated, info = envs.step(commands)
+                        lengths += 1
                         done = np.logical_or(terminated, truncated)
+                        if cfg.rollout_episode_steps:  # cut rollout episodes short
+                            done |= lengths >= cfg.rollout_episode_steps
                         success = step_success(info, done)
                         phi = np.where(done, 0.0, reward)  # potential; 0 at episode ends
                         r = (cfg.success_reward * success + cfg.env_reward_scale * reward
@@ -269,9 +262,12 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
                                 finished.append((bool(success[i]), float(returns[i])))
                             if archive is not None:
                                 archive.end(i, bool(success[i]))
+                            scenes.end(i, bool(success[i]))
                             ended[i] = True
-                            returns[i] = 0.0
+                            returns[i], lengths[i] = 0.0, 0
                             runner.reset(i)
+                        if done.any():
+                            obs = start_episodes(obs, done)
                         inputs = runner.observe(obs)
                     buf.add(t, o, m, sample, dist.log_prob(sample).sum(dim=(1, 2)), value,
                             reward_sum, ended, reference(o, m), critic_in)
@@ -348,6 +344,9 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
                        elapsed_s=time.monotonic() - start)
             if archive is not None:
                 row.update(imitation_episodes=len(archive.kept))
+            if cfg.replay_fraction > 0:
+                row.update(replay_episodes=scenes.replays,
+                           replay_successes=scenes.replay_successes)
             if finished:
                 row.update(train_success_rate=float(np.mean([f[0] for f in finished])),
                            train_return=float(np.mean([f[1] for f in finished])),

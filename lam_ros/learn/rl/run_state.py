@@ -6,6 +6,7 @@ also holds ``value_head.safetensors`` and the optimizer state, so running the sa
 again resumes where the run stopped.
 """
 
+from dataclasses import dataclass, field
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -21,7 +22,40 @@ VALUE_FILE = 'value_head.safetensors'
 COLUMNS = ('env_steps', 'update', 'train_success_rate', 'train_return', 'train_episodes',
            'eval_success_rate', 'eval_return', 'policy_loss', 'value_loss', 'kl_bc', 'bc_loss',
            'entropy', 'approx_kl', 'clip_fraction', 'std', 'kl_coef', 'bc_coef', 'actor_lr',
-           'imitation_loss', 'imitation_episodes', 'steps_per_s', 'elapsed_s')
+           'imitation_loss', 'imitation_episodes', 'replay_episodes', 'replay_successes',
+           'steps_per_s', 'elapsed_s')
+
+
+@dataclass
+class RLResult:
+    """What an RL run produced."""
+
+    out_dir: str
+    """The run directory."""
+    best_checkpoint: str
+    """best/: the best evaluated policy (the BC policy when RL never beat it)."""
+    last_checkpoint: str
+    """last/: the latest weights, with what resuming needs."""
+    env_steps: int
+    """Env steps done in total, over all resumed sessions."""
+    resumed_from: int
+    """Env steps this session started at."""
+    best_success_rate: float
+    """Success rate of best/ on the validation seeds."""
+    initial_success_rate: Optional[float]
+    """Success rate of the BC policy on the validation seeds (None if never evaluated)."""
+    wall_time_s: float
+    """Time of this session (s)."""
+    steps_per_s: float
+    """Env steps per second while collecting rollouts (policy inference included)."""
+    interrupted: bool = False
+    """True when the run stopped early (should_stop or SIGINT); last/ holds its state."""
+    metrics_csv: str = ''
+    """Path of metrics.csv."""
+    curves_png: str = ''
+    """Path of curves.png."""
+    evaluations: List[Dict[str, Any]] = field(default_factory=list)
+    """(env_steps, success_rate, mean_return) of every evaluation this session."""
 
 
 class RLMetrics(run_files.MetricsLog):

@@ -131,3 +131,26 @@ def test_self_imitation_clones_kept_successes_with_the_demos(bc_checkpoint, lift
     # log_std moves by PPO only (lr 2e-5): cloning never pulls it to the data's spread.
     assert float((after.log_std.detach() + 1.0).abs().max()) < 1e-2
     assert not torch.equal(before.action_head.weight, after.action_head.weight)
+
+
+def test_failed_scenes_are_replayed_with_an_episode_offset(bc_checkpoint, lift_dataset,
+                                                           tmp_path):
+    # 16-step lift episodes always fail: every start after the first ones replays.
+    cfg = tiny_rl(replay_fraction=1.0, replay_tries=1, episode_noise_std=0.3,
+                  imitation_capacity=4, imitation_steps=1, imitation_batch_size=8)
+    result = train_rl(bc_checkpoint, str(tmp_path / 'rl'), cfg, env=short_lift,
+                      demos=lift_dataset)
+    updates = [r for r in read_rl_metrics(result.metrics_csv) if r['value_loss'] is not None]
+    # Each update: 2 fresh scenes fail at its last step and are replayed at once (their
+    # last try); the evaluation after each update cuts the replays off.
+    assert [r['replay_episodes'] for r in updates] == [2, 4]
+    assert all(r['replay_successes'] == 0 for r in updates)
+    assert all(math.isfinite(r['policy_loss']) for r in updates[1:])
+
+
+def test_rollout_episodes_can_be_cut_shorter_than_the_env_limit(bc_checkpoint, tmp_path):
+    result = train_rl(bc_checkpoint, str(tmp_path / 'rl'),
+                      tiny_rl(total_env_steps=32, rollout_episode_steps=8), env=short_lift)
+    update = [r for r in read_rl_metrics(result.metrics_csv) if r['value_loss'] is not None]
+    # 2 envs x 16 steps in 8-step episodes (the env's own limit is 16).
+    assert update[0]['train_episodes'] == 4 and update[0]['train_success_rate'] == 0.0
