@@ -12,7 +12,8 @@ Three parts, each run on an isolated DDS domain with the nodes as separate proce
   with the policy in a thread and in its own process, each with and without a real-time
   priority for the control loop, against a bare rclpy timer publisher (also at that priority:
   ``bare_rt``) on the same machine in the same conditions, rounds interleaved; figures from
-  ``~/stats`` and the same tick statistics for the bare timer (lam_ros.control.loop_stats). On time means the same for
+  ``~/stats`` and the same tick statistics for the bare timer (lam_ros.control.loop_stats).
+  On time means the same for
   every mode: the command was published within half a period of the tick's deadline on the
   loop's own grid (the node's absolute grid; for the rclpy timer, the deadline rcl keeps), and
   a deadline with no tick at all is late.

@@ -13,7 +13,8 @@ Each case records demos with ``lam-ros demos`` (seeds 0..N-1, noise 0.005 m), tr
 lam_ros.learn.evaluate on the same 100 unseen seeded episodes (from EVAL_SEED_START; RL picks
 its best/ on other seeds, from VALIDATION_SEED_START) and writes the JSON report plus the
 success-vs-env-steps curve PNG next to it. RL runs with RLConfig's defaults plus the case's
-settings (CASES[...]['rl']), then --rl's overrides. Demos, BC runs and RL runs are kept under --work and
+settings (CASES[...]['rl']), then --rl's overrides. Demos, BC runs and RL runs are kept under
+--work and
 reused; an RL run that was interrupted resumes. Run it under the shared CPU lock:
 ``flock /tmp/lam_ros_cpu.lock python benchmarks/bench_rl.py ...``.
 """

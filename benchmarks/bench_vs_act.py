@@ -12,7 +12,8 @@ repository's)::
 State-only observations: ACT gets ``observation.state`` (joint positions, velocities and the
 gripper width, 17 values) and ``observation.environment_state`` (the object pose, 7); ours
 gets the same four keys as tokens, one per key and step (or with ``vector_tokens='step'``
-one per step for all of them), over its default two history steps (ACT sees one step). Batch 1, the same
+one per step for all of them), over its default two history steps (ACT sees one step).
+Batch 1, the same
 torch threads, no gradients, eval mode; each call maps raw observations to the chunk in real
 units (normalisation included) -- ``ACTPolicy.predict_action_chunk`` and
 ``TransformerPolicy.predict``. Rounds are interleaved (one call of each, in a shuffled order,

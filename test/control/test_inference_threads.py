@@ -112,20 +112,25 @@ def test_periodic_thread_reports_a_failing_tick():
 
 
 class SlowBackend:
-    """A policy taking ``delay_s`` per call; records which steps it served."""
+    """A policy taking at least ``delay_s`` per call; records how long each call took."""
 
     def __init__(self, config, delay_s):
         self.config, self.delay_s = config, delay_s
+        self.durations = []
 
     def predict_chunk(self, obs, mask):
+        start = time.monotonic()
         time.sleep(self.delay_s)
-        return np.tile(HOME_JOINT_POS, (self.config.chunk_size, 1))
+        chunk = np.tile(HOME_JOINT_POS, (self.config.chunk_size, 1))
+        self.durations.append(time.monotonic() - start)
+        return chunk
 
 
 def test_policy_worker_tags_chunks_with_their_steps_and_skips_overrun_ones():
     policy = PolicyConfig(joint_names=JOINT_NAMES, obs_spec={'joint_pos': (8,)}, chunk_size=8,
                           control_rate_hz=50.0)
-    ctl = InferenceController(SlowBackend(policy, 0.03), load_urdf_limits(panda_urdf_path()),
+    backend = SlowBackend(policy, 0.03)
+    ctl = InferenceController(backend, load_urdf_limits(panda_urdf_path()),
                               InferenceConfig(checkpoint='x', state_timeout_s=5.0).resolved(
                                   load_robot('panda')))
     steps = []
@@ -141,8 +146,10 @@ def test_policy_worker_tags_chunks_with_their_steps_and_skips_overrun_ones():
     worker.stop()
     assert len(steps) >= 5
     assert steps == sorted(set(steps)), steps
-    # 30 ms per call at 20 ms steps: every call overruns one step, which runs late, not never.
-    assert max(np.diff(steps)) <= 3
+    # 30 ms per call at 20 ms steps: every call overruns a step, which runs late, not never.
+    # The steps a call skips are those that passed during it (more on a loaded machine).
+    skipped = int(np.ceil(max(backend.durations) / 0.02)) + 1
+    assert max(np.diff(steps)) <= max(skipped, 3), (steps, backend.durations)
 
 
 def test_periodic_thread_takes_a_real_time_priority_or_says_why_not():
