@@ -19,8 +19,10 @@ One steady-clock timer runs at ``joint_state_rate_hz``; each tick asks
 ``lam_ros.sim.stream.SimClock`` how far the simulation owes the wall clock (times
 ``real_time_factor``), runs ``SimDriver`` there (at most two state periods per tick, so
 commands are applied between short runs of physics) and publishes the samples that fell
-due on the way, so 1 kHz state needs no 1 kHz physics timer. The node only translates
-messages.
+due on the way, so 1 kHz state needs no 1 kHz physics timer. At ``real_time_factor`` 0
+with ``lockstep`` (the default) the sim also waits, at each command period boundary, for the
+command computed from the state it just published, so recorded episodes stay aligned however
+much faster than real time the sim runs. The node only translates messages.
 """
 
 from __future__ import annotations
@@ -89,6 +91,19 @@ class SimNodeConfig:
     stay close to wall time for nodes without use_sim_time; False starts at 0."""
     max_catch_up_s: float = 0.25
     """When the sim falls further behind real time than this (s), it drops the backlog."""
+    lockstep: bool = True
+    """At real_time_factor 0 only: after publishing the first /clock at or past each command
+    period boundary (ROS time), wait for a command before simulating on, so a command is
+    applied at the simulated time of the state it was computed from, however late DDS or a
+    loaded machine delivers it. Only while a node publishes commands; no effect at
+    real_time_factor > 0."""
+    command_rate_hz: float = 0.0
+    """Rate of the commander's ticks for lockstep (Hz of simulated time); 0: the robot
+    description's control rate. A use_sim_time commander's timer ticks on multiples of its
+    period in ROS time, which is where the sim waits."""
+    command_wait_s: float = 1.0
+    """Longest wait for a command at a lockstep boundary (wall-clock s); when none comes the
+    sim runs freely until the next command arrives, so a silent commander stalls nothing."""
     robot: str = ''
     """Description of the simulated arm (config/robots/<name>.yaml or a path); empty: the
     default robot. Its joints, frames and topics are what the node publishes."""
@@ -103,7 +118,7 @@ class SimNodeConfig:
     def __post_init__(self) -> None:
         """Reject rates and factors the node cannot run with."""
         for name in ('joint_state_rate_hz', 'physics_rate_hz', 'pose_rate_hz',
-                     'camera_rate_hz', 'max_catch_up_s'):
+                     'camera_rate_hz', 'max_catch_up_s', 'command_wait_s'):
             if not getattr(self, name) > 0:
                 raise ValueError(f'{name} must be positive, got {getattr(self, name)}')
         names = self.camera_names
@@ -111,6 +126,9 @@ class SimNodeConfig:
         if unknown or len(set(names)) != len(names):
             raise ValueError(f'cameras {self.cameras!r}: each of {list(DEFAULT_CAMERAS)} at most '
                              'once, comma-separated')
+        if self.command_rate_hz < 0:
+            raise ValueError(f'command_rate_hz must be >= 0 (0 = the robot\'s control rate), '
+                             f'got {self.command_rate_hz}')
         if self.real_time_factor < 0:
             raise ValueError(f'real_time_factor must be >= 0 (0 = as fast as possible), got '
                              f'{self.real_time_factor}')
@@ -158,10 +176,12 @@ class SimNode(Node):
             IMAGE_PUB_QOS if '/' in role else STATE_PUB_QOS)
             for role in stream.roles()}
         self.clock_pub = self.create_publisher(ClockMsg, 'clock', STATE_PUB_QOS)
-        self.create_subscription(Float64MultiArray, 'forward_position_controller/commands',
-                                 self._on_forward_command, COMMAND_QOS)
-        self.create_subscription(JointTrajectory, 'joint_trajectory_controller/joint_trajectory',
-                                 self._on_trajectory, COMMAND_QOS)
+        self.command_subs = [
+            self.create_subscription(Float64MultiArray, 'forward_position_controller/commands',
+                                     self._on_forward_command, COMMAND_QOS),
+            self.create_subscription(JointTrajectory,
+                                     'joint_trajectory_controller/joint_trajectory',
+                                     self._on_trajectory, COMMAND_QOS)]
         self.create_service(Trigger, '~/reset', self._on_reset)
         self.scene_pub = self.create_publisher(String, '~/scene', QoSProfile(
             depth=1, reliability=ReliabilityPolicy.RELIABLE,
@@ -172,6 +192,18 @@ class SimNode(Node):
         self.timer = self.create_timer(
             period_s / cfg.real_time_factor if cfg.real_time_factor > 0 else 0.0, self._tick,
             clock=self._wall)
+        # Lockstep (real_time_factor 0): the sim pauses at each command period boundary
+        # until a command arrives (the main timer is cancelled, a command resets it) or
+        # until command_wait_s passes (the wait timer resets it).
+        self.lockstep = cfg.lockstep and cfg.real_time_factor == 0
+        self._command_period_ns = seconds_to_ns(
+            1.0 / (cfg.command_rate_hz or robot.control_rate_hz))
+        self._last_boundary = -1
+        self._waiting = False
+        self._commander_silent = False
+        self.lockstep_waits = self.lockstep_timeouts = 0
+        self._wait_timer = self.create_timer(cfg.command_wait_s, self._on_wait_timeout,
+                                             clock=self._wall, autostart=False)
         self._publish(self.driver.due_now())
         self.get_logger().info(
             f'simulating {cfg.task} at {cfg.physics_rate_hz:g} Hz physics, joint states at '
@@ -187,13 +219,50 @@ class SimNode(Node):
             self._last_reject[err.kind] = now
             self.get_logger().error(str(err))
 
+    def _command_arrived(self) -> None:
+        self._commander_silent = False
+        if self._waiting:
+            self._resume()
+
+    def _resume(self) -> None:
+        self._waiting = False
+        self._wait_timer.cancel()
+        self.timer.reset()
+
+    def _on_wait_timeout(self) -> None:
+        if self._waiting:
+            self.lockstep_timeouts += 1
+            self._commander_silent = True
+            self._resume()
+        else:
+            self._wait_timer.cancel()
+
+    def _wait_for_command(self, samples: list[Sample]) -> None:
+        # A use_sim_time timer of period P ticks when /clock first reaches a multiple of P,
+        # i.e. at the first joint state (each comes with a /clock) in a new period.
+        boundary = self._last_boundary
+        for sample in samples:
+            if sample.role == 'joint_state':
+                stamp_ns = self._offset_ns + seconds_to_ns(sample.t_s)
+                boundary = max(boundary, stamp_ns // self._command_period_ns)
+        crossed, self._last_boundary = boundary > self._last_boundary, boundary
+        if not crossed or self._commander_silent or not any(
+                sub.get_publisher_count() for sub in self.command_subs):
+            return
+        self._waiting = True
+        self.lockstep_waits += 1
+        self.timer.cancel()
+        self._wait_timer.reset()
+
     def _on_forward_command(self, msg: Float64MultiArray) -> None:
+        self._command_arrived()
         try:
             self.driver.command(msg.data)
         except CommandRejected as err:
             self._reject(err)
 
     def _on_trajectory(self, msg: JointTrajectory) -> None:
+        self._command_arrived()
         stamp_ns = stamp_to_ns(msg.header.stamp)
         try:
             self.driver.follow(
@@ -251,7 +320,10 @@ class SimNode(Node):
                 f'simulation is more than {self.config.max_catch_up_s} s behind real time '
                 f'x{self.config.real_time_factor:g}; dropping the backlog',
                 throttle_duration_sec=5.0)
-        self._publish(self.driver.run_until(target))
+        samples = self.driver.run_until(target)
+        self._publish(samples)
+        if self.lockstep:
+            self._wait_for_command(samples)
 
     def _publish(self, samples: list[Sample]) -> None:
         for sample in samples:
@@ -263,6 +335,10 @@ class SimNode(Node):
 
     def destroy_node(self) -> None:
         """Close the simulation with the node."""
+        if self.lockstep:
+            self.get_logger().info(
+                f'lockstep: waited for a command at {self.lockstep_waits} boundaries, '
+                f'{self.lockstep_timeouts} timed out')
         self.env.close()
         super().destroy_node()
 
