@@ -32,8 +32,8 @@ from typing import Any, Callable, Dict, List, Optional
 
 COMMAND = 'quickstart'
 HELP = 'the whole loop through ROS 2: demos -> dataset -> BC -> RL -> evaluation -> inference'
-RECORD_REAL_TIME_FACTOR = 2.0
-"""Sim speed while recording: at 2, every episode measured aligned; at 0, 1 in 8 was not."""
+RECORD_REAL_TIME_FACTOR = 0.0
+"""Sim speed while recording: as fast as it goes; sim_node's lockstep keeps it aligned."""
 # Sizes of the two modes; --demos, --eval-episodes, --ros-episodes and --set override them.
 MODES = {
     'default': {'demos': 50, 'eval_episodes': 30, 'ros_episodes': 10, 'video_episodes': 2,
