@@ -93,7 +93,7 @@ class SimNodeConfig:
     """When the sim falls further behind real time than this (s), it drops the backlog."""
     lockstep: bool = True
     """At real_time_factor 0 only: after publishing the first /clock at or past each command
-    period boundary (ROS time), wait for a command before simulating on, so a command is
+    period boundary (ROS time), wait for a command before stepping on, so a command is
     applied at the simulated time of the state it was computed from, however late DDS or a
     loaded machine delivers it. Only while a node publishes commands; no effect at
     real_time_factor > 0."""
@@ -127,7 +127,7 @@ class SimNodeConfig:
             raise ValueError(f'cameras {self.cameras!r}: each of {list(DEFAULT_CAMERAS)} at most '
                              'once, comma-separated')
         if self.command_rate_hz < 0:
-            raise ValueError(f'command_rate_hz must be >= 0 (0 = the robot\'s control rate), '
+            raise ValueError(f"command_rate_hz must be >= 0 (0 = the robot's control rate), "
                              f'got {self.command_rate_hz}')
         if self.real_time_factor < 0:
             raise ValueError(f'real_time_factor must be >= 0 (0 = as fast as possible), got '
