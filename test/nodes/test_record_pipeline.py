@@ -124,7 +124,8 @@ def test_record_scripted_lift_episodes(tmp_path):
         # The expert lifted the cube: the last object pose is well above the table.
         assert bag['/object_pose'][-1][1].pose.position.z > 0.1
     # The bags recorded over DDS are a training dataset: both complete episodes, only the
-    # discarded ones excluded (the fumble, and a retried grasp if there was one), commands and states aligned at the 20 Hz policy rate.
+    # discarded ones excluded (the fumble, and a retried grasp if there was one), commands
+    # and states aligned at the 20 Hz policy rate.
     dataset = build_dataset(out_dir)
     assert [(e.name, 'discarded' in e.reason) for e in dataset.exclusions] == [
         (s[0], True) for s in statuses if s[1] == 'discarded']
