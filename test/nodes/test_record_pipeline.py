@@ -282,7 +282,8 @@ def test_recording_as_fast_as_possible_keeps_every_episode_aligned(tmp_path):
     except subprocess.TimeoutExpired:
         pass
     finally:
-        codes = [p.stop() for p in [runner] + procs]
+        # Commanders first, the sim (and its /clock) last; a loaded machine may take a while.
+        codes = [p.stop(15.0) for p in [runner] + procs[::-1]]
     assert codes == [0, 0, 0, 0], logs()
     # The sim waited for the commander at the control period boundaries (hundreds of them in
     # two episodes at 20 Hz), and the commander rarely kept it waiting past command_wait_s.
