@@ -18,12 +18,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-_LOCK_DIR = os.path.join(tempfile.gettempdir(), 'lam_ros_dds_domains')
-_DOMAINS = range(1, 102)  # the ids Linux's ephemeral port range leaves free for DDS
-_held: List[int] = []  # the lock file of the domain this process holds
-_domain: List[int] = []
+DOMAIN_LOCK_DIR = os.path.join(tempfile.gettempdir(), 'lam_ros_dds_domains')
+DOMAINS = range(1, 102)  # the ids Linux's ephemeral port range leaves free for DDS
+_domain: List[int] = []  # the domain this process holds (its lock file stays open)
 
 
 def ros_environment() -> Dict[str, str]:
@@ -43,22 +42,31 @@ def ros_environment() -> Dict[str, str]:
 
 
 def _claim_domain() -> int:
-    if _domain:
-        return _domain[0]
-    os.makedirs(_LOCK_DIR, exist_ok=True)
-    start = random.randrange(len(_DOMAINS))
-    for k in range(len(_DOMAINS)):
-        domain = _DOMAINS[(start + k) % len(_DOMAINS)]
-        fd = os.open(os.path.join(_LOCK_DIR, f'{domain}.lock'), os.O_CREAT | os.O_RDWR, 0o666)
+    if not _domain:
+        _domain.append(lock_free_domain()[0])
+    return _domain[0]
+
+
+def lock_free_domain() -> Tuple[int, int]:
+    """
+    Return ``(domain id, lock fd)`` of a DDS domain no other lam_ros process on this host holds.
+
+    The domain is held through an exclusive lock on ``DOMAIN_LOCK_DIR/<id>.lock`` until the fd
+    is closed; the kernel frees it when the process ends, however it ends.
+    """
+    os.makedirs(DOMAIN_LOCK_DIR, exist_ok=True)
+    start = random.randrange(len(DOMAINS))
+    for k in range(len(DOMAINS)):
+        domain = DOMAINS[(start + k) % len(DOMAINS)]
+        fd = os.open(os.path.join(DOMAIN_LOCK_DIR, f'{domain}.lock'), os.O_CREAT | os.O_RDWR,
+                     0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(fd)
             continue
-        _held.append(fd)
-        _domain.append(domain)
-        return domain
-    raise RuntimeError(f'every DDS domain {_DOMAINS.start}..{_DOMAINS.stop - 1} is in use; set '
+        return domain, fd
+    raise RuntimeError(f'every DDS domain {DOMAINS.start}..{DOMAINS.stop - 1} is in use; set '
                        'ROS_DOMAIN_ID yourself')
 
 

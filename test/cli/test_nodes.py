@@ -23,7 +23,7 @@ def test_a_users_domain_is_kept_else_a_private_one_is_taken(monkeypatch):
     monkeypatch.delenv('ROS_DOMAIN_ID')
     monkeypatch.delenv('ROS_AUTOMATIC_DISCOVERY_RANGE', raising=False)
     env = ros_environment()
-    assert int(env['ROS_DOMAIN_ID']) in _nodes._DOMAINS
+    assert int(env['ROS_DOMAIN_ID']) in _nodes.DOMAINS
     assert env['ROS_AUTOMATIC_DISCOVERY_RANGE'] == 'LOCALHOST'
     assert ros_environment()['ROS_DOMAIN_ID'] == env['ROS_DOMAIN_ID']  # one per process
 

@@ -1,8 +1,6 @@
 """Helpers for node tests: an isolated DDS domain, node subprocesses and a probe node."""
 
-import fcntl
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -10,10 +8,9 @@ import tempfile
 import time
 from typing import Callable, Dict, List, Optional, Sequence
 
+from lam_ros.cli._nodes import lock_free_domain
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# Domain ids 1..101 are the ones Linux's ephemeral port range leaves free for DDS.
-DOMAINS = range(1, 102)
-LOCK_DIR = os.path.join(tempfile.gettempdir(), 'lam_ros_dds_domains')
 _held: List[int] = []  # file descriptors of the domain locks this process holds
 
 
@@ -22,25 +19,15 @@ def claim_domain() -> int:
     Return a DDS domain id no other process on this host holds, and hold it.
 
     Every test process (two suites run at once, CI beside a developer) takes its domain
-    through an exclusive lock on ``LOCK_DIR/<id>.lock``; the kernel frees the lock when the
-    process ends, however it ends. A process holds its last two domains, so that node
+    through lam_ros.cli._nodes.lock_free_domain (an exclusive lock the kernel frees when the
+    process ends, however it ends). A process holds its last two domains, so that node
     processes of the test before still shutting down never share one with the next test.
     """
-    os.makedirs(LOCK_DIR, exist_ok=True)
-    start = random.randrange(len(DOMAINS))
-    for k in range(len(DOMAINS)):
-        domain = DOMAINS[(start + k) % len(DOMAINS)]
-        fd = os.open(os.path.join(LOCK_DIR, f'{domain}.lock'), os.O_CREAT | os.O_RDWR, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            continue
-        _held.append(fd)
-        while len(_held) > 2:
-            os.close(_held.pop(0))
-        return domain
-    raise RuntimeError(f'all DDS domains {DOMAINS.start}..{DOMAINS.stop - 1} are in use')
+    domain, fd = lock_free_domain()
+    _held.append(fd)
+    while len(_held) > 2:
+        os.close(_held.pop(0))
+    return domain
 
 
 def isolate_dds() -> int:
