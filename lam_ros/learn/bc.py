@@ -22,6 +22,8 @@ from lam_ros.data.dataset.build import Dataset
 from lam_ros.data.dataset.windows import Windows
 from lam_ros.learn import distributed, run_files
 from lam_ros.learn.augment import augment_images
+from lam_ros.learn.demos import (
+    batch_to_torch, check_compatible, episode_windows, split_episodes)
 from lam_ros.policy import (
     CheckpointError, compute_stats, load_checkpoint, PolicyConfig, resolve_device, save_checkpoint,
     TransformerPolicy)
@@ -141,78 +143,6 @@ class BCResult:
     """The trained policy in memory (this rank's replica)."""
 
 
-def check_same_robot(recorded: str, policy_robot: str) -> None:
-    """Raise ValueError when a dataset recorded on one arm is to train a policy for another."""
-    if not recorded or not policy_robot:
-        return
-    from lam_ros.description import load_robot
-    try:
-        target = load_robot(policy_robot).name
-    except FileNotFoundError:
-        target = policy_robot
-    if target != recorded:
-        raise ValueError(f'the dataset was recorded on robot {recorded!r} and cannot train a '
-                         f'policy for robot {target!r}: their joints and gripper differ. Record '
-                         f'demonstrations on {target!r}, or train for {recorded!r}')
-
-
-def check_compatible(dataset: Dataset, config: PolicyConfig) -> None:
-    """Raise ValueError unless the dataset provides every observation and joint the policy uses."""
-    if not dataset.episodes:
-        raise ValueError('the dataset has no usable episodes; see its exclusion report '
-                         '(lam-ros dataset info)')
-    check_same_robot(getattr(dataset, 'robot', ''), config.robot)
-    if list(dataset.joint_names) != list(config.joint_names):
-        raise ValueError(f'the dataset commands joints {list(dataset.joint_names)} but the '
-                         f'policy config has {list(config.joint_names)}')
-    spec = dataset.observation_spec()
-    problems = []
-    for key, shape in config.obs_spec.items():
-        if key not in spec:
-            problems.append(f'{key!r} is not in the dataset')
-        elif tuple(spec[key]) != tuple(shape):
-            problems.append(f'{key!r} is {tuple(spec[key])} in the dataset, {tuple(shape)} in '
-                            'the policy config')
-    if problems:
-        raise ValueError(f'dataset observation spec {spec} does not fit the policy: '
-                         f'{"; ".join(problems)}. Choose observations the dataset has '
-                         f'(e.g. --obs {",".join(sorted(spec))}) or rebuild the dataset')
-    if abs(dataset.rate_hz - config.control_rate_hz) > 1e-6:
-        raise ValueError(f'the dataset is sampled at {dataset.rate_hz} Hz but the policy '
-                         f'config says control_rate_hz={config.control_rate_hz}')
-
-
-def split_episodes(dataset: Dataset, val_fraction: float, seed: int) -> tuple:
-    """Return (train, val) episode lists, split by whole episodes with a seeded shuffle."""
-    episodes = list(dataset.episodes)
-    n_val = int(round(val_fraction * len(episodes))) if val_fraction > 0 else 0
-    if val_fraction > 0 and len(episodes) >= 2:
-        n_val = min(max(n_val, 1), len(episodes) - 1)
-    else:
-        n_val = 0
-    order = np.random.default_rng(seed).permutation(len(episodes))
-    val = [episodes[i] for i in sorted(order[:n_val])]
-    train = [episodes[i] for i in sorted(order[n_val:])]
-    return train, val
-
-
-def _windows(episodes: list, config: PolicyConfig) -> Windows:
-    keys = list(config.obs_spec)
-    return Windows([{k: ep.obs[k] for k in keys} for ep in episodes],
-                   [ep.action for ep in episodes], config.history_len, config.chunk_size)
-
-
-def _to_torch(batch: Dict[str, Any], device: torch.device, hold_last_action: bool) -> tuple:
-    obs = {k: torch.from_numpy(np.ascontiguousarray(v)).to(device)
-           for k, v in batch['obs'].items()}
-    # Windows already repeat the last action past the end; holding it means counting it.
-    action_mask = np.ones_like(batch['action_mask']) if hold_last_action \
-        else batch['action_mask']
-    return (obs, torch.from_numpy(batch['obs_mask']).to(device),
-            torch.from_numpy(batch['action']).float().to(device),
-            torch.from_numpy(action_mask).to(device))
-
-
 def _add_noise(model: TransformerPolicy, obs: Dict[str, torch.Tensor], scale: float,
                generator: torch.Generator) -> None:
     for key in model.config.lowdim_keys:
@@ -233,7 +163,7 @@ def validation_loss(model: TransformerPolicy, windows: Windows, batch_size: int,
     totals: Dict[str, float] = {}
     for start in range(0, len(index), batch_size):
         part = index[start:start + batch_size]
-        out = model.loss(*_to_torch(windows.batch(part), device, hold_last_action))
+        out = model.loss(*batch_to_torch(windows.batch(part), device, hold_last_action))
         for key, value in out.items():
             totals[key] = totals.get(key, 0.0) + float(value) * len(part)
     model.train(was_training)
@@ -282,8 +212,8 @@ def train_bc(dataset: Dataset, policy_config: PolicyConfig, bc_config: Optional[
     os.makedirs(out_dir, exist_ok=True)
     last_dir, best_dir = os.path.join(out_dir, 'last'), os.path.join(out_dir, 'best')
     train_eps, val_eps = split_episodes(dataset, cfg.val_fraction, cfg.seed)
-    train_w = _windows(train_eps, policy_config)
-    val_w = _windows(val_eps, policy_config) if val_eps else None
+    train_w = episode_windows(train_eps, policy_config)
+    val_w = episode_windows(val_eps, policy_config) if val_eps else None
 
     torch.manual_seed(cfg.seed)
     model = TransformerPolicy(policy_config)
@@ -326,7 +256,7 @@ def train_bc(dataset: Dataset, policy_config: PolicyConfig, bc_config: Optional[
             rng = np.random.default_rng([cfg.seed, step])
             index = rng.integers(0, len(train_w), cfg.batch_size * ctx.world_size)
             index = index[ctx.rank * cfg.batch_size:(ctx.rank + 1) * cfg.batch_size]
-            batch = _to_torch(train_w.batch(index), device, cfg.hold_last_action)
+            batch = batch_to_torch(train_w.batch(index), device, cfg.hold_last_action)
             if cfg.obs_noise > 0:
                 _add_noise(model, batch[0], cfg.obs_noise, noise_gen)
             if cfg.image_shift > 0:

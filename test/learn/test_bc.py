@@ -10,8 +10,8 @@ import sys
 import time
 
 from lam_ros.cli import main
-from lam_ros.learn import bc as bc_module, run_files
-from lam_ros.learn.bc import BCConfig, check_compatible, split_episodes, train_bc
+from lam_ros.learn import run_files
+from lam_ros.learn.bc import BCConfig, train_bc
 from lam_ros.learn.evaluate import wilson_interval
 from lam_ros.policy import load_checkpoint, PolicyConfig
 from lam_ros.sim import JOINT_NAMES
@@ -154,21 +154,6 @@ def test_dataset_without_the_policy_observations_is_refused(
     assert not (tmp_path / 'last').exists()
 
 
-def test_other_mismatches_are_refused(lift_dataset):
-    with pytest.raises(ValueError, match='commands joints'):
-        check_compatible(lift_dataset, PolicyConfig(joint_names=('a', 'b'), obs_spec=STATE,
-                                                    control_rate_hz=20.0))
-    with pytest.raises(ValueError, match='sampled at 20.0 Hz'):
-        check_compatible(lift_dataset, tiny_config(control_rate_hz=10.0))
-
-
-def test_episodes_are_split_whole_and_reproducibly(lift_dataset):
-    train, val = split_episodes(lift_dataset, 0.25, seed=3)
-    assert len(val) == 1 and len(train) == 3
-    assert [e.name for e in split_episodes(lift_dataset, 0.25, seed=3)[1]] == [val[0].name]
-    assert split_episodes(lift_dataset, 0.0, seed=3)[1] == []
-
-
 def test_learning_rate_warms_up_then_decays_by_cosine():
     cfg = BCConfig(steps=110, lr=1e-3, warmup_steps=10, min_lr_fraction=0.1)
     lrs = np.array([cfg.lr_at(s) for s in range(110)])
@@ -182,17 +167,6 @@ def test_learning_rate_warms_up_then_decays_by_cosine():
 def test_bad_bc_config_values_are_rejected(field, value):
     with pytest.raises(ValueError, match=field if field != 'device' else 'device'):
         BCConfig(**{field: value})
-
-
-def test_the_last_command_is_held_past_the_episode_end_unless_disabled(lift_dataset):
-    windows = bc_module._windows(lift_dataset.episodes[:1], tiny_config())
-    last = len(windows) - 1  # the final step: only its first chunk step lies in the episode
-    batch = windows.batch([last])
-    held = bc_module._to_torch(batch, torch.device('cpu'), hold_last_action=True)
-    masked = bc_module._to_torch(batch, torch.device('cpu'), hold_last_action=False)
-    assert held[3].all() and masked[3].tolist() == [[True, False, False, False, False]]
-    final = torch.from_numpy(lift_dataset.episodes[0].action[-1])
-    assert torch.equal(held[2][0], final.expand(5, 8))
 
 
 def test_a_dataset_of_one_arm_refuses_to_train_a_policy_for_another(

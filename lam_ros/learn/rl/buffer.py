@@ -71,9 +71,9 @@ def select(data: Dict[str, Any], index: torch.Tensor) -> Dict[str, Any]:
 
 def demo_windows(demos: Any, config: Any) -> Any:
     """Index every step of the demonstration dataset as a training window."""
-    from lam_ros.learn.bc import check_compatible, _windows
+    from lam_ros.learn.demos import check_compatible, episode_windows
     check_compatible(demos, config)
-    return _windows(list(demos.episodes), config)
+    return episode_windows(list(demos.episodes), config)
 
 
 def demo_batch(windows: Any, batch_size: int, rng: np.random.Generator,
@@ -81,5 +81,5 @@ def demo_batch(windows: Any, batch_size: int, rng: np.random.Generator,
     """Draw batch_size demonstration windows as policy.loss arguments (None: no demos)."""
     if windows is None:
         return None
-    from lam_ros.learn.bc import _to_torch
-    return _to_torch(windows.batch(rng.integers(0, len(windows), batch_size)), device, True)
+    from lam_ros.learn.demos import batch_to_torch
+    return batch_to_torch(windows.batch(rng.integers(0, len(windows), batch_size)), device, True)
