@@ -24,7 +24,7 @@ from typing import Any, Optional
 from lam_ros.data.messages import IMAGE
 from lam_ros.data.recording.config import RecorderConfig
 from lam_ros.data.recording.recorder import DatasetRecorder, RecordingError
-from lam_ros.data.recording.timing import bool_value, EpisodeTiming
+from lam_ros.data.recording.timing import Arrivals, bool_value, EpisodeTiming
 from lam_ros.nodes.common import declare_config, run_node
 import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -72,6 +72,7 @@ class RecorderNode(Node):
         self._last_error = ''
         self._joy_buttons: list = []
         self.timing: Optional[EpisodeTiming] = None
+        self._arrivals = Arrivals()
         if cfg.log_time == 'header':
             self.timing = EpisodeTiming(cfg.topic_map(), cfg.time_reference_topic,
                                         [cfg.command_topic] if cfg.command_topic else [])
@@ -110,8 +111,12 @@ class RecorderNode(Node):
     def _on_message(self, topic: str, raw: bytes, info: dict) -> None:
         self.recorder.heard(topic)
         if self.timing is not None:
-            # The DDS receive time: when the message arrived, not when this callback runs.
-            received_ns = info.get('received_timestamp') or time.time_ns()
+            # When the message arrived, not when this callback runs (and not when this
+            # process's DDS threads happened to wake): see timing.Arrivals.
+            publisher = (topic, bytes(info.get('publisher_gid', {}).get('data', b'')))
+            received_ns = self._arrivals.arrival(
+                publisher, info.get('source_timestamp', 0),
+                info.get('received_timestamp') or time.time_ns())
             for item in self.timing.push(topic, raw, received_ns):
                 self._write(item.topic, item.log_time_ns, item.raw)
             return

@@ -214,8 +214,9 @@ def test_record_an_xarm_episode_through_ros(tmp_path):
     isolate_dds()
     out_dir = tmp_path / 'xarm'
     procs = [
+        # Lockstep (real_time_factor 0): the grasp does not depend on how loaded the machine is.
         NodeProcess('sim_node', {'robot': 'xarm6', 'task': 'lift', 'seed': 3,
-                                 'real_time_factor': RATE_FACTOR,
+                                 'real_time_factor': 0.0,
                                  'clock_starts_at_wall_time': False}),
         # The expert waits for the recording, so the episode holds the whole demonstration
         # (a lift finished before a slow start_episode left a bag of only the last 0.3 s).
@@ -233,8 +234,9 @@ def test_record_an_xarm_episode_through_ros(tmp_path):
         started = probe.call(Trigger, '/recorder_node/start_episode', timeout_s=20.0)
         assert started.success, started.message + logs()
         success.clear()
+        # The limit only bounds a hang.
         assert probe.spin_until(lambda: False in success and any(
-            success[success.index(False):]), 30.0), logs()
+            success[success.index(False):]), 120.0), logs()
         probe.spin_for(0.3)
         stopped = probe.call(Trigger, '/recorder_node/stop_episode')
         assert stopped.success and 'success=True' in stopped.message, stopped.message

@@ -22,12 +22,16 @@ takes messages that arrived before its start and loses those still queued at its
   stays open until every topic has been processed up to the stop (:meth:`~EpisodeTiming.poll`).
 
 Receive times are wall-clock nanoseconds (``time.time_ns()``, what rmw's message info gives).
-Nothing here imports rclpy.
+The DDS receive time is still taken by this process's threads: when the machine is loaded and
+the recorder is not scheduled for a few milliseconds, messages from different publishers get
+receive times in the order the threads wake, not the order they were sent. :class:`Arrivals`
+takes that noise out with the publishers' source timestamps. Nothing here imports rclpy.
 """
 
 from __future__ import annotations
 
 import bisect
+from collections import deque
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Mapping, Optional
 
@@ -35,6 +39,9 @@ from lam_ros.data import messages
 
 HISTORY_NS = 60 * 10**9
 """How far back (wall receive time) reference stamps are kept for late headerless messages."""
+
+ARRIVAL_WINDOW = 256
+"""Messages per publisher over which :class:`Arrivals` takes its smallest transit time."""
 
 
 def has_header(msgtype: str) -> bool:
@@ -66,6 +73,32 @@ class Stamped:
     topic: str
     log_time_ns: int
     raw: bytes
+
+
+class Arrivals:
+    """
+    Receive times without this process's scheduling delays, from the publishers' source stamps.
+
+    For each publisher the smallest ``received - source`` over its last
+    :data:`ARRIVAL_WINDOW` messages is the transit time of a message delivered at once plus
+    any offset between the two hosts' clocks; a message's arrival is its source time plus that.
+    Messages published in one order then arrive in that order, however the receiving threads
+    were scheduled, and the result stays on this host's clock when the publisher's differs.
+    A publisher's clock stepped backwards gives arrivals early by the step until the window
+    has passed. Without a source stamp (0) the receive time is used as it is.
+    """
+
+    def __init__(self) -> None:
+        """Start with no publisher seen."""
+        self._transit: Dict[object, deque] = {}
+
+    def arrival(self, publisher: object, source_ns: int, received_ns: int) -> int:
+        """Return the arrival time (ns) of a message from ``publisher`` (any hashable id)."""
+        if not source_ns or not received_ns:
+            return int(received_ns or source_ns)
+        transits = self._transit.setdefault(publisher, deque(maxlen=ARRIVAL_WINDOW))
+        transits.append(int(received_ns) - int(source_ns))
+        return int(source_ns) + min(transits)
 
 
 class _Reference:

@@ -2,7 +2,7 @@
 
 from lam_ros.data import messages
 from lam_ros.data.recording.timing import (
-    bool_value, EpisodeTiming, has_header, header_stamp_ns)
+    Arrivals, bool_value, EpisodeTiming, has_header, header_stamp_ns)
 import pytest
 
 MS = 10**6
@@ -50,6 +50,26 @@ def test_a_lagging_recorder_logs_states_at_their_stamps_and_commands_on_their_cl
     states = sorted(t for topic, t in logged if topic == '/joint_states')
     # The state that arrived last before the start (at 1 ms) opens the episode.
     assert states == [k * 10 * MS for k in range(1, 10)]
+
+
+def test_arrivals_follow_the_send_order_when_the_receiving_threads_wake_late() -> None:
+    """
+    The sim publishes states every 1 ms; the commander sends at 5.5 ms, from a host 40 ms ahead.
+
+    The recorder process sleeps from 5 to 9 ms: the states of 5-8 ms are received at 9.0 ms,
+    the command after them at 9.1 ms. Its arrival is still between the states of 5 and 6 ms.
+    """
+    arrivals = Arrivals()
+    state_arrivals = []
+    for k in range(10):
+        received = 9 * MS if 5 <= k <= 8 else k * MS + 50_000
+        state_arrivals.append(arrivals.arrival('sim', k * MS, received))
+    for k in range(5):  # earlier commands: one of them came through at once (transit 0.05 ms)
+        arrivals.arrival('teleop', k * MS + 40 * MS, k * MS + 50_000 + 2 * MS * (k != 2))
+    command = arrivals.arrival('teleop', 5 * MS + MS // 2 + 40 * MS, 9 * MS + 100_000)
+    assert state_arrivals[5] < command < state_arrivals[6]
+    assert state_arrivals == [k * MS + 50_000 for k in range(10)]
+    assert arrivals.arrival('bag', 0, 7 * MS) == 7 * MS  # no source stamp: as received
 
 
 def test_stop_keeps_what_arrived_before_it_and_waits_for_every_topic() -> None:
