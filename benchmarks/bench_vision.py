@@ -31,7 +31,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from lam_ros.data.dataset.build import Dataset  # noqa: E402
 from lam_ros.learn import run_files  # noqa: E402
 from lam_ros.learn.augment import augment_images  # noqa: E402
-from lam_ros.learn.bc import _to_torch, _windows, BCConfig, train_bc  # noqa: E402
+from lam_ros.learn.bc import BCConfig, train_bc  # noqa: E402
+from lam_ros.learn.demos import batch_to_torch, episode_windows  # noqa: E402
 from lam_ros.learn.evaluate import EVAL_SEED_START, evaluate_policy  # noqa: E402
 from lam_ros.policy import load_checkpoint, PolicyConfig  # noqa: E402
 from lam_ros.policy.config import camera_name, image_kind  # noqa: E402
@@ -150,13 +151,13 @@ def throughput(dataset_path: str, batch_size: int, steps: int = 10) -> Dict[str,
     config = PolicyConfig(joint_names=tuple(dataset.joint_names),
                           obs_spec={k: spec[k] for k in keys}, control_rate_hz=dataset.rate_hz,
                           robot=dataset.robot or 'panda', history_len=1, image_encoder='resnet')
-    windows = _windows(dataset.episodes, config)
+    windows = episode_windows(dataset.episodes, config)
     gen = torch.Generator().manual_seed(0)
     rng = np.random.default_rng(0)
     start = time.perf_counter()
     for _ in range(steps * 5):
-        batch = _to_torch(windows.batch(rng.integers(0, len(windows), batch_size)),
-                          torch.device('cpu'), True)
+        batch = batch_to_torch(windows.batch(rng.integers(0, len(windows), batch_size)),
+                               torch.device('cpu'), True)
         augment_images(batch[0], config.image_keys, 4, gen)
     loader = steps * 5 * batch_size / (time.perf_counter() - start)
     from lam_ros.policy import compute_stats, TransformerPolicy
@@ -169,8 +170,8 @@ def throughput(dataset_path: str, batch_size: int, steps: int = 10) -> Dict[str,
     timings = []
     for i in range(steps + 1):
         t0 = time.perf_counter()
-        batch = _to_torch(windows.batch(rng.integers(0, len(windows), batch_size)),
-                          torch.device('cpu'), True)
+        batch = batch_to_torch(windows.batch(rng.integers(0, len(windows), batch_size)),
+                               torch.device('cpu'), True)
         augment_images(batch[0], config.image_keys, 4, gen)
         loss = model.loss(*batch)['loss']
         optimizer.zero_grad()
@@ -210,8 +211,8 @@ def compute_throughput(config: PolicyConfig, batch_size: int, steps: int = 10) -
     rng = np.random.default_rng(0)
 
     def draw() -> tuple:
-        batch = _to_torch(windows.batch(rng.integers(0, len(windows), batch_size)),
-                          torch.device('cpu'), True)
+        batch = batch_to_torch(windows.batch(rng.integers(0, len(windows), batch_size)),
+                               torch.device('cpu'), True)
         augment_images(batch[0], config.image_keys, 4, gen)
         return batch
 
