@@ -17,6 +17,7 @@ from lam_ros.learn.bc import BCConfig
 from lam_ros.learn.evaluate import EVAL_SEED_START
 from lam_ros.learn.rl.config import RLConfig
 from lam_ros.policy import PolicyConfig, resolve_device
+from lam_ros.policy.config import IMAGE_ENCODERS
 import yaml
 
 NODE_NAME = 'trainer_node'
@@ -57,6 +58,12 @@ class PipelineConfig:
     """Transformer blocks."""
     dropout: float = _POLICY['dropout']
     """Dropout probability."""
+    image_encoder: str = 'resnet'
+    """Camera image encoder: 'resnet' (GroupNorm ResNet trunk + spatial softmax, the better
+    of the two in benchmarks/bench_vision.py) or 'cnn' (smaller, faster); unused without
+    camera observations."""
+    image_shift: int = _BC['image_shift']
+    """Random shift (pixels) of camera images during BC training; 0 turns it off."""
     bc_steps: int = _BC['steps']
     """Behaviour-cloning optimizer steps."""
     bc_batch_size: int = _BC['batch_size']
@@ -112,6 +119,9 @@ class PipelineConfig:
         if self.rate_hz <= 0 or not 0.0 <= self.dropout < 1.0 or self.bc_lr <= 0:
             raise ValueError('rate_hz and bc_lr must be > 0 and dropout in [0, 1), got '
                              f'{self.rate_hz}, {self.bc_lr}, {self.dropout}')
+        if self.image_encoder not in IMAGE_ENCODERS:
+            raise ValueError(f'image_encoder must be one of {", ".join(IMAGE_ENCODERS)}, got '
+                             f'{self.image_encoder!r}')
         if self.d_model % self.n_heads:
             raise ValueError(f'd_model ({self.d_model}) must be a multiple of n_heads '
                              f'({self.n_heads})')
@@ -140,6 +150,7 @@ class PipelineConfig:
         return BCConfig(steps=self.bc_steps, batch_size=self.bc_batch_size, lr=self.bc_lr,
                         eval_interval=self.bc_eval_interval, val_fraction=self.val_fraction,
                         seed=self.seed, device=self.device, num_threads=self.num_threads,
+                        image_shift=self.image_shift,
                         warmup_steps=min(_BC['warmup_steps'], self.bc_steps // 10),
                         progress=progress)
 
@@ -154,7 +165,8 @@ class PipelineConfig:
     def policy_sizes(self) -> Dict[str, Any]:
         """Return the PolicyConfig keyword arguments set by this file."""
         return {k: getattr(self, k) for k in ('head', 'history_len', 'chunk_size', 'd_model',
-                                              'n_heads', 'n_layers', 'dropout')}
+                                              'n_heads', 'n_layers', 'dropout',
+                                              'image_encoder')}
 
 
 @dataclass

@@ -63,7 +63,12 @@ def test_params_file_layout_and_overrides(tmp_path):
                     '    dataset: demos\n    bc_steps: 7\n    status_rate_hz: 1.0\n')
     config = load_pipeline_config(str(path), {'bc_steps': 9})
     assert (config.dataset, config.seed, config.bc_steps) == ('demos', 3, 9)
-    assert load_pipeline_config('config/train.yaml').head == 'gaussian'
+    shipped = load_pipeline_config('config/train.yaml')
+    assert shipped.head == 'gaussian'
+    # The camera options reach the policy and BC configurations.
+    camera = load_pipeline_config(str(path), {'image_encoder': 'cnn', 'image_shift': 0})
+    assert camera.policy_sizes()['image_encoder'] == 'cnn' and camera.bc_config().image_shift == 0
+    assert shipped.policy_sizes()['image_encoder'] == 'resnet'
 
 
 @pytest.mark.parametrize('text, message', [
@@ -74,6 +79,8 @@ def test_params_file_layout_and_overrides(tmp_path):
     ('trainer_node:\n  ros__parameters:\n    d_model: 30\n    n_heads: 4\n',
      'multiple of n_heads'),
     ('trainer_node:\n  ros__parameters:\n    device: gpu\n', 'device'),
+    ('trainer_node:\n  ros__parameters:\n    image_encoder: vit\n', 'image_encoder must be one'),
+    ('trainer_node:\n  ros__parameters:\n    image_shift: -1\n', 'image_shift'),
     (': : :\n', 'cannot read params file'),
 ])
 def test_bad_params_are_named(tmp_path, text, message):
