@@ -261,7 +261,7 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
                             if not ended[i]:
                                 finished.append((bool(success[i]), float(returns[i])))
                             if archive is not None:
-                                archive.end(i, bool(success[i]))
+                                archive.end(i, bool(success[i]), hard=scenes.replayed(i))
                             scenes.end(i, bool(success[i]))
                             ended[i] = True
                             returns[i], lengths[i] = 0.0, 0
@@ -343,7 +343,8 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
                        steps_per_s=rollout_steps_done / max(rollout_s, 1e-9),
                        elapsed_s=time.monotonic() - start)
             if archive is not None:
-                row.update(imitation_episodes=len(archive.kept))
+                row.update(imitation_episodes=len(archive.kept) + len(archive.hard),
+                           imitation_hard_episodes=len(archive.hard))
             if cfg.replay_fraction > 0:
                 row.update(replay_episodes=scenes.replays,
                            replay_successes=scenes.replay_successes)

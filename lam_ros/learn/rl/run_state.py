@@ -22,8 +22,8 @@ VALUE_FILE = 'value_head.safetensors'
 COLUMNS = ('env_steps', 'update', 'train_success_rate', 'train_return', 'train_episodes',
            'eval_success_rate', 'eval_return', 'policy_loss', 'value_loss', 'kl_bc', 'bc_loss',
            'entropy', 'approx_kl', 'clip_fraction', 'std', 'kl_coef', 'bc_coef', 'actor_lr',
-           'imitation_loss', 'imitation_episodes', 'replay_episodes', 'replay_successes',
-           'steps_per_s', 'elapsed_s')
+           'imitation_loss', 'imitation_episodes', 'imitation_hard_episodes', 'replay_episodes',
+           'replay_successes', 'steps_per_s', 'elapsed_s')
 
 
 @dataclass

@@ -43,3 +43,15 @@ def test_capacity_drops_the_oldest_and_no_data_means_no_windows():
         archive.end(0, True)
     assert [float(e[0]['joint_pos'][0, 0]) for e in archive.kept] == [1.0, 2.0]
     assert len(archive.windows()) == 2
+
+
+def test_successes_on_replayed_failures_are_not_pushed_out_by_easy_ones():
+    archive = SuccessArchive(1, ['joint_pos'], capacity=2, history_len=1, chunk_size=1)
+    archive.record(obs_at(0, 1), obs_at(0, 1)['joint_pos'], np.array([True]))
+    archive.end(0, True, hard=True)
+    for t in range(1, 6):
+        archive.record(obs_at(t, 1), obs_at(t, 1)['joint_pos'], np.array([True]))
+        archive.end(0, True)
+    assert [float(e[0]['joint_pos'][0, 0]) for e in archive.hard] == [0.0]
+    assert [float(e[0]['joint_pos'][0, 0]) for e in archive.kept] == [4.0, 5.0]
+    assert len(archive.windows()) == 3
