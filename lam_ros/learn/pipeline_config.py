@@ -58,10 +58,9 @@ class PipelineConfig:
     """Transformer blocks."""
     dropout: float = _POLICY['dropout']
     """Dropout probability."""
-    image_encoder: str = 'resnet'
-    """Camera image encoder: 'resnet' (GroupNorm ResNet trunk + spatial softmax, the better
-    of the two in benchmarks/bench_vision.py) or 'cnn' (smaller, faster); unused without
-    camera observations."""
+    image_encoder: str = _POLICY['image_encoder']
+    """Camera image encoder: 'resnet' (GroupNorm ResNet trunk + spatial softmax) or 'cnn'
+    (smaller, far weaker in benchmarks/bench_vision.py); unused without camera observations."""
     image_shift: int = _BC['image_shift']
     """Random shift (pixels) of camera images during BC training; 0 turns it off."""
     bc_steps: int = _BC['steps']

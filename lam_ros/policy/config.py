@@ -68,9 +68,10 @@ class PolicyConfig:
     control_rate_hz: float = 0.0
     """Rate of the observation history and of the predicted action chunk (Hz); 0 takes the
     ``control_rate_hz`` of the robot description."""
-    image_encoder: str = 'cnn'
-    """'cnn' (stride-2 convs average-pooled to a grid) or 'resnet' (a ResNet-GroupNorm trunk
-    and spatial-softmax keypoints); see lam_ros/policy/vision.py."""
+    image_encoder: str = 'resnet'
+    """'resnet' (a ResNet-GroupNorm trunk and spatial-softmax keypoints) or 'cnn' (stride-2
+    convs average-pooled to a grid; far weaker in benchmarks/bench_vision.py); see
+    lam_ros/policy/vision.py."""
     image_channels: Tuple[int, ...] = (32, 64, 64)
     """Channels per stage of the image encoder: its stride-2 conv layers ('cnn'), or the
     stem and residual stages ('resnet', each later stage halving the resolution)."""
@@ -222,8 +223,9 @@ class PolicyConfig:
         if missing:
             raise ValueError(f'policy config is missing required fields {missing}')
         # A config written before these fields existed describes the architecture of its time:
-        # one token per vector key, the decoder as wide as the encoder, one memory token each.
-        legacy = {'vector_tokens': 'key', 'decoder_memory_tokens': 1,
+        # one token per vector key, the decoder as wide as the encoder, one memory token each,
+        # the plain CNN image encoder.
+        legacy = {'vector_tokens': 'key', 'decoder_memory_tokens': 1, 'image_encoder': 'cnn',
                   'decoder_d_model': data.get('d_model', 0)}
         return cls(**{**legacy, **dict(data)})
 
