@@ -79,6 +79,9 @@ class RLConfig:
     """Windows per self-imitation gradient step."""
     imitation_lr: float = 3e-4
     """Adam learning rate of the self-imitation steps (the policy's weights, not log_std)."""
+    lr_final_fraction: float = 1.0
+    """The policy's learning rates (``lr``, ``imitation_lr``) fall linearly to this fraction
+    of their values at ``total_env_steps`` (1 = constant); the value head's does not."""
     rollout_episode_steps: int = 0
     """Training rollouts end an episode (as failed) after this many control steps; 0 = the
     env's own limit. Evaluations always run to the env's limit."""
@@ -137,12 +140,15 @@ class RLConfig:
         for name in ('lr', 'critic_lr', 'clip', 'max_grad_norm', 'target_kl', 'entropy_coef',
                      'kl_coef', 'bc_coef', 'kl_coef_final', 'bc_coef_final', 'success_reward',
                      'env_reward_scale', 'shaping_scale', 'ensemble_decay', 'imitation_lr',
-                     'episode_noise_std', 'replay_fraction'):
+                     'episode_noise_std', 'replay_fraction', 'lr_final_fraction'):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
                     or not math.isfinite(value) or value < 0:
                 raise ValueError(f'RLConfig.{name} must be a finite number >= 0, got '
                                  f'{value!r}')
+        if not 0.0 <= self.lr_final_fraction <= 1.0:
+            raise ValueError(f'RLConfig.lr_final_fraction must be in [0, 1], got '
+                             f'{self.lr_final_fraction!r}')
         if not 0.0 <= self.replay_fraction <= 1.0:
             raise ValueError(f'RLConfig.replay_fraction must be in [0, 1], got '
                              f'{self.replay_fraction}')
@@ -166,6 +172,11 @@ class RLConfig:
         """Return the query period used with a policy of this chunk_size (see query_every)."""
         limit = min(self.query_every, chunk_size)
         return max(k for k in range(1, limit + 1) if self.rollout_steps % k == 0)
+
+    def lr_scale(self, env_steps: int) -> float:
+        """Return the factor on the policy's learning rates at env_steps (lr_final_fraction)."""
+        progress = min(1.0, max(0, env_steps) / self.total_env_steps)
+        return 1.0 - (1.0 - self.lr_final_fraction) * progress
 
     def coefficient(self, start: float, final: float, env_steps: int) -> float:
         """Linearly annealed weight at env_steps: start at 0, final after anneal_env_steps."""

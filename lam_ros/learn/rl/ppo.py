@@ -281,6 +281,10 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
             # ---- update: the critic on every sample (cheap: its inputs are stored), then,
             # after the warm-up, the actor on a random part of the rollout per epoch ----
             warm = update < cfg.critic_warmup_updates
+            lr_scale = cfg.lr_scale(env_steps)
+            optimizer.param_groups[0]['lr'] = cfg.lr * lr_scale  # the policy's group
+            for group in imitator.param_groups:
+                group['lr'] = cfg.imitation_lr * lr_scale
             kl_coef = cfg.coefficient(cfg.kl_coef, cfg.kl_coef_final, env_steps)
             bc_coef = cfg.coefficient(cfg.bc_coef, cfg.bc_coef_final, env_steps)
             data = buf.flat(adv, ret, ref_std)
@@ -338,7 +342,7 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
                 means['imitation_loss'] = imitation_sum
             row: Dict[str, Any] = distributed.mean_over_ranks(means, ctx)
             row.update(env_steps=env_steps, update=update, kl_coef=kl_coef, bc_coef=bc_coef,
-                       actor_lr=0.0 if warm else cfg.lr,
+                       actor_lr=0.0 if warm else cfg.lr * lr_scale,
                        std=float(policy.log_std.detach().exp().mean()),
                        steps_per_s=rollout_steps_done / max(rollout_s, 1e-9),
                        elapsed_s=time.monotonic() - start)

@@ -79,6 +79,18 @@ def test_critic_warmup_leaves_the_policy_untouched(bc_checkpoint, tmp_path):
         assert torch.equal(value, after.state_dict()[name]), name
 
 
+def test_policy_learning_rates_fall_to_their_final_fraction(bc_checkpoint, tmp_path):
+    cfg = tiny_rl(lr_final_fraction=0.1)
+    assert cfg.lr_scale(0) == 1.0 and cfg.lr_scale(32) == pytest.approx(0.55)
+    assert cfg.lr_scale(10**9) == pytest.approx(0.1)
+    result = train_rl(bc_checkpoint, str(tmp_path / 'rl'), cfg, env=short_lift)
+    updates = [r for r in read_rl_metrics(result.metrics_csv) if r['value_loss'] is not None]
+    # Update 1 (after 32 env steps) is the critic's warm-up; update 2 comes after all 64.
+    assert [r['actor_lr'] for r in updates] == [0.0, pytest.approx(cfg.lr * 0.1)]
+    with pytest.raises(ValueError, match='lr_final_fraction'):
+        tiny_rl(lr_final_fraction=1.5)
+
+
 def test_stop_request_saves_last_and_rerun_resumes(bc_checkpoint, tmp_path):
     out = str(tmp_path / 'rl')
     first = train_rl(bc_checkpoint, out, tiny_rl(), env=short_lift, should_stop=lambda: True)
