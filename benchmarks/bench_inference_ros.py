@@ -254,8 +254,14 @@ def bare_timer(rate_hz: float, seconds: float, priority: int = 0) -> None:
 
 
 def _parse_stats(msg: Any) -> Dict[str, Any]:
-    return {kv.key: (kv.value if kv.key in ('gate_reason', 'joint_state_error')
-                     else json.loads(kv.value)) for kv in msg.status[0].values}
+    """~/stats values: JSON, except the node's text fields, which are sent as they are."""
+    out: Dict[str, Any] = {}
+    for kv in msg.status[0].values:
+        try:
+            out[kv.key] = json.loads(kv.value)
+        except ValueError:
+            out[kv.key] = kv.value
+    return out
 
 
 def _node_timing(args: argparse.Namespace, probe: Probe, log_dir: Path,
