@@ -183,6 +183,14 @@ def check_node_executables(executables: Sequence[str], workdir: str,
             '\n'.join(output(n) for n in waiting)
     finally:
         probe.close()
+        # One that printed its parameter error may still be on its way out (it may have shown
+        # up in the graph first): let it exit on its own, not by the SIGINT below.
+        for name, (proc, _) in procs.items():
+            if name not in STARTUP_ARGS and proc.poll() is None and f'{name}: ' in output(name):
+                try:
+                    proc.wait(15.0)
+                except subprocess.TimeoutExpired:
+                    pass
         for proc, _ in procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
