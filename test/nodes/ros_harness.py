@@ -71,8 +71,12 @@ class NodeProcess:
         with open(self.log.name) as f:
             return f.read()
 
-    def stop(self, timeout_s: float = 5.0) -> int:
-        """Stop with one SIGINT, then SIGKILL after ``timeout_s``; return the exit code."""
+    def stop(self, timeout_s: float = 15.0) -> int:
+        """
+        Stop with one SIGINT, then SIGKILL after ``timeout_s``; return the exit code.
+
+        The default is generous: on a loaded machine a node's DDS teardown has taken over 5 s.
+        """
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
@@ -97,6 +101,7 @@ class Probe:
         self.node = rclpy.create_node(name, context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
+        self._clients: dict = {}  # (service type, name) -> client, kept for later calls
 
     def spin_for(self, seconds: float) -> None:
         """Process callbacks for ``seconds``."""
@@ -113,15 +118,32 @@ class Probe:
             self.executor.spin_once(timeout_sec=0.05)
         return condition()
 
-    def call(self, srv_type, name: str, timeout_s: float = 10.0, request=None):
-        """Call a service (with an empty request unless given one); return the response."""
-        client = self.node.create_client(srv_type, name)
-        if not self.spin_until(client.service_is_ready, timeout_s):
-            raise TimeoutError(f'service {name} did not appear within {timeout_s} s')
-        future = client.call_async(request if request is not None else srv_type.Request())
-        if not self.spin_until(future.done, timeout_s):
-            raise TimeoutError(f'service {name} did not answer within {timeout_s} s')
-        self.node.destroy_client(client)
+    def call(self, srv_type, name: str, timeout_s: float = 10.0, request=None,
+             resend_s: float = 0.0):
+        """
+        Call a service (with an empty request unless given one); return the response.
+
+        A client sees the service as ready once its requests reach the server, which may be
+        before the server can reach the client: an answer sent then is lost. So the call
+        waits a moment after the service appears; ``resend_s`` > 0 also sends the request again
+        every ``resend_s`` without an answer (only for services that may run twice, such as
+        the parameter services).
+        """
+        client = self._clients.get((srv_type, name))
+        if client is None:
+            client = self._clients[(srv_type, name)] = self.node.create_client(srv_type, name)
+        if not client.service_is_ready():
+            if not self.spin_until(client.service_is_ready, timeout_s):
+                raise TimeoutError(f'service {name} did not appear within {timeout_s} s')
+            self.spin_for(0.2)
+        end = time.monotonic() + timeout_s
+        while True:
+            future = client.call_async(request if request is not None else srv_type.Request())
+            left = end - time.monotonic()
+            if self.spin_until(future.done, min(left, resend_s) if resend_s > 0 else left):
+                break
+            if time.monotonic() >= end:
+                raise TimeoutError(f'service {name} did not answer within {timeout_s} s')
         return future.result()
 
     def close(self) -> None:

@@ -54,10 +54,10 @@ def _load(node_name: str, files: list, tmp_path: Path, overrides: dict) -> dict:
     probe = Probe('params_probe')
     try:
         names = probe.call(ListParameters, f'/{node_name}/list_parameters',
-                           timeout_s=60.0).result.names
+                           timeout_s=60.0, resend_s=5.0).result.names
         values = {}
         for name in names:  # one by one: a declared parameter without a value answers none
-            answer = probe.call(GetParameters, f'/{node_name}/get_parameters',
+            answer = probe.call(GetParameters, f'/{node_name}/get_parameters', resend_s=5.0,
                                 request=GetParameters.Request(names=[name])).values
             values[name] = parameter_value_to_python(answer[0]) if answer else None
         return values
