@@ -122,6 +122,20 @@ def _shutdown_follows(wait_s: float = 1.0, context: Optional[Context] = None) ->
     return True
 
 
+def quiet_task_teardown(unraisable: Any) -> None:
+    """
+    ``sys.unraisablehook`` that drops one known rclpy shutdown message and passes on the rest.
+
+    rclpy (Jazzy) can leave a Task half-built when the context shuts down under a callback;
+    its ``Future.__del__`` then fails with "'Task' object has no attribute ..." and Python
+    prints that as a traceback on an otherwise clean Ctrl-C.
+    """
+    exc = getattr(unraisable, 'exc_value', None)
+    if isinstance(exc, AttributeError) and str(exc).startswith("'Task' object has no attribute"):
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def run_node(node_factory: Callable[[], Node], args: Optional[list] = None,
              configs: Sequence[tuple] = ()) -> int:
     """
@@ -142,6 +156,7 @@ def run_node(node_factory: Callable[[], Node], args: Optional[list] = None,
         module = sys.modules.get(getattr(node_factory, '__module__', ''))
         print(node_help(name, getattr(module, '__doc__', None), configs))
         return 0
+    sys.unraisablehook = quiet_task_teardown
     try:
         rclpy.init(args=args)
     except Exception as exc:  # e.g. a malformed --ros-args remapping or parameter

@@ -1,10 +1,12 @@
 """A failure raised while SIGINT shuts the context down counts as that shutdown."""
 
+import sys
 import threading
+import types
 
 # run.py is loaded through common (which re-exports it), as every node does.
 from lam_ros.nodes import common  # noqa: F401, I100
-from lam_ros.nodes.run import _shutdown_follows
+from lam_ros.nodes.run import _shutdown_follows, quiet_task_teardown
 import rclpy
 from rclpy.context import Context
 
@@ -20,3 +22,15 @@ def test_shutdown_follows_waits_for_a_shutdown_in_progress():
         assert _shutdown_follows(0.0, context)
     finally:
         context.try_shutdown()
+
+
+def test_only_rclpy_task_teardown_errors_are_silenced(monkeypatch):
+    """The half-built Task's __del__ error is dropped; any other unraisable reaches Python."""
+    passed_on = []
+    monkeypatch.setattr(sys, '__unraisablehook__', passed_on.append)
+    task_error = types.SimpleNamespace(
+        exc_value=AttributeError("'Task' object has no attribute '_exception'"))
+    other = types.SimpleNamespace(exc_value=AttributeError("'Node' object has no attribute 'x'"))
+    quiet_task_teardown(task_error)
+    quiet_task_teardown(other)
+    assert passed_on == [other]
