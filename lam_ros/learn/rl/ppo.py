@@ -25,6 +25,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Union
 
 from lam_ros.learn import distributed
+from lam_ros.learn.demos import check_compatible
 from lam_ros.learn.evaluate import camera_overrides
 from lam_ros.learn.rl import losses, run_state
 from lam_ros.learn.rl.agent import chunk_normal, load_actor_critic
@@ -109,7 +110,7 @@ def train_rl(checkpoint: str, out_dir: str, config: Optional[RLConfig] = None,
     archive = None
     if cfg.imitation_capacity:
         if demos is not None:
-            demo_windows(demos, pcfg)  # checks that the demos fit the policy
+            check_compatible(demos, pcfg)  # the demos fit the policy (demo_windows checks too)
         keys = list(pcfg.obs_spec)
         archive = SuccessArchive(cfg.num_envs, keys, cfg.imitation_capacity, pcfg.history_len,
                                  pcfg.chunk_size,
