@@ -40,9 +40,11 @@ from lam_ros.policy import read_checkpoint_config  # noqa: E402
 # steps and a failed grasp never recovers, so lift rollouts end failures at 100 steps.
 CASES = {
     'lift_weak': {'task': 'lift', 'demos': 10, 'goal': 0.95,
-                  'rl': {'rollout_episode_steps': 100, 'eval_interval': 12_800}},
+                  'rl': {'rollout_episode_steps': 100, 'eval_interval': 12_800,
+                         'eval_episodes': 100}},
     'lift_strong': {'task': 'lift', 'demos': 50, 'goal': None,
-                    'rl': {'rollout_episode_steps': 100, 'eval_interval': 12_800}},
+                    'rl': {'rollout_episode_steps': 100, 'eval_interval': 12_800,
+                           'eval_episodes': 100}},
     'pick_place': {'task': 'pick_place', 'demos': 50, 'goal': 0.97, 'rl': {}},
 }
 

@@ -73,7 +73,7 @@ class RLConfig:
     imitation_capacity: int = 200
     """Self-imitation: successful rollout episodes kept (the oldest dropped first) and
     cloned together with the demonstrations after every PPO update; 0 = off."""
-    imitation_steps: int = 32
+    imitation_steps: int = 64
     """Gradient steps of the BC loss on demos + kept successes after every PPO update."""
     imitation_batch_size: int = 64
     """Windows per self-imitation gradient step."""
