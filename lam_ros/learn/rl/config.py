@@ -85,7 +85,7 @@ class RLConfig:
     rollout_episode_steps: int = 0
     """Training rollouts end an episode (as failed) after this many control steps; 0 = the
     env's own limit. Evaluations always run to the env's limit."""
-    replay_fraction: float = 0.5
+    replay_fraction: float = 0.75
     """Fraction [0, 1] of rollout episode starts that replay a scene (env seed) the policy
     failed in a rollout, newest failure first (replay.py); 0 = fresh scenes only."""
     replay_tries: int = 3
