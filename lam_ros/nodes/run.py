@@ -1,8 +1,10 @@
 """How every lam_ros node starts and stops: --help, one-line start-up errors, clean SIGINT."""
 
 from dataclasses import fields
+import faulthandler
 import inspect
 import re
+import signal
 import sys
 import textwrap
 import time
@@ -145,7 +147,8 @@ def run_node(node_factory: Callable[[], Node], args: Optional[list] = None,
     the parameters of ``configs`` (``(prefix, config instance[, skip])``, as given to
     declare_config) and returns 0 without starting anything.
 
-    One SIGINT (or an external shutdown) ends the spin quietly with status 0. Bad
+    One SIGINT (or an external shutdown) ends the spin quietly with status 0; SIGUSR1 prints
+    every thread's stack to stderr (for a node that seems stuck) and lets it run on. Bad
     parameters, names or files at start-up (:data:`STARTUP_ERRORS`) and ``NodeFailed`` at
     any time are printed as one line, without a traceback, with status 1. A node with a
     ``finished`` future (rclpy.task.Future) stops by itself when that future completes.
@@ -157,6 +160,7 @@ def run_node(node_factory: Callable[[], Node], args: Optional[list] = None,
         print(node_help(name, getattr(module, '__doc__', None), configs))
         return 0
     sys.unraisablehook = quiet_task_teardown
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         rclpy.init(args=args)
     except Exception as exc:  # e.g. a malformed --ros-args remapping or parameter

@@ -82,6 +82,9 @@ class NodeProcess:
             try:
                 self.proc.wait(timeout_s)
             except subprocess.TimeoutExpired:
+                # Where it is stuck goes to its log (run_node dumps the stacks on SIGUSR1).
+                self.proc.send_signal(signal.SIGUSR1)
+                time.sleep(1.0)
                 self.proc.kill()
                 self.proc.wait(timeout_s)
         self.log.close()

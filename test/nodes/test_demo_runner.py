@@ -48,7 +48,7 @@ def test_runner_records_two_episodes_and_exits(tmp_path):
         runner.proc.wait(120.0)  # generous: the runner ends itself long before under no load
     finally:
         runner_code = runner.stop()
-        codes = [p.stop(timeout_s=10.0) for p in procs]
+        codes = [p.stop() for p in procs]
     assert runner_code == 0, logs()
     assert codes == [0, 0, 0], logs()
     out = runner.output()

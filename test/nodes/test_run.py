@@ -34,3 +34,22 @@ def test_only_rclpy_task_teardown_errors_are_silenced(monkeypatch):
     quiet_task_teardown(task_error)
     quiet_task_teardown(other)
     assert passed_on == [other]
+
+
+def test_sigusr1_prints_the_stacks_and_the_node_runs_on():
+    import signal
+    import time
+    from .ros_harness import isolate_dds, NodeProcess
+    isolate_dds()
+    node = NodeProcess('sim_node', {'task': 'lift', 'real_time_factor': 1.0})
+    try:
+        deadline = time.monotonic() + 30.0
+        while 'simulating lift' not in node.output() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        node.proc.send_signal(signal.SIGUSR1)
+        time.sleep(1.0)
+        assert node.proc.poll() is None, node.output()
+        assert 'Current thread' in node.output() and 'run.py' in node.output(), node.output()
+    finally:
+        code = node.stop()
+    assert code == 0, node.output()
