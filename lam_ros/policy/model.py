@@ -47,10 +47,15 @@ class Linear(nn.Linear):
     traced or exported graphs.
     """
 
+    def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
+        """Create the layer; whether its shape can gain from W x^T is decided once here."""
+        super().__init__(in_features, out_features, bias)
+        self.rows_first = (not bias or in_features > out_features
+                           or in_features * out_features < MIN_WEIGHTS)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return x W^T + b over the last dimension of x."""
-        if (self.training or self.bias is None or self.in_features > self.out_features
-                or self.weight.numel() < MIN_WEIGHTS or x.device.type != 'cpu'
+        if (self.rows_first or self.training or x.device.type != 'cpu'
                 or x.numel() > FEW_ROWS * x.shape[-1]
                 or torch.jit.is_tracing() or torch.compiler.is_compiling()):
             return F.linear(x, self.weight, self.bias)
@@ -237,16 +242,14 @@ class TransformerPolicy(nn.Module):
         # All vector keys in one tensor: normalised and masked by a few ops, not a few per key
         # (at batch 1 each op costs more than its arithmetic). Padded steps are zeroed so that
         # whatever filled them (even NaN) cannot leak.
-        keys, stats = self.vector_keys, self.normalizer.stats
-        x = torch.cat([obs[k].float() for k in keys], dim=2)
-        mean = torch.cat([stats[k].mean for k in keys])
-        std = torch.cat([stats[k].std for k in keys])
-        x = torch.where(obs_mask[..., None], (x - mean) / std, 0.0)
+        x = self.normalizer.normalize_vectors(self.vector_keys, obs)
+        x = torch.where(obs_mask[..., None], x, 0.0)
         if self.vector_proj is not None:
             # One token per step: the width and depth cost once per step, not per key and step.
             return [self.vector_proj(x)[:, :, None]]
-        parts = x.split([self.config.obs_spec[k][0] for k in keys], dim=2)
-        return [torch.stack([self.obs_proj[k](part) for k, part in zip(keys, parts)], dim=2)]
+        parts = x.split([self.config.obs_spec[k][0] for k in self.vector_keys], dim=2)
+        return [torch.stack([self.obs_proj[k](part)
+                             for k, part in zip(self.vector_keys, parts)], dim=2)]
 
     def _tokens(self, obs: Obs, obs_mask: torch.Tensor) -> torch.Tensor:
         tokens = self._vector_tokens(obs, obs_mask) + self._image_tokens(obs, obs_mask)

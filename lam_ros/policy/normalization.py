@@ -6,7 +6,7 @@ images are scaled to [0, 1] and then standardised with fixed constants, so that 
 travel with the weights and a checkpoint needs nothing else to run.
 """
 
-from typing import Dict, Mapping
+from typing import Dict, Mapping, Sequence
 
 from lam_ros.data.dataset.stats import compute_stats
 from lam_ros.policy.config import image_kind, IMAGE_KINDS, PolicyConfig
@@ -107,6 +107,18 @@ class Normalizer(nn.Module):
         elif kind == 'depth':
             x = x.float().clamp(0.0, self.config.depth_max_m) / self.config.depth_max_m
         return (x.float() - buf.mean) / buf.std
+
+    def normalize_vectors(self, keys: Sequence[str],
+                          obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """
+        Concatenate vector keys along the last dimension, normalised (as normalize per key).
+
+        One normalisation over all keys: at batch 1 each op costs more than its arithmetic.
+        """
+        x = torch.cat([obs[k].float() for k in keys], dim=-1)
+        mean = torch.cat([self.stats[k].mean for k in keys])
+        std = torch.cat([self.stats[k].std for k in keys])
+        return (x - mean) / std
 
     def unnormalize(self, key: str, x: torch.Tensor) -> torch.Tensor:
         """Normalised -> real units for vector keys and 'action' (the inverse of normalize)."""
