@@ -9,7 +9,6 @@ install under test; every check runs them from outside the source tree.
 """
 
 import os
-import shutil
 import subprocess
 import sys
 import sysconfig
@@ -17,6 +16,7 @@ import xml.etree.ElementTree as ET
 
 from nodes.ros_harness import check_node_executables
 import pytest
+from source_tree import copy_source
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,8 +35,7 @@ def venv(tmp_path_factory):
     target = tmp_path_factory.mktemp('venv')
     source = tmp_path_factory.mktemp('src') / 'lam_ros'
     # Build from a copy so the build never writes into the work tree under test.
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        '.git', '.venv', 'build', '*.egg-info', '__pycache__', '.pytest_cache', 'runs'))
+    copy_source(source)
     subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(target)], check=True)
     site = subprocess.run(
         [str(target / 'bin' / 'python'), '-c',
@@ -151,3 +150,12 @@ def test_installed_package_finds_its_urdfs_without_ament_prefix_path(venv, tmp_p
     share = venv / 'share' / 'lam_ros'
     assert urdf == str(share / 'urdf' / 'table.urdf')
     assert robot == str(share / 'config' / 'robots' / 'panda.yaml')
+
+
+def test_source_copy_leaves_out_venvs_and_outputs(tmp_path):
+    """The copy that test installs build from holds the package, not GBs of venvs or caches."""
+    copy = copy_source(tmp_path / 'src')
+    top = set(os.listdir(copy))
+    assert {'setup.py', 'package.xml', 'lam_ros', 'launch', 'config', 'urdf'} <= top
+    assert not [n for n in top if n.startswith('.venv') or n == '.git' or n.endswith('.egg-info')]
+    assert os.path.isdir(os.path.join(copy, 'lam_ros', 'data'))  # only the top-level data/ goes

@@ -11,13 +11,13 @@ import importlib
 import json
 import os
 from pathlib import Path
-import shutil
 import subprocess
 import sys
 import time
 
 from nodes.ros_harness import claim_domain
 import pytest
+from source_tree import copy_source
 
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCH_FILES = sorted((ROOT / 'launch').glob('*.launch.py'))
@@ -231,8 +231,7 @@ def installed_prefix(tmp_path_factory):
     pytest.importorskip('launch_ros')
     prefix = tmp_path_factory.mktemp('prefix')
     source = tmp_path_factory.mktemp('src') / 'lam_ros'
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        '.git', '.venv', 'build', '*.egg-info', '__pycache__', '.pytest_cache', 'runs'))
+    copy_source(source)
     result = subprocess.run(
         [sys.executable, '-m', 'pip', 'install', '--quiet', '--no-deps', '--ignore-installed',
          '--no-build-isolation', '--disable-pip-version-check', '--prefix', str(prefix),
