@@ -20,6 +20,7 @@ exists. Actions are (B, K, A) in real units (K = chunk_size, A = len(joint_names
 from typing import Dict, List, Mapping, Optional
 
 from lam_ros.policy.config import image_channels, PolicyConfig
+from lam_ros.policy.fast_path import InferencePlan, plan_applies
 from lam_ros.policy.normalization import Normalizer
 from lam_ros.policy.vision import make_image_encoder
 import torch
@@ -278,7 +279,18 @@ class TransformerPolicy(nn.Module):
 
     def features(self, obs: Obs, obs_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Return the final hidden state at each action query, (B, K, decoder_width)."""
-        return self._features(obs, self._check(obs, obs_mask))
+        obs_mask = self._check(obs, obs_mask)
+        plan = self._inference_plan(obs_mask.device)
+        return self._features(obs, obs_mask) if plan is None else plan.features(obs, obs_mask)
+
+    def _inference_plan(self, device: torch.device) -> Optional[InferencePlan]:
+        """Return the fast inference path (policy/fast_path.py) where it applies, else None."""
+        if not plan_applies(self, device) or self.obs_pos.dtype != torch.float32:
+            return None
+        plan = self.__dict__.get('_plan')
+        if plan is None or not plan.is_current(self):
+            plan = self.__dict__['_plan'] = InferencePlan(self)
+        return plan
 
     def _features(self, obs: Obs, obs_mask: torch.Tensor) -> torch.Tensor:
         # Unchecked (traceable, exportable) path: obs and obs_mask are already validated.
@@ -344,7 +356,11 @@ class TransformerPolicy(nn.Module):
 
         Call model.eval() first so that dropout is off.
         """
-        return self.unnormalize_actions(self(obs, obs_mask))
+        obs_mask = self._check(obs, obs_mask)
+        plan = self._inference_plan(obs_mask.device)
+        if plan is not None:
+            return plan.predict(obs, obs_mask)
+        return self.unnormalize_actions(self.action_head(self._features(obs, obs_mask)))
 
     def loss(self, obs: Obs, obs_mask: Optional[torch.Tensor], actions: torch.Tensor,
              action_mask: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:

@@ -1,0 +1,83 @@
+"""The inference plan computes what the module path computes, and follows the weights."""
+
+from lam_ros.policy.fast_path import InferencePlan
+from lam_ros.policy.model import TransformerPolicy
+import pytest
+import torch
+
+from .helpers import IMAGE, POSE, random_obs, small_config
+
+CASES = {
+    'default': (POSE, {}),
+    'one_token_per_step': (POSE, {'vector_tokens': 'step', 'decoder_memory_tokens': 4}),
+    'two_decoder_layers': (POSE, {'n_decoder_layers': 2, 'decoder_d_model': 16}),
+    'cameras': (IMAGE, {}),
+    # Layers of 64 k weights and more keep the module path (Linear's W x^T), block by block.
+    'large_layers': (POSE, {'d_model': 128, 'n_heads': 4}),
+}
+
+
+def _model(case: str) -> TransformerPolicy:
+    spec, overrides = CASES[case]
+    torch.manual_seed(0)
+    model = TransformerPolicy(small_config(spec, history_len=3, chunk_size=7, **overrides))
+    g = torch.Generator().manual_seed(1)
+    for key, stats in model.normalizer.stats.items():
+        if not key.endswith(('_rgb', '_depth')):
+            stats.mean.normal_(generator=g)
+            stats.std.uniform_(0.5, 2.0, generator=g)
+    return model.eval()
+
+
+def _reference(model: TransformerPolicy, obs: dict, mask: torch.Tensor) -> torch.Tensor:
+    """Run the module path: with gradients enabled the plan never applies."""
+    with torch.enable_grad():
+        return model.unnormalize_actions(model(obs, mask)).detach()
+
+
+@pytest.mark.parametrize('case', sorted(CASES))
+def test_plan_matches_the_module_path_for_any_mask_and_batch(case):
+    model = _model(case)
+    obs = random_obs(model.config, batch=3, seed=2)
+    for mask in (None, torch.tensor([[False, False, True], [False, True, True],
+                                     [True, True, True]])):
+        with torch.no_grad():
+            fast = model.predict(obs, mask)
+            features = model.features(obs, mask)
+        assert isinstance(model.__dict__.get('_plan'), InferencePlan)
+        assert torch.allclose(fast, _reference(model, obs, mask), atol=1e-5, rtol=1e-5)
+        with torch.enable_grad():
+            assert torch.allclose(features, model.features(obs, mask), atol=1e-5)
+    fused = [f is not None for f in model._plan.fused]
+    assert all(fused) == (case != 'large_layers') and any(fused) == all(fused)
+
+
+def test_plan_follows_weight_changes_and_keeps_padded_steps_out():
+    model = _model('default')
+    obs = random_obs(model.config, batch=2, seed=3)
+    mask = torch.tensor([[False, True, True], [True, True, True]])
+    before = model.predict(obs, mask)
+    # An optimiser step in eval mode, then new weights loaded: both change the result.
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    model.loss(obs, mask, torch.randn(2, 7, 8))['loss'].backward()
+    optimizer.step()
+    stepped = model.predict(obs, mask)
+    assert not torch.allclose(before, stepped)
+    assert torch.allclose(stepped, _reference(model, obs, mask), atol=1e-5)
+    model.load_state_dict(_model('default').state_dict())
+    assert torch.allclose(model.predict(obs, mask), before, atol=1e-6)
+    # Whatever fills a padded step (even NaN) does not reach the output.
+    filled = {k: v.clone() for k, v in obs.items()}
+    for x in filled.values():
+        x[0, 0] = float('nan')
+    assert torch.equal(model.predict(filled, mask), model.predict(obs, mask))
+
+
+def test_training_and_gradients_take_the_module_path():
+    model = _model('default').train()
+    obs = random_obs(model.config, batch=1, seed=4)
+    model(obs).sum().backward()
+    assert model.action_queries.grad is not None and '_plan' not in model.__dict__
+    with torch.no_grad():
+        model.predict(obs)
+    assert '_plan' not in model.__dict__  # training mode: dropout would differ
