@@ -285,7 +285,9 @@ class TransformerPolicy(nn.Module):
 
     def _inference_plan(self, device: torch.device) -> Optional[InferencePlan]:
         """Return the fast inference path (policy/fast_path.py) where it applies, else None."""
-        if not plan_applies(self, device) or self.obs_pos.dtype != torch.float32:
+        # Weights made under torch.inference_mode() keep no version counter to follow.
+        if (not plan_applies(self, device) or self.obs_pos.dtype != torch.float32
+                or self.obs_pos.is_inference()):
             return None
         plan = self.__dict__.get('_plan')
         if plan is None or not plan.is_current(self):

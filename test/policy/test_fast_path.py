@@ -81,3 +81,11 @@ def test_training_and_gradients_take_the_module_path():
     with torch.no_grad():
         model.predict(obs)
     assert '_plan' not in model.__dict__  # training mode: dropout would differ
+
+
+def test_weights_made_in_inference_mode_take_the_module_path():
+    with torch.inference_mode():
+        model = _model('default')
+        obs = random_obs(model.config, batch=1, seed=5)
+        assert model.predict(obs).shape == (1, 7, 8)
+    assert '_plan' not in model.__dict__  # no version counter to follow such weights
