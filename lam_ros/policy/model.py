@@ -29,40 +29,6 @@ from torch.nn import functional as F
 
 Obs = Mapping[str, torch.Tensor]
 
-# Up to this many rows (batch x tokens) inference multiplies as W x^T on the CPU (Linear).
-FEW_ROWS = 8
-# ... for weight matrices of at least this many entries (smaller ones gain nothing).
-MIN_WEIGHTS = 1 << 16
-
-
-class Linear(nn.Linear):
-    """
-    nn.Linear that multiplies as (W x^T)^T on the CPU for a few rows.
-
-    The same product, summed in another order. At batch 1 every encoder layer sees a handful
-    of rows (the observation tokens), where the CPU's GEMM (MKL) is slow for x W^T and faster
-    for W x^T: on the 2-core test machine the model at LeRobot ACT's size (22 M parameters,
-    8 tokens) runs in 0.88 of the time at 1 thread and 0.72 at 2 (benchmarks/bench_vs_act.py).
-    Narrowing layers (in_features > out_features) are slower that way and small ones gain
-    nothing, so they keep x W^T, as do training, more than FEW_ROWS rows, other devices and
-    traced or exported graphs.
-    """
-
-    def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
-        """Create the layer; whether its shape can gain from W x^T is decided once here."""
-        super().__init__(in_features, out_features, bias)
-        self.rows_first = (not bias or in_features > out_features
-                           or in_features * out_features < MIN_WEIGHTS)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Return x W^T + b over the last dimension of x."""
-        if (self.rows_first or self.training or x.device.type != 'cpu'
-                or x.numel() > FEW_ROWS * x.shape[-1]
-                or torch.jit.is_tracing() or torch.compiler.is_compiling()):
-            return F.linear(x, self.weight, self.bias)
-        y = torch.addmm(self.bias[:, None], self.weight, x.reshape(-1, x.shape[-1]).t())
-        return y.t().reshape(x.shape[:-1] + (self.out_features,))
-
 
 class Attention(nn.Module):
     """
@@ -78,9 +44,9 @@ class Attention(nn.Module):
         d = width or config.d_model
         self.n_heads = config.n_heads
         self.dropout = config.dropout
-        self.q = Linear(d, d)
-        self.kv = Linear(d, 2 * d)
-        self.proj = Linear(d, d)
+        self.q = nn.Linear(d, d)
+        self.kv = nn.Linear(d, 2 * d)
+        self.proj = nn.Linear(d, d)
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor,
                 attend: torch.Tensor) -> torch.Tensor:
@@ -110,8 +76,8 @@ class Block(nn.Module):
         self.ln1 = nn.LayerNorm(d)
         self.attn = Attention(config, d)
         self.ln2 = nn.LayerNorm(d)
-        self.mlp = nn.Sequential(Linear(d, ff_mult * d), nn.GELU(),
-                                 Linear(ff_mult * d, d), nn.Dropout(config.dropout))
+        self.mlp = nn.Sequential(nn.Linear(d, ff_mult * d), nn.GELU(),
+                                 nn.Linear(ff_mult * d, d), nn.Dropout(config.dropout))
 
     def forward(self, x: torch.Tensor, attend: torch.Tensor,
                 memory: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -157,13 +123,13 @@ class TransformerPolicy(nn.Module):
         # also become several memory tokens, so that few observation tokens still give the
         # queries several keys to choose from.
         dd, m = config.decoder_width, config.decoder_memory_tokens
-        self.memory_proj = (Linear(config.d_model, m * dd)
+        self.memory_proj = (nn.Linear(config.d_model, m * dd)
                             if dd != config.d_model or m > 1 else None)
         self.action_queries = nn.Parameter(torch.zeros(config.chunk_size, dd))
         self.decoder = nn.ModuleList(Block(config, config.decoder_ff_mult, dd)
                                      for _ in range(config.n_decoder_layers))
         self.ln_f = nn.LayerNorm(dd)
-        self.action_head = Linear(dd, config.action_dim)
+        self.action_head = nn.Linear(dd, config.action_dim)
 
     def _decode(self, memory: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
         if self.memory_proj is not None:
@@ -226,9 +192,9 @@ class TransformerPolicy(nn.Module):
         self.obs_proj = self.vector_proj = None
         if config.vector_tokens == 'key':
             self.obs_proj = nn.ModuleDict(
-                {k: Linear(config.obs_spec[k][0], config.d_model) for k in keys})
+                {k: nn.Linear(config.obs_spec[k][0], config.d_model) for k in keys})
         elif keys:
-            self.vector_proj = Linear(sum(config.obs_spec[k][0] for k in keys), config.d_model)
+            self.vector_proj = nn.Linear(sum(config.obs_spec[k][0] for k in keys), config.d_model)
 
     @property
     def vector_tokens_per_step(self) -> int:
@@ -282,6 +248,12 @@ class TransformerPolicy(nn.Module):
         obs_mask = self._check(obs, obs_mask)
         plan = self._inference_plan(obs_mask.device)
         return self._features(obs, obs_mask) if plan is None else plan.features(obs, obs_mask)
+
+    def __getstate__(self) -> dict:
+        """Copy or pickle the module without its inference plan (rebuilt on demand)."""
+        state = self.__dict__.copy()
+        state.pop('_plan', None)
+        return state
 
     def _inference_plan(self, device: torch.device) -> Optional[InferencePlan]:
         """Return the fast inference path (policy/fast_path.py) where it applies, else None."""

@@ -1,9 +1,13 @@
 """The inference plan computes what the module path computes, and follows the weights."""
 
-from lam_ros.policy.fast_path import InferencePlan
+import copy
+
+from lam_ros.policy.fast_path import Dense, InferencePlan
 from lam_ros.policy.model import TransformerPolicy
 import pytest
 import torch
+from torch import nn
+from torch.nn import functional as F
 
 from .helpers import IMAGE, POSE, random_obs, small_config
 
@@ -12,8 +16,7 @@ CASES = {
     'one_token_per_step': (POSE, {'vector_tokens': 'step', 'decoder_memory_tokens': 4}),
     'two_decoder_layers': (POSE, {'n_decoder_layers': 2, 'decoder_d_model': 16}),
     'cameras': (IMAGE, {}),
-    # Layers of 64 k weights and more keep the module path (Linear's W x^T), block by block.
-    'large_layers': (POSE, {'d_model': 128, 'n_heads': 4}),
+    'wide': (POSE, {'d_model': 128, 'n_heads': 4}),
 }
 
 
@@ -48,8 +51,11 @@ def test_plan_matches_the_module_path_for_any_mask_and_batch(case):
         assert torch.allclose(fast, _reference(model, obs, mask), atol=1e-5, rtol=1e-5)
         with torch.enable_grad():
             assert torch.allclose(features, model.features(obs, mask), atol=1e-5)
-    fused = [f is not None for f in model._plan.fused]
-    assert all(fused) == (case != 'large_layers') and any(fused) == all(fused)
+    # A copy (the RL reference policy is one) leaves the plan behind and builds its own.
+    twin = copy.deepcopy(model)
+    assert '_plan' not in twin.__dict__
+    with torch.no_grad():
+        assert torch.allclose(twin.predict(obs, mask), fast, atol=1e-6)
 
 
 def test_plan_follows_weight_changes_and_keeps_padded_steps_out():
@@ -89,3 +95,21 @@ def test_weights_made_in_inference_mode_take_the_module_path():
         obs = random_obs(model.config, batch=1, seed=5)
         assert model.predict(obs).shape == (1, 7, 8)
     assert '_plan' not in model.__dict__  # no version counter to follow such weights
+
+
+@pytest.mark.parametrize('shape', [(512, 1024), (1024, 512), (16, 32)],
+                         ids=['widening', 'narrowing', 'small'])
+@pytest.mark.parametrize('rows', [1, 3, 8, 9, 100])
+@pytest.mark.parametrize('gelu', [False, True])
+def test_dense_gives_linear_results_for_any_rows(shape, rows, gelu):
+    torch.manual_seed(0)
+    layer = nn.Linear(*shape)
+    dense = Dense.of(layer, gelu=gelu)
+    assert dense.packed == (shape != (16, 32))  # small layers are not worth packing
+    x = torch.randn(2, rows, shape[0])
+    with torch.no_grad():
+        want = layer(x)
+        want = F.gelu(want) if gelu else want
+        got = dense(x)
+    assert got.shape == want.shape == (2, rows, shape[1])
+    assert torch.allclose(got, want, atol=1e-5, rtol=1e-5)

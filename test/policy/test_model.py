@@ -1,9 +1,8 @@
 """TransformerPolicy: shapes, masks, heads, input checks, and overfitting one episode."""
 
-from lam_ros.policy.model import Linear, TransformerPolicy
+from lam_ros.policy.model import TransformerPolicy
 import pytest
 import torch
-from torch import nn
 
 from .helpers import (
     episode_batch, fitted_model, IMAGE, POSE, random_obs, small_config, STATE, synthetic_episode)
@@ -202,23 +201,3 @@ def test_num_parameters_counts_weights_not_statistics():
     assert model.num_parameters() == total
     model.action_head.requires_grad_(False)
     assert model.num_parameters(trainable_only=True) == total - 32 * 8 - 8
-
-
-@pytest.mark.parametrize('shape', [(512, 1024), (1024, 512), (16, 32)],
-                         ids=['widening', 'narrowing', 'small'])
-@pytest.mark.parametrize('rows', [1, 3, 8, 9])
-def test_linear_gives_nn_linear_results_for_any_rows(shape, rows):
-    torch.manual_seed(0)
-    layer = Linear(*shape).eval()
-    reference = nn.Linear(*shape).eval()
-    reference.load_state_dict(layer.state_dict())
-    x = torch.randn(1, rows, shape[0])
-    with torch.no_grad():
-        got, want = layer(x), reference(x)
-    assert got.shape == want.shape == (1, rows, shape[1])
-    assert torch.allclose(got, want, atol=1e-5, rtol=1e-5)
-    # The fast path for a few rows must still be differentiable (RL evaluates in eval mode).
-    x.requires_grad_(True)
-    layer(x).sum().backward()
-    reference_grad = torch.autograd.grad(reference(x).sum(), x)[0]
-    assert torch.allclose(x.grad, reference_grad, atol=1e-5, rtol=1e-5)
