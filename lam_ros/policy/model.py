@@ -246,7 +246,7 @@ class TransformerPolicy(nn.Module):
     def features(self, obs: Obs, obs_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Return the final hidden state at each action query, (B, K, decoder_width)."""
         obs_mask = self._check(obs, obs_mask)
-        plan = self._inference_plan(obs_mask.device)
+        plan = self.inference_plan(obs_mask.device)
         return self._features(obs, obs_mask) if plan is None else plan.features(obs, obs_mask)
 
     def __getstate__(self) -> dict:
@@ -255,8 +255,8 @@ class TransformerPolicy(nn.Module):
         state.pop('_plan', None)
         return state
 
-    def _inference_plan(self, device: torch.device) -> Optional[InferencePlan]:
-        """Return the fast inference path (policy/fast_path.py) where it applies, else None."""
+    def inference_plan(self, device: torch.device) -> Optional[InferencePlan]:
+        """Return the inference plan (policy/fast_path.py) if it applies on device, else None."""
         # Weights made under torch.inference_mode() keep no version counter to follow.
         if (not plan_applies(self, device) or self.obs_pos.dtype != torch.float32
                 or self.obs_pos.is_inference()):
@@ -331,7 +331,7 @@ class TransformerPolicy(nn.Module):
         Call model.eval() first so that dropout is off.
         """
         obs_mask = self._check(obs, obs_mask)
-        plan = self._inference_plan(obs_mask.device)
+        plan = self.inference_plan(obs_mask.device)
         if plan is not None:
             return plan.predict(obs, obs_mask)
         return self.unnormalize_actions(self.action_head(self._features(obs, obs_mask)))

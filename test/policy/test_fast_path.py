@@ -2,6 +2,7 @@
 
 import copy
 
+from lam_ros.policy.export import PredictGraph
 from lam_ros.policy.fast_path import Dense, InferencePlan
 from lam_ros.policy.model import TransformerPolicy
 import pytest
@@ -113,3 +114,18 @@ def test_dense_gives_linear_results_for_any_rows(shape, rows, gelu):
         got = dense(x)
     assert got.shape == want.shape == (2, rows, shape[1])
     assert torch.allclose(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_the_torch_backend_graph_runs_the_plan_and_traces_the_module_path():
+    model = _model('wide')  # packed layers: the trace must not hold them
+    graph = PredictGraph(model).eval()
+    obs = random_obs(model.config, batch=2, seed=6)
+    mask = torch.tensor([[False, True, True], [True, True, True]])
+    args = (mask, *(obs[k] for k in graph.keys))
+    with torch.no_grad():
+        got = graph(*args)
+        assert '_plan' in model.__dict__  # what the inference node's torch backend runs
+        traced = torch.jit.trace(graph, args, check_trace=False)
+    assert torch.allclose(got, _reference(model, obs, mask), atol=1e-5)
+    assert 'mkldnn' not in str(traced.inlined_graph)  # exports keep plain ops
+    assert torch.allclose(traced(*args), got, atol=1e-5)
