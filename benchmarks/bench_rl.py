@@ -46,6 +46,10 @@ CASES = {
                     'rl': {'rollout_episode_steps': 100, 'eval_interval': 12_800,
                            'eval_episodes': 100}},
     'pick_place': {'task': 'pick_place', 'demos': 50, 'goal': 0.97, 'rl': {}},
+    # The weak case with 3 of the 10 demos missing their first grasp and recovering: whole
+    # episodes in the rollouts, since a recovery takes 90-110 steps.
+    'lift_weak_recovery': {'task': 'lift', 'demos': 10, 'goal': 0.95, 'miss_fraction': 0.3,
+                           'rl': {'eval_interval': 12_800, 'eval_episodes': 100}},
 }
 
 
@@ -83,15 +87,18 @@ def overrides(text: str) -> Dict[str, Any]:
     return out
 
 
-def prepare_bc(args: argparse.Namespace, task: str, demos: int) -> Dict[str, Any]:
+def prepare_bc(args: argparse.Namespace, task: str, demos: int,
+               miss_fraction: float = 0.0) -> Dict[str, Any]:
     """Record demos and train the Gaussian-head BC policy unless they exist; return paths."""
-    demo_dir = os.path.join(args.work, f'demos_{task}_{demos}')
-    run_dir = os.path.join(args.work, f'bc_{task}_{demos}')
-    info: Dict[str, Any] = {'demos': demos, 'demo_dir': demo_dir, 'bc_run': run_dir}
+    name = f'{task}_{demos}' + (f'_miss{miss_fraction:g}' if miss_fraction else '')
+    demo_dir = os.path.join(args.work, f'demos_{name}')
+    run_dir = os.path.join(args.work, f'bc_{name}')
+    info: Dict[str, Any] = {'demos': demos, 'demo_dir': demo_dir, 'bc_run': run_dir,
+                            'demo_miss_fraction': miss_fraction}
     if not os.path.isfile(os.path.join(demo_dir, 'dataset.yaml')):
         shutil.rmtree(demo_dir, ignore_errors=True)
         cmd = ['demos', '--task', task, '--episodes', str(demos), '--seed', '0', '--noise',
-               '0.005', '--output', demo_dir]
+               '0.005', '--miss-fraction', str(miss_fraction), '--output', demo_dir]
         if lam_ros(cmd) != 0:
             raise SystemExit(f'lam-ros {" ".join(cmd)} failed')
     if not os.path.isdir(os.path.join(run_dir, 'best')):
@@ -122,7 +129,7 @@ def run_case(args: argparse.Namespace) -> Dict[str, Any]:
     case = CASES[args.case]
     task = case['task']
     report: Dict[str, Any] = {'case': args.case, 'task': task, 'goal': case['goal']}
-    report.update(prepare_bc(args, task, case['demos']))
+    report.update(prepare_bc(args, task, case['demos'], case.get('miss_fraction', 0.0)))
     bc_best = os.path.join(report['bc_run'], 'best')
     base = {'total_env_steps': args.env_steps, 'num_envs': args.num_envs,
             'num_threads': args.threads, 'eval_interval': 25_000}

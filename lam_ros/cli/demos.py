@@ -32,6 +32,10 @@ def register(subparsers: Any) -> None:
                              '%(default)s)')
     parser.add_argument('--noise', type=non_negative(float, 'm'), default=DEFAULT_NOISE_STD,
                         help='expert demonstration noise std in m (default: %(default)s)')
+    parser.add_argument('--miss-fraction', type=float, default=0.0, metavar='F',
+                        help='fraction of the episodes (evenly spread) whose first grasp '
+                             'closes beside the object; the expert then opens and grasps '
+                             'again, demonstrating a recovery (default: %(default)s)')
     parser.add_argument('--output', required=True, metavar='DIR',
                         help='dataset directory; episodes are appended to an existing one')
     parser.add_argument('--robot', default='', metavar='NAME_OR_YAML',
@@ -63,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         writable_dir(args.output, '--output')
         cfg = DemoConfig(task=args.task, episodes=args.episodes, seed=args.seed,
-                         noise_std_m=args.noise, cameras=_cameras(args),
+                         noise_std_m=args.noise, miss_fraction=args.miss_fraction,
+                         cameras=_cameras(args),
                          camera_width=args.camera_size[0], camera_height=args.camera_size[1],
                          camera_rate_hz=args.camera_rate or 0.0, camera_depth=args.depth,
                          robot=args.robot)

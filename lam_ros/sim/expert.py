@@ -49,6 +49,9 @@ class ExpertConfig:
     """A move that has not converged after this long gives way to the next phase (s)."""
     lost_distance_m: float = 0.05
     """Cube farther than this from the hand while carrying means it slipped: grasp again."""
+    miss_offset_m: float = 0.045
+    """Where a deliberately missed first grasp closes: this far beside the cube (m), along the
+    hand's x axis (``reset(miss_first_grasp=True)``)."""
 
 
 class ScriptedExpert:
@@ -80,8 +83,14 @@ class ScriptedExpert:
         self._rng = np.random.default_rng(seed)
         self.reset()
 
-    def reset(self, seed: Optional[int] = None) -> None:
-        """Start a new episode; draws this demonstration's variations."""
+    def reset(self, seed: Optional[int] = None, miss_first_grasp: bool = False) -> None:
+        """
+        Start a new episode; draws this demonstration's variations.
+
+        miss_first_grasp: the first grasp closes beside the cube (``miss_offset_m``); the
+        expert lifts, sees the cube stay behind, opens and grasps again, so the episode
+        demonstrates a recovery. The other variations are those of the seed without it.
+        """
         if seed is not None:
             self._rng = np.random.default_rng(seed)
         s = self.noise_std
@@ -103,6 +112,8 @@ class ScriptedExpert:
         self._speed = float(np.clip(1.0 + rng.normal(0.0, 15.0 * s), 0.6, 1.4))
         self._pause_steps = int(rng.integers(0, 3)) if s > 0 else 0
         self._wander = np.zeros(3)
+        # Drawn last, so that the variations above stay those of the seed.
+        self._miss_side = float(rng.choice((-1.0, 1.0))) if miss_first_grasp else 0.0
 
     @property
     def grasp_yaw_rad(self) -> Optional[float]:
@@ -122,6 +133,17 @@ class ScriptedExpert:
             yaw = (cube_yaw + np.pi / 4) % (np.pi / 2) - np.pi / 4
             self._grasp_yaw = float(yaw + self._yaw_offset)
         return top_down_quat(self._grasp_yaw)
+
+    def _grasp_point(self, cube: np.ndarray) -> np.ndarray:
+        """Where the hand closes for the cube pose (after _grasp_quat has fixed the yaw)."""
+        grasp = cube[:3].copy()
+        grasp[:2] += self._grasp_offset
+        if self._miss_side:
+            yaw = self._grasp_yaw
+            grasp[:2] += self._miss_side * self.config.miss_offset_m * np.array(
+                [np.cos(yaw), np.sin(yaw)])
+        grasp[2] -= self.config.grasp_depth_m
+        return grasp
 
     def _move_toward(self, pos: np.ndarray, quat: np.ndarray) -> float:
         """Step the commanded pose toward a waypoint; return the remaining distance (m)."""
@@ -166,15 +188,15 @@ class ScriptedExpert:
         self._phase_steps += 1
         timed_out = self._phase_steps * self._dt() > cfg.phase_timeout_s
         quat = self._grasp_quat(cube[3:])
-        grasp = cube[:3].copy()
-        grasp[:2] += self._grasp_offset
-        grasp[2] -= cfg.grasp_depth_m
+        grasp = self._grasp_point(cube)
         wander = np.zeros(3)
         if self.phase in ('lift', 'carry', 'lower') and (
                 np.linalg.norm(ee_pos - cube[:3]) > cfg.lost_distance_m):
             self._grasp_yaw = None
             quat = self._grasp_quat(cube[3:])
             self._finger = _OPEN
+            self._miss_side = 0.0  # the deliberate miss is spent: grasp properly now
+            grasp = self._grasp_point(cube)
             self._next_phase('regrasp_up')
         if self.phase == 'regrasp_up':
             target = ee_pos + np.array([0.0, 0.0, 0.05])

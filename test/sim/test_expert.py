@@ -100,3 +100,27 @@ def test_the_grasp_holds_after_success(robot):
     finally:
         env.close()
         expert.kin.close()
+
+
+@pytest.mark.parametrize('task', ['lift', 'pick_place'])
+def test_a_missed_first_grasp_is_recovered(task):
+    """The deliberate miss closes on air beside the cube; the expert opens and grasps again."""
+    env = make_env(task)
+    expert = ScriptedExpert(task, noise_std=DEFAULT_NOISE_STD)
+    try:
+        for seed in (3, 4):
+            obs, _ = env.reset(seed=seed)
+            expert.reset(seed=seed, miss_first_grasp=True)
+            phases, widths, done = [], [], False
+            while not done:
+                obs, _, terminated, truncated, info = env.step(expert.act(obs))
+                phases.append(expert.phase)
+                widths.append(float(obs['gripper_width'][0]))
+                done = terminated or truncated
+            regrasp = phases.index('regrasp_up')
+            assert 'lift' in phases[:regrasp] or 'carry' in phases[:regrasp]
+            assert min(widths[:regrasp]) < 0.01  # the fingers met nothing
+            assert info['is_success'], (seed, phases[-1])
+    finally:
+        env.close()
+        expert.kin.close()

@@ -35,6 +35,10 @@ class DemoConfig:
     """Seed of the first episode; episode i uses seed + i for the scene and the expert."""
     noise_std_m: float = DEFAULT_NOISE_STD
     """Scripted expert's demonstration noise (m)."""
+    miss_fraction: float = 0.0
+    """Fraction of the episodes (evenly spread) whose first grasp closes beside the object:
+    the expert lifts, sees it stay behind, opens and grasps again, so the demonstrations show
+    a recovery (0..1)."""
     joint_state_rate_hz: float = STATE_RATE_HZ
     """Rate of /joint_states in simulated time (sim_node's default)."""
     pose_rate_hz: float = POSE_RATE_HZ
@@ -66,6 +70,8 @@ class DemoConfig:
         if not (math.isfinite(self.noise_std_m) and self.noise_std_m >= 0):
             raise ValueError(f'noise_std_m must be a finite value >= 0 (m), got '
                              f'{self.noise_std_m}')
+        if not 0.0 <= self.miss_fraction <= 1.0:
+            raise ValueError(f'miss_fraction must be in [0, 1], got {self.miss_fraction}')
         if not self.camera_rate_hz >= 0:
             raise ValueError(f'camera_rate_hz must be >= 0 (0: the control rate), got '
                              f'{self.camera_rate_hz}')
@@ -155,6 +161,11 @@ def scene_of(env: Any, seed: Optional[int]) -> Dict[str, Any]:
     return scene
 
 
+def misses_first_grasp(index: int, fraction: float) -> bool:
+    """Tell whether episode index is one of the evenly spread fraction that miss first."""
+    return math.floor((index + 1) * fraction) > math.floor(index * fraction)
+
+
 def record_demos(cfg: DemoConfig, output_dir: Union[str, Path],
                  on_episode: Optional[Callable[[int, bool], None]] = None) -> Dict[str, Any]:
     """
@@ -181,7 +192,8 @@ def record_demos(cfg: DemoConfig, output_dir: Union[str, Path],
                              gripper=robot.gripper.to_dict()) as rec:
             for i in range(int(cfg.episodes)):
                 env.reset(seed=cfg.seed + i)
-                expert.reset(seed=cfg.seed + i)
+                expert.reset(seed=cfg.seed + i, miss_first_grasp=misses_first_grasp(
+                    i, cfg.miss_fraction))
                 rec.start_episode()
                 rec.set_scene(scene_of(env, cfg.seed + i))
                 success = _run_episode(env, expert, cfg, rec)

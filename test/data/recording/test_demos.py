@@ -105,3 +105,13 @@ def test_cli_records_the_cameras_asked_for(tmp_path: Path, capsys: pytest.Captur
     assert cli_main(['demos', '--task', 'lift', '--episodes', '1', '--output', str(out),
                      '--cameras', 'scene,top']) == 2
     assert "unknown cameras ['top']" in capsys.readouterr().err
+
+
+def test_miss_fraction_spreads_the_recoveries_and_is_checked() -> None:
+    from lam_ros.data.recording.demos import misses_first_grasp
+    assert [i for i in range(10) if misses_first_grasp(i, 0.3)] == [3, 6, 9]
+    assert not any(misses_first_grasp(i, 0.0) for i in range(10))
+    assert all(misses_first_grasp(i, 1.0) for i in range(10))
+    for bad in (-0.1, 1.5, float('nan')):
+        with pytest.raises(ValueError, match='miss_fraction'):
+            DemoConfig(miss_fraction=bad)
