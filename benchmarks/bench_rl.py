@@ -67,6 +67,9 @@ def parse() -> argparse.Namespace:
                         help='RLConfig overrides, e.g. lr=1e-4,kl_coef=0.2')
     parser.add_argument('--work', default=os.path.join(os.path.expanduser('~'), '.cache',
                                                        'lam_ros', 'bench_rl'))
+    parser.add_argument('--miss-fraction', type=float, default=None, metavar='F',
+                        help="fraction of the demos that recover from a missed first grasp "
+                             "(default: the case's)")
     parser.add_argument('--tag', default='', help='suffix of the RL run directory (variants)')
     parser.add_argument('--json', default='', help='result file (default: bench_rl_CASE.json)')
     return parser.parse_args()
@@ -129,7 +132,8 @@ def run_case(args: argparse.Namespace) -> Dict[str, Any]:
     case = CASES[args.case]
     task = case['task']
     report: Dict[str, Any] = {'case': args.case, 'task': task, 'goal': case['goal']}
-    report.update(prepare_bc(args, task, case['demos'], case.get('miss_fraction', 0.0)))
+    miss = case.get('miss_fraction', 0.0) if args.miss_fraction is None else args.miss_fraction
+    report.update(prepare_bc(args, task, case['demos'], miss))
     bc_best = os.path.join(report['bc_run'], 'best')
     base = {'total_env_steps': args.env_steps, 'num_envs': args.num_envs,
             'num_threads': args.threads, 'eval_interval': 25_000}
