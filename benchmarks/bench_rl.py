@@ -68,7 +68,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument('--work', default=os.path.join(os.path.expanduser('~'), '.cache',
                                                        'lam_ros', 'bench_rl'))
     parser.add_argument('--miss-fraction', type=float, default=None, metavar='F',
-                        help="fraction of the demos that recover from a missed first grasp "
+                        help='fraction of the demos that recover from a missed first grasp '
                              "(default: the case's)")
     parser.add_argument('--tag', default='', help='suffix of the RL run directory (variants)')
     parser.add_argument('--json', default='', help='result file (default: bench_rl_CASE.json)')
