@@ -37,11 +37,13 @@ from lam_ros.learn.rl import RLConfig, train_rl  # noqa: E402
 from lam_ros.policy import read_checkpoint_config  # noqa: E402
 
 # 'rl': RLConfig values of the case (--rl overrides them). Lift successes take 50-65 control
-# steps and a failed grasp never recovers, so lift rollouts end failures at 100 steps.
+# steps and a failed grasp never recovers, so lift rollouts end failures at 100 steps. The
+# weak policy updates after every 80 steps of its 16 workers instead of 160: twice the
+# updates (and self-imitation steps) per env step (docs/rl.md, "Figures").
 CASES = {
     'lift_weak': {'task': 'lift', 'demos': 10, 'goal': 0.95,
                   'rl': {'rollout_episode_steps': 100, 'eval_interval': 12_800,
-                         'eval_episodes': 100}},
+                         'eval_episodes': 100, 'rollout_steps': 80}},
     'lift_strong': {'task': 'lift', 'demos': 50, 'goal': None,
                     'rl': {'rollout_episode_steps': 100, 'eval_interval': 12_800,
                            'eval_episodes': 100}},
