@@ -49,13 +49,7 @@ class PredictGraph(nn.Module):
 
     def forward(self, obs_mask: torch.Tensor, *obs: torch.Tensor) -> torch.Tensor:
         """Return the chunk (B, K, A) in real units; inputs are trusted (checked by callers)."""
-        obs = dict(zip(self.keys, obs))
-        # Eager inference on the CPU runs the plan; traced and exported graphs never do.
-        plan = self.model.inference_plan(obs_mask.device)
-        if plan is not None:
-            return plan.predict(obs, obs_mask)
-        features = self.model._features(obs, obs_mask)
-        return self.model.unnormalize_actions(self.model.action_head(features))
+        return self.model._predict(dict(zip(self.keys, obs)), obs_mask)
 
 
 def input_names(config: PolicyConfig) -> list:

@@ -30,7 +30,11 @@ Obs = Mapping[str, torch.Tensor]
 
 def plan_applies(model: nn.Module, device: torch.device) -> bool:
     """Tell whether a call on device may use the plan (inference on the CPU, nothing traced)."""
+    weights = model.obs_pos
     return (not model.training and not torch.is_grad_enabled() and device.type == 'cpu'
+            and weights.dtype == torch.float32
+            # Weights made under torch.inference_mode() keep no version counter to follow.
+            and not weights.is_inference()
             and not torch.jit.is_tracing() and not torch.jit.is_scripting()
             and not torch.compiler.is_compiling())
 
@@ -166,10 +170,8 @@ class InferencePlan:
     @staticmethod
     def _fold_vector_tokens(model: nn.Module) -> Tuple[torch.Tensor, torch.Tensor]:
         """Return (W, b): raw concatenated vector keys -> all vector tokens of a step."""
-        stats = model.normalizer.stats
         keys = model.vector_keys
-        mean = torch.cat([stats[k].mean for k in keys])
-        std = torch.cat([stats[k].std for k in keys])
+        mean, std = model.normalizer.vector_stats(keys)
         if model.vector_proj is not None:
             weight, bias = model.vector_proj.weight, model.vector_proj.bias
         else:

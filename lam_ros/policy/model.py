@@ -257,9 +257,7 @@ class TransformerPolicy(nn.Module):
 
     def inference_plan(self, device: torch.device) -> Optional[InferencePlan]:
         """Return the inference plan (policy/fast_path.py) if it applies on device, else None."""
-        # Weights made under torch.inference_mode() keep no version counter to follow.
-        if (not plan_applies(self, device) or self.obs_pos.dtype != torch.float32
-                or self.obs_pos.is_inference()):
+        if not plan_applies(self, device):
             return None
         plan = self.__dict__.get('_plan')
         if plan is None or not plan.is_current(self):
@@ -330,7 +328,10 @@ class TransformerPolicy(nn.Module):
 
         Call model.eval() first so that dropout is off.
         """
-        obs_mask = self._check(obs, obs_mask)
+        return self._predict(obs, self._check(obs, obs_mask))
+
+    def _predict(self, obs: Obs, obs_mask: torch.Tensor) -> torch.Tensor:
+        # Unchecked: the inference plan where it applies (never in traced or exported graphs).
         plan = self.inference_plan(obs_mask.device)
         if plan is not None:
             return plan.predict(obs, obs_mask)

@@ -6,7 +6,7 @@ images are scaled to [0, 1] and then standardised with fixed constants, so that 
 travel with the weights and a checkpoint needs nothing else to run.
 """
 
-from typing import Dict, Mapping, Sequence
+from typing import Dict, Mapping, Sequence, Tuple
 
 from lam_ros.data.dataset.stats import compute_stats
 from lam_ros.policy.config import image_kind, IMAGE_KINDS, PolicyConfig
@@ -115,10 +115,13 @@ class Normalizer(nn.Module):
 
         One normalisation over all keys: at batch 1 each op costs more than its arithmetic.
         """
-        x = torch.cat([obs[k].float() for k in keys], dim=-1)
-        mean = torch.cat([self.stats[k].mean for k in keys])
-        std = torch.cat([self.stats[k].std for k in keys])
-        return (x - mean) / std
+        mean, std = self.vector_stats(keys)
+        return (torch.cat([obs[k].float() for k in keys], dim=-1) - mean) / std
+
+    def vector_stats(self, keys: Sequence[str]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Return (mean, std) of vector keys, concatenated in the order of keys."""
+        return (torch.cat([self.stats[k].mean for k in keys]),
+                torch.cat([self.stats[k].std for k in keys]))
 
     def unnormalize(self, key: str, x: torch.Tensor) -> torch.Tensor:
         """Normalised -> real units for vector keys and 'action' (the inverse of normalize)."""
